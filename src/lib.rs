@@ -1,0 +1,35 @@
+//! gunicorn-rs: a drop-in replacement for gunicorn, a pre-fork WSGI server,
+//! with the HTTP side written in Rust and the application run by an embedded
+//! CPython.
+//!
+//! # Layout
+//!
+//! Data flows one way through a worker: socket -> `http` parse -> `wsgi` call
+//! -> `http` response -> socket.
+//!
+//! - [`config`]: every gunicorn setting (flags, defaults, env fallbacks,
+//!   validators) and the typed [`config::Config`].
+//! - [`python`]: the only place that touches the raw C API: finding the
+//!   interpreter and virtualenv, start-up with `PyConfig`, the one fork
+//!   wrapper, app loading.
+//! - [`master`]: the arbiter: signals through a self-pipe, spawning and
+//!   reaping workers, heartbeats, reload, shutdown, pidfile.
+//! - [`sock`]: listener kinds (tcp, `[v6]`, `unix:`, `fd://`) and their parsing.
+//! - [`worker`]: the worker process: the epoll I/O loop, connection state
+//!   machines, heartbeat, in-worker signals, the `sync` executor.
+//! - [`http`]: request-head parser, body decoders, response heads, error pages.
+//! - [`wsgi`]: PEP 3333: environ, `wsgi.input`, `start_response`, calling and
+//!   iterating the app, the file wrapper. The only code that runs Python per request.
+//! - [`log`]: the error log and access log in gunicorn's formats.
+
+pub mod config;
+pub mod http;
+pub mod log;
+pub mod master;
+pub mod python;
+pub mod sock;
+pub mod worker;
+pub mod wsgi;
+
+/// Name and version as reported in logs, `--version` and `SERVER_SOFTWARE`.
+pub const SERVER_SOFTWARE: &str = concat!("gunicorn-rs/", env!("CARGO_PKG_VERSION"));

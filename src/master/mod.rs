@@ -1,0 +1,1 @@
+//! master (in progress)

@@ -1,0 +1,1 @@
+//! wsgi (in progress)
