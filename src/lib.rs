@@ -27,6 +27,7 @@ pub mod http;
 pub mod log;
 pub mod master;
 pub mod python;
+pub mod signals;
 pub mod sock;
 pub mod worker;
 pub mod wsgi;

@@ -1,13 +1,29 @@
-//! `gunicorn-rs [OPTIONS] [APP_MODULE]`: parse the command line, run the master.
+//! `gunicorn-rs [OPTIONS] [APP_MODULE]`: parse the command line, set up the
+//! error log, run the master; nothing else.
+
+use gunicorn_rs::config::{self, Invocation};
+use gunicorn_rs::{log, master};
 
 fn main() {
-    let env = |k: &str| std::env::var(k).ok();
-    match gunicorn_rs::config::parse_args(std::env::args_os(), &env) {
-        Ok(gunicorn_rs::config::Invocation::Print(text)) => print!("{text}"),
-        Ok(gunicorn_rs::config::Invocation::Run(_cfg)) => {}
+    let env = |key: &str| std::env::var(key).ok();
+    let cfg = match config::parse_args(std::env::args_os(), &env) {
+        Ok(Invocation::Print(text)) => {
+            print!("{text}");
+            return;
+        }
+        Ok(Invocation::Run(cfg)) => *cfg,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(e.exit_code());
         }
+    };
+    if cfg.app_uri.is_none() {
+        eprintln!("Error: No application module specified.");
+        std::process::exit(1);
     }
+    if let Err(e) = log::init(&cfg.errorlog, cfg.loglevel) {
+        eprintln!("Error: {e}");
+        std::process::exit(1);
+    }
+    std::process::exit(master::run(cfg));
 }

@@ -8,6 +8,7 @@
 pub mod body;
 pub mod date;
 pub mod error;
+pub mod framing;
 pub mod parser;
 pub mod response;
 

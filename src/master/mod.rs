@@ -1,1 +1,446 @@
-//! master (in progress)
+//! The arbiter: the master process that binds the listeners, forks the
+//! workers, watches them and shuts them down.
+//!
+//! A small fixed cycle, as gunicorn's `Arbiter.run`: wait up to a second
+//! for a signal on the self-pipe, handle what arrived, then check heartbeats
+//! (`murder_workers`) and the worker count (`manage_workers`). The master
+//! never touches a client connection and has no threads besides its own,
+//! so forking stays safe.
+
+pub mod heartbeat;
+pub mod pidfile;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use pyo3::prelude::*;
+use tracing::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::python::fork::Forked;
+use crate::signals::SignalPipe;
+use crate::sock::Listener;
+use crate::{critical, python, sock, worker};
+use heartbeat::Heartbeat;
+use pidfile::Pidfile;
+
+/// Signals the master handles (gunicorn's `Arbiter.SIGNALS` plus CHLD).
+const SIGNALS: [Signal; 10] = [
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGCHLD,
+];
+
+/// How long a quick shutdown waits for workers before SIGKILL (gunicorn 27).
+const QUICK_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Why the master could not start.
+#[derive(Debug)]
+pub enum Error {
+    Python(python::Error),
+    Sock(sock::Error),
+    Pidfile(pidfile::Error),
+    Io(&'static str, std::io::Error),
+}
+
+impl Error {
+    /// gunicorn exits 1 on start-up failures.
+    pub fn exit_code(&self) -> i32 {
+        1
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Python(e) => write!(f, "{e}"),
+            Error::Sock(e) => write!(f, "{e}"),
+            Error::Pidfile(e) => write!(f, "{e}"),
+            Error::Io(what, e) => write!(f, "{what}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Why the master stops.
+struct Halt {
+    reason: Option<&'static str>,
+    exit_code: i32,
+    graceful: bool,
+}
+
+/// A worker process as the master tracks it.
+struct WorkerSlot {
+    /// Spawn order: the oldest workers are stopped first.
+    age: u64,
+    heartbeat: Heartbeat,
+    /// SIGABRT was sent for a missed heartbeat; SIGKILL comes next.
+    aborted: bool,
+    /// When it was told to stop gracefully; SIGKILL after graceful_timeout.
+    retiring: Option<Instant>,
+}
+
+/// The master process.
+pub struct Arbiter {
+    cfg: Config,
+    pid: u32,
+    listeners: Vec<Listener>,
+    signals: Option<SignalPipe>,
+    workers: BTreeMap<Pid, WorkerSlot>,
+    num_workers: u32,
+    worker_age: u64,
+    /// The application, when `--preload` imported it in the master.
+    app: Option<Py<PyAny>>,
+    pidfile: Option<Pidfile>,
+    tmp_dir: PathBuf,
+}
+
+/// Start the master and run it until it stops; returns the exit status.
+pub fn run(cfg: Config) -> i32 {
+    match Arbiter::start(cfg) {
+        Ok(arbiter) => arbiter.run(),
+        Err(e) => {
+            error!("{e}");
+            e.exit_code()
+        }
+    }
+}
+
+impl Arbiter {
+    /// Everything before the first fork: the interpreter, the app when
+    /// preloaded, the pid file, the listeners and the signal pipe.
+    fn start(cfg: Config) -> Result<Arbiter, Error> {
+        let interp = python::resolve::resolve(
+            std::env::var("VIRTUAL_ENV").ok().as_deref(),
+            std::env::current_exe().ok().as_deref(),
+        )
+        .map_err(|e| Error::Python(e.into()))?;
+        let argv: Vec<OsString> = std::env::args_os().collect();
+        python::initialize(&interp, &argv).map_err(Error::Python)?;
+        let app = Python::attach(|py| -> Result<Option<Py<PyAny>>, Error> {
+            python::app::setup_paths(py, &cfg.chdir, &cfg.pythonpath).map_err(Error::Python)?;
+            match (&cfg.app_uri, cfg.preload_app) {
+                (Some(uri), true) => python::app::load_app(py, uri).map(Some).map_err(Error::Python),
+                _ => Ok(None),
+            }
+        })?;
+
+        let pid = std::process::id();
+        info!("Starting gunicorn-rs {}", env!("CARGO_PKG_VERSION"));
+        let pidfile = match &cfg.pidfile {
+            Some(path) => Some(Pidfile::create(path, pid).map_err(Error::Pidfile)?),
+            None => None,
+        };
+        let signals = SignalPipe::install(&SIGNALS).map_err(|e| Error::Io("cannot install signal handlers", e))?;
+        let listeners = match sock::bind_all(&cfg.bind, cfg.backlog) {
+            Ok(l) => l,
+            Err(e) => {
+                if let Some(p) = &pidfile {
+                    p.remove();
+                }
+                return Err(Error::Sock(e));
+            }
+        };
+        let urls: Vec<String> = listeners.iter().map(Listener::url).collect();
+        info!("Listening at: {} ({pid})", urls.join(","));
+        info!("Using worker: sync");
+
+        Ok(Arbiter {
+            num_workers: cfg.workers,
+            cfg,
+            pid,
+            listeners,
+            signals: Some(signals),
+            workers: BTreeMap::new(),
+            worker_age: 0,
+            app,
+            pidfile,
+            tmp_dir: std::env::temp_dir(),
+        })
+    }
+
+    fn run(mut self) -> i32 {
+        loop {
+            if let Err(halt) = self.manage_workers() {
+                return self.halt(halt);
+            }
+            for sig in self.wait_signals(Duration::from_secs(1)) {
+                if let Err(halt) = self.handle_signal(sig) {
+                    return self.halt(halt);
+                }
+            }
+            if let Err(halt) = self.reap_workers() {
+                return self.halt(halt);
+            }
+            self.murder_workers();
+        }
+    }
+
+    fn handle_signal(&mut self, sig: Signal) -> Result<(), Halt> {
+        let name = signal_name(sig);
+        if sig == Signal::SIGCHLD {
+            debug!("Handling signal: {name}");
+        } else {
+            info!("Handling signal: {name}");
+        }
+        match sig {
+            Signal::SIGCHLD => self.reap_workers()?,
+            Signal::SIGTERM => return Err(Halt { reason: None, exit_code: 0, graceful: true }),
+            Signal::SIGINT | Signal::SIGQUIT => return Err(Halt { reason: None, exit_code: 0, graceful: false }),
+            Signal::SIGHUP => self.reload(),
+            Signal::SIGTTIN => self.num_workers += 1,
+            Signal::SIGTTOU => self.num_workers = self.num_workers.saturating_sub(1).max(1),
+            Signal::SIGUSR1 => {
+                if let Err(e) = crate::log::reopen() {
+                    error!("Cannot reopen the error log: {e}");
+                }
+                self.kill_workers(Signal::SIGUSR1);
+            }
+            Signal::SIGUSR2 => warn!("USR2 (binary upgrade) is not supported by gunicorn-rs yet; ignored"),
+            Signal::SIGWINCH => debug!("SIGWINCH ignored. Not daemonized"),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// HUP: new workers (which import the application afresh unless it was
+    /// preloaded), then the old ones are stopped gracefully, oldest first.
+    fn reload(&mut self) {
+        info!("Hang up: Master");
+        if let Err(e) = crate::log::reopen() {
+            error!("Cannot reopen the error log: {e}");
+        }
+        for _ in 0..self.num_workers {
+            if let Err(e) = self.spawn_worker() {
+                error!("Cannot spawn a worker: {e}");
+            }
+        }
+    }
+
+    /// Spawn or stop workers until `num_workers` are running (gunicorn's
+    /// `manage_workers`: the oldest go first).
+    fn manage_workers(&mut self) -> Result<(), Halt> {
+        let mut active: Vec<(u64, Pid)> =
+            self.workers.iter().filter(|(_, w)| w.retiring.is_none()).map(|(pid, w)| (w.age, *pid)).collect();
+        let wanted = self.num_workers as usize;
+        for _ in active.len()..wanted {
+            if let Err(e) = self.spawn_worker() {
+                error!("Cannot spawn a worker: {e}");
+                return Err(Halt { reason: Some("Worker failed to boot."), exit_code: 3, graceful: true });
+            }
+        }
+        if active.len() > wanted {
+            active.sort_unstable();
+            let excess = active.len() - wanted;
+            for (_, pid) in active.into_iter().take(excess) {
+                if let Some(w) = self.workers.get_mut(&pid) {
+                    w.retiring = Some(Instant::now());
+                }
+                self.kill_worker(pid, Signal::SIGTERM);
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_worker(&mut self) -> Result<(), Error> {
+        self.worker_age += 1;
+        let heartbeat = Heartbeat::create(&self.tmp_dir).map_err(|e| Error::Io("cannot create a heartbeat file", e))?;
+        match python::fork::fork().map_err(|e| Error::Io("fork failed", e.into()))? {
+            Forked::Parent(pid) => {
+                let slot = WorkerSlot { age: self.worker_age, heartbeat, aborted: false, retiring: None };
+                self.workers.insert(pid, slot);
+                Ok(())
+            }
+            Forked::Child => {
+                // The child keeps nothing of the master's: no siblings'
+                // heartbeat files, no master signal handlers.
+                self.workers.clear();
+                if let Some(signals) = self.signals.take() {
+                    signals.uninstall();
+                }
+                let code = worker::run(worker::Boot {
+                    cfg: &self.cfg,
+                    listeners: &self.listeners,
+                    heartbeat,
+                    app: self.app.take(),
+                    master: Pid::from_raw(self.pid as i32),
+                });
+                std::process::exit(code);
+            }
+        }
+    }
+
+    /// Reap exited children and log how each ended; a worker that failed to
+    /// boot (3) or to load the app (4) stops the server, as in gunicorn.
+    fn reap_workers(&mut self) -> Result<(), Halt> {
+        loop {
+            let status = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return Ok(()),
+                Ok(status) => status,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    error!("waitpid failed: {e}");
+                    return Ok(());
+                }
+            };
+            let Some(pid) = status.pid() else { continue };
+            if self.workers.remove(&pid).is_none() {
+                // Not ours (we may be PID 1 in a container): reaped quietly.
+                debug!("Reaped unknown child process (pid:{pid}, status:{status:?})");
+                continue;
+            }
+            match status {
+                WaitStatus::Signaled(_, sig, _) => match sig {
+                    Signal::SIGKILL => error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?"),
+                    Signal::SIGTERM => info!("Worker (pid:{pid}) was sent SIGTERM!"),
+                    other => warn!("Worker (pid:{pid}) was sent {}!", other.as_str()),
+                },
+                WaitStatus::Exited(_, code) if code != 0 => {
+                    error!("Worker (pid:{pid}) exited with code {code}.");
+                    match code {
+                        worker::BOOT_ERROR => {
+                            return Err(Halt { reason: Some("Worker failed to boot."), exit_code: code, graceful: true });
+                        }
+                        worker::APP_LOAD_ERROR => {
+                            return Err(Halt { reason: Some("App failed to load."), exit_code: code, graceful: true });
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Heartbeats: a worker silent for longer than `--timeout` gets SIGABRT,
+    /// then SIGKILL if it is still there; a retiring worker past
+    /// `--graceful-timeout` gets SIGKILL.
+    fn murder_workers(&mut self) {
+        let timeout = Duration::from_secs(self.cfg.timeout);
+        let graceful = Duration::from_secs(self.cfg.graceful_timeout);
+        let mut to_kill = Vec::new();
+        for (pid, w) in &mut self.workers {
+            if let Some(since) = w.retiring {
+                if since.elapsed() > graceful {
+                    to_kill.push((*pid, Signal::SIGKILL));
+                }
+                continue;
+            }
+            if timeout.is_zero() {
+                continue;
+            }
+            let Ok(Some(silence)) = w.heartbeat.silence() else { continue };
+            if silence <= timeout {
+                continue;
+            }
+            if w.aborted {
+                to_kill.push((*pid, Signal::SIGKILL));
+            } else {
+                critical!("WORKER TIMEOUT (pid:{pid})");
+                w.aborted = true;
+                to_kill.push((*pid, Signal::SIGABRT));
+            }
+        }
+        for (pid, sig) in to_kill {
+            self.kill_worker(pid, sig);
+        }
+    }
+
+    fn kill_workers(&mut self, sig: Signal) {
+        let pids: Vec<Pid> = self.workers.keys().copied().collect();
+        for pid in pids {
+            self.kill_worker(pid, sig);
+        }
+    }
+
+    fn kill_worker(&mut self, pid: Pid, sig: Signal) {
+        if let Err(Errno::ESRCH) = kill(pid, sig) {
+            self.workers.remove(&pid);
+        }
+    }
+
+    /// Signals that arrived within `timeout`.
+    fn wait_signals(&self, timeout: Duration) -> Vec<Signal> {
+        let Some(signals) = &self.signals else { return Vec::new() };
+        let mut fds = [PollFd::new(signals_fd(signals), PollFlags::POLLIN)];
+        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(n) if n > 0 => signals.drain(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Stop the workers (gracefully or quickly), then exit.
+    fn halt(mut self, halt: Halt) -> i32 {
+        self.stop(halt.graceful);
+        if halt.exit_code == 0 {
+            info!("Shutting down: Master");
+        } else {
+            error!("Shutting down: Master");
+        }
+        if let Some(reason) = halt.reason {
+            if halt.exit_code == 0 {
+                info!("Reason: {reason}");
+            } else {
+                error!("Reason: {reason}");
+            }
+        }
+        if let Some(p) = &self.pidfile {
+            p.remove();
+        }
+        drop(self.app.take());
+        python::finalize();
+        halt.exit_code
+    }
+
+    /// gunicorn's `Arbiter.stop`: close the listeners, signal the workers
+    /// (TERM, or QUIT when quick), wait for them up to `--graceful-timeout`
+    /// (an INT/QUIT meanwhile shortens the wait), then SIGKILL the rest.
+    fn stop(&mut self, graceful: bool) {
+        for listener in self.listeners.drain(..) {
+            listener.close(true);
+        }
+        let mut quick = !graceful;
+        self.kill_workers(if quick { Signal::SIGQUIT } else { Signal::SIGTERM });
+        let mut deadline = Instant::now() + Duration::from_secs(self.cfg.graceful_timeout);
+        while !self.workers.is_empty() && Instant::now() < deadline {
+            for sig in self.wait_signals(Duration::from_millis(100)) {
+                if !quick && matches!(sig, Signal::SIGINT | Signal::SIGQUIT) {
+                    info!("Quick shutdown requested");
+                    quick = true;
+                    self.kill_workers(Signal::SIGQUIT);
+                    deadline = deadline.min(Instant::now() + QUICK_SHUTDOWN_GRACE);
+                }
+            }
+            let _ = self.reap_workers();
+        }
+        self.kill_workers(Signal::SIGKILL);
+        let _ = self.reap_workers();
+    }
+}
+
+fn signals_fd(signals: &SignalPipe) -> std::os::fd::BorrowedFd<'_> {
+    use std::os::fd::AsFd;
+    signals.as_fd()
+}
+
+/// gunicorn's names in "Handling signal: term".
+fn signal_name(sig: Signal) -> String {
+    sig.as_str().trim_start_matches("SIG").to_ascii_lowercase()
+}

@@ -1,1 +1,69 @@
-//! python (in progress)
+//! The embedded CPython: the only module that touches the raw C API.
+//!
+//! - [`resolve`]: which interpreter and virtualenv to run.
+//! - `init`: start-up with a PEP 587 `PyConfig`, and finalisation.
+//! - [`fork`]: the one fork wrapper, with CPython's fork hooks.
+//! - [`app`]: `sys.path` set-up and loading `MODULE[:VARIABLE]`.
+
+pub mod app;
+pub mod fork;
+mod init;
+pub mod resolve;
+
+use std::fmt;
+
+use pyo3::prelude::*;
+
+pub use init::{finalize, initialize};
+
+/// Something went wrong in or around the interpreter.
+#[derive(Debug)]
+pub enum Error {
+    /// No usable interpreter or virtualenv.
+    Resolve(resolve::Error),
+    /// CPython failed to start, or the server's own Python set-up failed.
+    Init(String),
+    /// The application URI names nothing usable (gunicorn's AppImportError:
+    /// the worker exits 4).
+    AppImport(String),
+    /// Importing or building the application raised; holds the traceback
+    /// (the worker exits 3).
+    AppException(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Resolve(e) => write!(f, "{e}"),
+            Error::Init(msg) | Error::AppImport(msg) | Error::AppException(msg) => f.write_str(msg.trim_end()),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<resolve::Error> for Error {
+    fn from(e: resolve::Error) -> Self {
+        Error::Resolve(e)
+    }
+}
+
+/// The full Python traceback of `err`, as Python prints it.
+pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
+    let formatted = py.import("traceback").and_then(|tb| {
+        let lines = tb.call_method1("format_exception", (err.value(py),))?;
+        let joined: String = lines.extract::<Vec<String>>()?.concat();
+        Ok(joined)
+    });
+    formatted.unwrap_or_else(|_| err.to_string())
+}
+
+/// A descriptor of our own for the file behind `fd`, which Python owns
+/// (`os.dup`), so it can be sent with sendfile(2) after Python closes its copy.
+pub fn dup_fd(py: Python<'_>, fd: i32) -> PyResult<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let dup: i32 = py.import("os")?.call_method1("dup", (fd,))?.extract()?;
+    // SAFETY: `os.dup` returned a new descriptor that nothing else refers
+    // to; ownership passes to the OwnedFd, which closes it exactly once.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(dup) })
+}

@@ -1,1 +1,116 @@
-//! worker (in progress)
+//! A worker process: set up after fork, load the application (unless the
+//! master preloaded it), serve in the I/O loop, exit like a Python process.
+//!
+//! Exit statuses are gunicorn's protocol with the master: 3 when the worker
+//! could not boot, 4 when the application could not be loaded.
+
+mod conn;
+mod io_loop;
+mod sync;
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use pyo3::prelude::*;
+use tracing::{error, info};
+
+use crate::config::Config;
+use crate::log::access::AccessLog;
+use crate::master::heartbeat::Heartbeat;
+use crate::python;
+use crate::signals::SignalPipe;
+use crate::sock::Listener;
+use crate::wsgi::Wsgi;
+
+/// gunicorn's WORKER_BOOT_ERROR.
+pub const BOOT_ERROR: i32 = 3;
+/// gunicorn's APP_LOAD_ERROR.
+pub const APP_LOAD_ERROR: i32 = 4;
+
+/// Signals a worker handles (gunicorn's `Worker.init_signals`).
+const SIGNALS: [Signal; 4] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGUSR1];
+
+/// What a freshly forked worker starts from.
+pub struct Boot<'a> {
+    pub cfg: &'a Config,
+    pub listeners: &'a [Listener],
+    pub heartbeat: Heartbeat,
+    /// The application, when the master preloaded it.
+    pub app: Option<Py<PyAny>>,
+    /// The master's pid: when our parent changes, the master is gone.
+    pub master: Pid,
+}
+
+/// Run a worker to completion; returns its exit status.
+pub fn run(boot: Boot<'_>) -> i32 {
+    let pid = std::process::id();
+    crate::log::set_pid(pid);
+    info!("Booting worker with pid: {pid}");
+    let code = serve(boot);
+    info!("Worker exiting (pid: {pid})");
+    // atexit handlers, stdio flush, non-daemon threads: as `sys.exit`.
+    python::finalize();
+    code
+}
+
+fn serve(boot: Boot<'_>) -> i32 {
+    let cfg = boot.cfg;
+    let signals = match SignalPipe::install(&SIGNALS) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("Exception in worker process: cannot install signal handlers: {e}");
+            return BOOT_ERROR;
+        }
+    };
+    let access_log = match cfg.accesslog.as_deref().map(|path| AccessLog::open(path, &cfg.access_log_format)) {
+        None => None,
+        Some(Ok(log)) => Some(log),
+        Some(Err(e)) => {
+            error!("Exception in worker process: {e}");
+            return BOOT_ERROR;
+        }
+    };
+    Python::attach(|py| {
+        let app = match boot.app {
+            Some(app) => app,
+            None => match load(py, cfg) {
+                Ok(app) => app,
+                Err(code) => return code,
+            },
+        };
+        let wsgi = match Wsgi::new(py, app, cfg.workers > 1, cfg.sendfile) {
+            Ok(w) => w,
+            Err(e) => {
+                error!("Exception in worker process\n{}", python::format_exception(py, &e));
+                return BOOT_ERROR;
+            }
+        };
+        let lp = io_loop::IoLoop::new(py, cfg, boot.listeners, signals, boot.heartbeat, boot.master, wsgi, access_log);
+        match lp {
+            Ok(mut lp) => lp.run(py),
+            Err(e) => {
+                error!("Exception in worker process: {e}");
+                BOOT_ERROR
+            }
+        }
+    })
+}
+
+/// Import the application, reporting failures as gunicorn's worker does:
+/// a bad URI is printed as one line (exit 4), an exception with its traceback (exit 3).
+fn load(py: Python<'_>, cfg: &Config) -> Result<Py<PyAny>, i32> {
+    let Some(uri) = cfg.app_uri.as_deref() else {
+        error!("No application module specified.");
+        return Err(APP_LOAD_ERROR);
+    };
+    match python::app::load_app(py, uri) {
+        Ok(app) => Ok(app),
+        Err(python::Error::AppImport(msg)) => {
+            eprintln!("{msg}");
+            Err(APP_LOAD_ERROR)
+        }
+        Err(e) => {
+            error!("Exception in worker process\n{e}");
+            Err(BOOT_ERROR)
+        }
+    }
+}

@@ -1,1 +1,250 @@
-//! wsgi (in progress)
+//! PEP 3333: calling the application for one complete request and pulling
+//! its response.
+//!
+//! The only code that runs Python per request. It never touches a socket:
+//! the worker hands in a parsed head and a fully received body, and takes
+//! back a [`Response`] whose body it pulls chunk by chunk, as fast as the
+//! client reads.
+
+pub mod environ;
+pub mod errors;
+pub mod file_wrapper;
+pub mod input;
+pub mod start_response;
+
+use std::fmt;
+use std::os::fd::OwnedFd;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use crate::http::parser::RequestHead;
+use crate::http::response::ResponseHead;
+use environ::{BuildError, EnvironBuilder, Peer, Server};
+use file_wrapper::FileWrapper;
+use input::Input;
+use start_response::StartResponse;
+
+/// Why a request got no response from the application.
+#[derive(Debug)]
+pub enum CallError {
+    /// The path does not start with SCRIPT_NAME (gunicorn's
+    /// ConfigurationProblem: a 500).
+    ScriptName(String),
+    /// The application failed before its response started: a 500. Holds
+    /// the Python traceback.
+    App(String),
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::ScriptName(msg) | CallError::App(msg) => f.write_str(msg.trim_end()),
+        }
+    }
+}
+
+/// A file to send with sendfile(2): a duplicate of the wrapped file's
+/// descriptor, from its current offset.
+pub struct FileBody {
+    pub fd: OwnedFd,
+    pub offset: u64,
+    /// Bytes to send: the app's Content-Length, else to the end of the file.
+    pub len: u64,
+}
+
+/// Where the rest of the body comes from.
+enum Source {
+    /// Nothing left to pull.
+    Done,
+    Iter(Py<PyAny>),
+    File(FileBody),
+}
+
+/// The application's answer to one request.
+pub struct Response {
+    /// Status and headers, validated.
+    pub head: ResponseHead,
+    /// The environ, kept for the access log's `%({key}e)s`.
+    pub environ: Py<PyDict>,
+    /// Body bytes already produced (the first chunk, `write()` output).
+    pub ready: Vec<u8>,
+    source: Source,
+    /// The returned iterable, closed once the response is over.
+    result: Option<Py<PyAny>>,
+    start_response: Py<StartResponse>,
+}
+
+/// The application of one worker and what it needs per request.
+pub struct Wsgi {
+    app: Py<PyAny>,
+    environ: EnvironBuilder,
+    sendfile: bool,
+}
+
+impl Wsgi {
+    pub fn new(py: Python<'_>, app: Py<PyAny>, multiprocess: bool, sendfile: bool) -> PyResult<Self> {
+        let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
+        Ok(Wsgi { app, environ: EnvironBuilder::new(py, multiprocess, script_name)?, sendfile })
+    }
+
+    /// Call the application and run it up to its first body bytes, which is
+    /// when PEP 3333 fixes the status and headers.
+    pub fn call(
+        &mut self,
+        py: Python<'_>,
+        head: &RequestHead,
+        body: Vec<u8>,
+        peer: &Peer,
+        server: &Server,
+    ) -> Result<Response, CallError> {
+        let input = Bound::new(py, Input::new(body)).map_err(|e| app_error(py, &e))?;
+        let environ = match self.environ.build(py, head, input, peer, server) {
+            Ok(env) => env,
+            Err(BuildError::ScriptName(msg)) => return Err(CallError::ScriptName(msg)),
+            Err(BuildError::Python(e)) => return Err(app_error(py, &e)),
+        };
+        let sr = Bound::new(py, StartResponse::new()).map_err(|e| app_error(py, &e))?;
+        let result = self.app.bind(py).call1((&environ, &sr)).map_err(|e| app_error(py, &e))?;
+
+        let mut response = Response {
+            head: ResponseHead::default(),
+            environ: environ.unbind(),
+            ready: Vec::new(),
+            source: Source::Done,
+            result: None,
+            start_response: sr.clone().unbind(),
+        };
+        if let Err(e) = self.start_body(py, &mut response, &result) {
+            response.result = Some(result.unbind());
+            response.close(py);
+            return Err(app_error(py, &e));
+        }
+        if !response.start_response.borrow(py).called {
+            response.close(py);
+            return Err(CallError::App("the application returned without calling start_response()".into()));
+        }
+        let mut sr = sr.borrow_mut();
+        sr.headers_sent = true;
+        response.head = std::mem::take(&mut sr.head);
+        Ok(response)
+    }
+
+    /// Classify the returned iterable and pull it up to the first bytes.
+    fn start_body(&self, py: Python<'_>, response: &mut Response, result: &Bound<'_, PyAny>) -> PyResult<()> {
+        if let Ok(list) = result.cast_exact::<PyList>() {
+            // Already in memory: take it all now, and no close() to call.
+            for item in list.iter() {
+                append_bytes(&item, &mut response.ready)?;
+            }
+            take_written(py, response);
+            return Ok(());
+        }
+        response.result = Some(result.clone().unbind());
+        if let Ok(wrapper) = result.cast::<FileWrapper>()
+            && self.sendfile
+            && let Some(file) = file_body(py, &wrapper.borrow(), &response.start_response)?
+        {
+            take_written(py, response);
+            response.source = Source::File(file);
+            return Ok(());
+        }
+        response.source = Source::Iter(result.try_iter()?.into_any().unbind());
+        while response.ready.is_empty() && !matches!(response.source, Source::Done) {
+            response.pull_one(py)?;
+        }
+        Ok(())
+    }
+}
+
+impl Response {
+    /// Pull body bytes into `ready` until it holds at least `want` bytes or
+    /// the body is over. Returns whether the iterable is exhausted.
+    /// A Python error here comes after the head was sent.
+    pub fn pull(&mut self, py: Python<'_>, want: usize) -> Result<bool, String> {
+        while self.ready.len() < want && matches!(self.source, Source::Iter(_)) {
+            self.pull_one(py).map_err(|e| crate::python::format_exception(py, &e))?;
+        }
+        Ok(!matches!(self.source, Source::Iter(_)))
+    }
+
+    /// The file to send with sendfile(2), if this response is one.
+    pub fn take_file(&mut self) -> Option<FileBody> {
+        match std::mem::replace(&mut self.source, Source::Done) {
+            Source::File(f) => Some(f),
+            other => {
+                self.source = other;
+                None
+            }
+        }
+    }
+
+    fn pull_one(&mut self, py: Python<'_>) -> PyResult<()> {
+        let Source::Iter(iter) = &self.source else { return Ok(()) };
+        let next = iter.bind(py).cast::<pyo3::types::PyIterator>()?.clone().next();
+        take_written(py, self);
+        match next {
+            Some(item) => append_bytes(&item?, &mut self.ready),
+            None => {
+                self.source = Source::Done;
+                Ok(())
+            }
+        }
+    }
+
+    /// Call the iterable's `close()` (PEP 3333: always, once). An error in
+    /// it is logged; the response is over either way.
+    pub fn close(&mut self, py: Python<'_>) {
+        self.source = Source::Done;
+        let Some(result) = self.result.take() else { return };
+        let result = result.bind(py);
+        match result.hasattr("close") {
+            Ok(true) => {
+                if let Err(e) = result.call_method0("close") {
+                    tracing::error!("Error closing the response iterable\n{}", crate::python::format_exception(py, &e));
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!("Error closing the response iterable\n{}", crate::python::format_exception(py, &e)),
+        }
+    }
+}
+
+/// Move `write()` output into the body, keeping order with iterated chunks.
+fn take_written(py: Python<'_>, response: &mut Response) {
+    let mut sr = response.start_response.borrow_mut(py);
+    if !sr.written.is_empty() {
+        if response.ready.is_empty() {
+            std::mem::swap(&mut response.ready, &mut sr.written);
+        } else {
+            response.ready.extend_from_slice(&sr.written);
+            sr.written.clear();
+        }
+    }
+}
+
+fn append_bytes(item: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
+    let bytes = item.cast::<PyBytes>().map_err(|_| {
+        let repr = item.repr().map(|r| r.to_string()).unwrap_or_default();
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "the application yielded {repr}, but a WSGI response body must be bytes"
+        ))
+    })?;
+    out.extend_from_slice(bytes.as_bytes());
+    Ok(())
+}
+
+/// A sendfile-able view of a file wrapper, or None to iterate it instead.
+fn file_body(py: Python<'_>, wrapper: &FileWrapper, sr: &Py<StartResponse>) -> PyResult<Option<FileBody>> {
+    let Some(fd) = wrapper.regular_file(py) else { return Ok(None) };
+    let os = py.import("os")?;
+    let offset: u64 = os.call_method1("lseek", (fd, 0, 1))?.extract()?;
+    let size: u64 = os.call_method1("fstat", (fd,))?.getattr("st_size")?.extract()?;
+    let len = sr.borrow(py).head.content_length().unwrap_or(size.saturating_sub(offset));
+    let fd = crate::python::dup_fd(py, fd)?;
+    Ok(Some(FileBody { fd, offset, len }))
+}
+
+fn app_error(py: Python<'_>, err: &PyErr) -> CallError {
+    CallError::App(crate::python::format_exception(py, err))
+}

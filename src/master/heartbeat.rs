@@ -1,0 +1,76 @@
+//! Worker liveness without IPC, as gunicorn's `WorkerTmp`: each worker owns
+//! an unlinked temporary file; the worker touches its times, the master
+//! reads them. Times are CLOCK_MONOTONIC, so wall-clock jumps do not kill
+//! workers.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::time::Duration;
+
+use nix::fcntl::{OFlag, open};
+use nix::sys::stat::{Mode, fstat, futimens};
+use nix::sys::time::TimeSpec;
+use nix::time::{ClockId, clock_gettime};
+
+/// One worker's heartbeat file (created by the master, inherited by the worker).
+#[derive(Debug)]
+pub struct Heartbeat {
+    fd: OwnedFd,
+}
+
+impl Heartbeat {
+    /// An anonymous file in `dir`, marked "not yet notified" (time 0): a
+    /// worker is watched from its first notify, after it loaded the app,
+    /// as in gunicorn (a slow import is not a timeout).
+    pub fn create(dir: &Path) -> io::Result<Heartbeat> {
+        let flags = OFlag::O_TMPFILE | OFlag::O_RDWR | OFlag::O_CLOEXEC;
+        let fd = match open(dir, flags, Mode::S_IRUSR | Mode::S_IWUSR) {
+            Ok(fd) => fd,
+            // File systems without O_TMPFILE: create and unlink at once.
+            Err(_) => {
+                let (fd, path) = nix::unistd::mkstemp(&dir.join("wgunicorn-rs-XXXXXX"))?;
+                let _ = std::fs::remove_file(path);
+                fd
+            }
+        };
+        let beat = Heartbeat { fd };
+        beat.set(TimeSpec::new(0, 0))?;
+        Ok(beat)
+    }
+
+    /// Worker side: "still alive".
+    pub fn notify(&self) -> io::Result<()> {
+        self.set(clock_gettime(ClockId::CLOCK_MONOTONIC)?)
+    }
+
+    /// Master side: time since the last notify, None before the first.
+    pub fn silence(&self) -> io::Result<Option<Duration>> {
+        let st = fstat(self.fd.as_fd())?;
+        if st.st_mtime == 0 && st.st_mtime_nsec == 0 {
+            return Ok(None);
+        }
+        let then = Duration::new(st.st_mtime as u64, st.st_mtime_nsec as u32);
+        let now = Duration::from(clock_gettime(ClockId::CLOCK_MONOTONIC)?);
+        Ok(Some(now.saturating_sub(then)))
+    }
+
+    fn set(&self, t: TimeSpec) -> io::Result<()> {
+        futimens(self.fd.as_fd(), &t, &t)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silence_is_none_until_notified_then_small() {
+        let beat = Heartbeat::create(&std::env::temp_dir()).unwrap();
+        assert_eq!(beat.silence().unwrap(), None);
+        beat.notify().unwrap();
+        let silence = beat.silence().unwrap().expect("notified");
+        assert!(silence < Duration::from_secs(5), "{silence:?}");
+    }
+}

@@ -1,0 +1,92 @@
+//! The `--pid` file: written atomically at start, removed at exit, and
+//! refused when it names another live process (gunicorn's `Pidfile`).
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+#[derive(Debug)]
+pub enum Error {
+    /// The file names a live process other than us.
+    AlreadyRunning { pid: i32, path: PathBuf },
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::AlreadyRunning { pid, path } => {
+                write!(f, "Already running on PID {pid} (or pid file '{}' is stale)", path.display())
+            }
+            Error::Io { path, source } => write!(f, "cannot write pid file {}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A written pid file; `remove` it on exit.
+#[derive(Debug)]
+pub struct Pidfile {
+    path: PathBuf,
+}
+
+impl Pidfile {
+    pub fn create(path: &Path, pid: u32) -> Result<Pidfile, Error> {
+        let io_err = |source| Error::Io { path: path.to_path_buf(), source };
+        if let Some(old) = read_pid(path)
+            && old != pid as i32
+            && kill(Pid::from_raw(old), None).is_ok()
+        {
+            return Err(Error::AlreadyRunning { pid: old, path: path.to_path_buf() });
+        }
+        // Write beside the target, then rename: readers never see a partial file.
+        let tmp = path.with_extension(format!("tmp{pid}"));
+        let mut file = fs::File::create(&tmp).map_err(io_err)?;
+        file.write_all(format!("{pid}\n").as_bytes()).map_err(io_err)?;
+        fs::rename(&tmp, path).map_err(io_err)?;
+        Ok(Pidfile { path: path.to_path_buf() })
+    }
+
+    /// Remove the file if it still names this process.
+    pub fn remove(&self) {
+        if read_pid(&self.path) == Some(std::process::id() as i32) {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    fs::read_to_string(path).ok()?.trim().parse().ok().filter(|&p: &i32| p > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("grs-pid-{name}-{}", std::process::id()))
+    }
+
+    #[test]
+    fn writes_and_removes_own_pid() {
+        let path = tmp("own");
+        let pf = Pidfile::create(&path, std::process::id()).unwrap();
+        assert_eq!(read_pid(&path), Some(std::process::id() as i32));
+        pf.remove();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn refuses_a_live_process_and_replaces_a_stale_one() {
+        let path = tmp("live");
+        fs::write(&path, "1\n").unwrap(); // pid 1 is always alive
+        assert!(matches!(Pidfile::create(&path, std::process::id()), Err(Error::AlreadyRunning { pid: 1, .. })));
+        fs::write(&path, "999999999\n").unwrap();
+        Pidfile::create(&path, std::process::id()).unwrap().remove();
+    }
+}

@@ -1,0 +1,45 @@
+//! Loading the WSGI application named on the command line, with gunicorn's
+//! URI rules (`loader.py`), and preparing `sys.path` first.
+
+use std::ffi::CString;
+use std::path::Path;
+
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use super::{Error, format_exception};
+
+const LOADER_SOURCE: &str = include_str!("loader.py");
+
+/// The loader module (built once per process from `loader.py`).
+fn loader(py: Python<'_>) -> Result<Bound<'_, PyModule>, Error> {
+    let code = CString::new(LOADER_SOURCE).map_err(|_| Error::Init("loader.py holds a NUL".into()))?;
+    PyModule::from_code(py, &code, c"gunicorn_rs/loader.py", c"gunicorn_rs_loader")
+        .map_err(|e| Error::Init(format_exception(py, &e)))
+}
+
+/// `os.chdir(chdir)` and put it, then each `--pythonpath` entry, first on `sys.path`.
+pub fn setup_paths(py: Python<'_>, chdir: &Path, pythonpath: &[String]) -> Result<(), Error> {
+    let chdir = chdir.to_string_lossy();
+    let entries = PyList::new(py, pythonpath).map_err(|e| Error::Init(format_exception(py, &e)))?;
+    loader(py)?
+        .call_method1("setup_paths", (chdir.as_ref(), entries))
+        .map_err(|e| Error::Init(format!("cannot change directory to {chdir}: {}", format_exception(py, &e))))?;
+    Ok(())
+}
+
+/// Import the application named by `uri` (`MODULE[:VARIABLE]`).
+pub fn load_app(py: Python<'_>, uri: &str) -> Result<Py<PyAny>, Error> {
+    let loader = loader(py)?;
+    match loader.call_method1("load", (uri,)) {
+        Ok(app) => Ok(app.unbind()),
+        Err(err) => {
+            let app_import_error = loader.getattr("AppImportError").ok();
+            if app_import_error.is_some_and(|cls| err.is_instance(py, &cls)) {
+                Err(Error::AppImport(err.value(py).to_string()))
+            } else {
+                Err(Error::AppException(format_exception(py, &err)))
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The one place the server forks.
+//!
+//! Once the interpreter is up, a plain `fork()` can leave the child waiting
+//! forever for a GIL held by a thread that does not exist there, and gives
+//! every child the same `random` state. CPython's own fork protocol avoids
+//! both: take the GIL, `PyOS_BeforeFork`, fork, then `PyOS_AfterFork_Child`
+//! or `PyOS_AfterFork_Parent` (what `os.fork()` does; 60/60 clean children in
+//! ../shared/embedding.md §c against 0/60 for a plain fork).
+
+use nix::unistd::{ForkResult, Pid};
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+/// Which side of the fork this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    Parent(Pid),
+    Child,
+}
+
+/// Fork the process with the interpreter's fork hooks. The caller must be
+/// single-threaded (the master is: no helper threads, signals via self-pipe).
+pub fn fork() -> nix::Result<Forked> {
+    debug_assert_eq!(thread_count(), Some(1), "fork from a multi-threaded master");
+    Python::attach(|_py| {
+        // SAFETY: the GIL is held (inside `attach`), which the PyOS_* hooks
+        // require; the process has a single thread, so the child inherits no
+        // lock held by a thread that would not exist there. Each path calls
+        // exactly one AfterFork hook matching BeforeFork.
+        unsafe {
+            ffi::PyOS_BeforeFork();
+            let result = nix::unistd::fork();
+            match result {
+                Ok(ForkResult::Child) => {
+                    ffi::PyOS_AfterFork_Child();
+                    Ok(Forked::Child)
+                }
+                Ok(ForkResult::Parent { child }) => {
+                    ffi::PyOS_AfterFork_Parent();
+                    Ok(Forked::Parent(child))
+                }
+                Err(e) => {
+                    ffi::PyOS_AfterFork_Parent();
+                    Err(e)
+                }
+            }
+        }
+    })
+}
+
+/// Threads of this process, from /proc (None where /proc is unavailable).
+fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
+}

@@ -1,0 +1,74 @@
+//! Signals through a self-pipe, for the master and the workers alike.
+//!
+//! A handler only writes the signal number to a non-blocking pipe; the
+//! owner's loop polls the read end and does the work in normal context
+//! (same rule as gunicorn's arbiter: "NO LOGGING, just queue the signal").
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use signal_hook::SigId;
+
+/// Registered handlers and the pipe they write to.
+pub struct SignalPipe {
+    read: OwnedFd,
+    /// Kept open for the handlers; closed only after they are unregistered.
+    write: OwnedFd,
+    ids: Vec<SigId>,
+}
+
+impl SignalPipe {
+    /// Route `signals` to a new pipe.
+    pub fn install(signals: &[Signal]) -> io::Result<SignalPipe> {
+        let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
+        let mut pipe = SignalPipe { read, write, ids: Vec::with_capacity(signals.len()) };
+        let fd = pipe.write.as_raw_fd();
+        for &sig in signals {
+            let byte = sig as u8;
+            let action = move || {
+                // SAFETY: write(2) on a valid fd with a 1-byte stack buffer is
+                // async-signal-safe; errno is saved and restored so the
+                // interrupted code never sees it change. A full pipe just
+                // drops the byte (the signal is already pending for the loop).
+                unsafe {
+                    let saved = *libc::__errno_location();
+                    libc::write(fd, (&raw const byte).cast(), 1);
+                    *libc::__errno_location() = saved;
+                }
+            };
+            // SAFETY: the action only calls async-signal-safe functions (above)
+            // and captures plain integers.
+            let id = unsafe { signal_hook::low_level::register(sig as libc::c_int, action) }?;
+            pipe.ids.push(id);
+        }
+        Ok(pipe)
+    }
+
+    /// Signals received since the last call, in arrival order.
+    pub fn drain(&self) -> Vec<Signal> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 64];
+        loop {
+            match nix::unistd::read(&self.read, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend(buf[..n].iter().filter_map(|&b| Signal::try_from(i32::from(b)).ok())),
+            }
+        }
+        out
+    }
+
+    /// Unregister the handlers (in a child after fork, before it installs its own).
+    pub fn uninstall(self) {
+        for id in &self.ids {
+            signal_hook::low_level::unregister(*id);
+        }
+    }
+}
+
+impl AsFd for SignalPipe {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+}

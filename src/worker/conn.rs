@@ -1,0 +1,278 @@
+//! One client connection: its buffers, its socket I/O, and where it is in
+//! the request/response cycle.
+//!
+//! Sockets are non-blocking and registered edge-triggered, so readiness is
+//! tracked here: a short read or write means the kernel buffer was drained
+//! or filled, and the next edge will say when to try again.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Instant;
+
+use nix::errno::Errno;
+
+use crate::http::body::BodyDecoder;
+use crate::http::framing::BodyFramer;
+use crate::http::parser::RequestHead;
+use crate::sock::Peer;
+use crate::wsgi;
+
+/// Smallest free space offered to a read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Received bytes not yet parsed.
+#[derive(Debug, Default)]
+pub struct InBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl InBuf {
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Free space of at least `READ_CHUNK` bytes at the end, moving unread
+    /// bytes to the front first (the buffer is zeroed only when it grows).
+    fn spare(&mut self) -> &mut [u8] {
+        if self.start > 0 && self.buf.len() - self.end < READ_CHUNK {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < READ_CHUNK {
+            let len = (self.end + READ_CHUNK).next_power_of_two();
+            self.buf.resize(len, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+}
+
+/// Result of one attempt to read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Read {
+    Data,
+    WouldBlock,
+    Eof,
+    Failed,
+}
+
+/// Result of trying to send everything pending.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flush {
+    Done,
+    Blocked,
+    Failed,
+}
+
+/// A file body being sent with sendfile(2).
+pub struct FileSend {
+    pub body: wsgi::FileBody,
+    /// Bytes still to send.
+    pub remaining: u64,
+    pub sent: u64,
+}
+
+/// A response in progress.
+pub struct Responding {
+    pub request: RequestHead,
+    pub response: wsgi::Response,
+    pub framer: BodyFramer,
+    pub keep_alive: bool,
+    /// The application's iterable is exhausted and closed (or is a file
+    /// that only needs sending).
+    pub app_done: bool,
+    pub file: Option<FileSend>,
+    pub started: Instant,
+}
+
+/// Where a connection is in its cycle.
+pub enum State {
+    /// Waiting for (the rest of) a request head.
+    Head,
+    /// Receiving a request body.
+    Body { head: RequestHead, decoder: BodyDecoder, body: Vec<u8> },
+    /// A complete request waiting for the executor.
+    Ready { head: RequestHead, body: Vec<u8> },
+    Responding(Box<Responding>),
+    /// Send what is pending, then close.
+    Closing,
+    /// Our side is shut; discard what the client still sends until it
+    /// closes, so the kernel does not reset the connection before the
+    /// client has read our last response (RFC 9112 §9.6).
+    Lingering,
+}
+
+/// One client connection.
+pub struct Conn {
+    pub fd: OwnedFd,
+    pub peer: Peer,
+    /// `REMOTE_ADDR`/`REMOTE_PORT` as Python strings, made at first use.
+    pub peer_py: Option<wsgi::environ::Peer>,
+    pub listener: usize,
+    pub inbuf: InBuf,
+    pub out: Vec<u8>,
+    pub out_pos: usize,
+    /// Edge-triggered readiness not yet used up.
+    pub readable: bool,
+    pub writable: bool,
+    /// The peer shut its sending side (EPOLLRDHUP).
+    pub peer_closed: bool,
+    pub state: State,
+    pub deadline: Instant,
+    /// Requests answered on this connection.
+    pub served: u64,
+}
+
+impl Conn {
+    pub fn new(fd: OwnedFd, peer: Peer, listener: usize, deadline: Instant) -> Self {
+        Conn {
+            fd,
+            peer,
+            peer_py: None,
+            listener,
+            inbuf: InBuf::default(),
+            out: Vec::new(),
+            out_pos: 0,
+            readable: true,
+            writable: true,
+            peer_closed: false,
+            state: State::Head,
+            deadline,
+            served: 0,
+        }
+    }
+
+    /// Read once into the input buffer.
+    pub fn read_some(&mut self) -> Read {
+        if !self.readable {
+            return if self.peer_closed { Read::Eof } else { Read::WouldBlock };
+        }
+        loop {
+            let spare = self.inbuf.spare();
+            let room = spare.len();
+            match nix::unistd::read(&self.fd, spare) {
+                Ok(0) => {
+                    self.readable = false;
+                    self.peer_closed = true;
+                    return Read::Eof;
+                }
+                Ok(n) => {
+                    self.inbuf.end += n;
+                    if n < room {
+                        self.readable = false;
+                    }
+                    return Read::Data;
+                }
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => {
+                    self.readable = false;
+                    return if self.peer_closed { Read::Eof } else { Read::WouldBlock };
+                }
+                Err(_) => return Read::Failed,
+            }
+        }
+    }
+
+    pub fn out_pending(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// Write what is pending.
+    pub fn flush(&mut self) -> Flush {
+        while self.out_pos < self.out.len() {
+            if !self.writable {
+                return Flush::Blocked;
+            }
+            let pending = &self.out[self.out_pos..];
+            match nix::unistd::write(&self.fd, pending) {
+                Ok(n) => {
+                    self.out_pos += n;
+                    if n < pending.len() {
+                        self.writable = false;
+                    }
+                }
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => self.writable = false,
+                Err(_) => return Flush::Failed,
+            }
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        Flush::Done
+    }
+
+    /// Send more of a file body.
+    pub fn send_file(&mut self, file: &mut FileSend) -> Flush {
+        while file.remaining > 0 {
+            if !self.writable {
+                return Flush::Blocked;
+            }
+            let mut offset = (file.body.offset + file.sent) as i64;
+            let count = usize::try_from(file.remaining).unwrap_or(usize::MAX).min(1 << 30);
+            match nix::sys::sendfile::sendfile(self.fd.as_fd(), file.body.fd.as_fd(), Some(&mut offset), count) {
+                // The file is shorter than promised: the response cannot be completed.
+                Ok(0) => return Flush::Failed,
+                Ok(n) => {
+                    file.sent += n as u64;
+                    file.remaining -= n as u64;
+                    if n < count {
+                        self.writable = false;
+                    }
+                }
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => self.writable = false,
+                Err(_) => return Flush::Failed,
+            }
+        }
+        Flush::Done
+    }
+
+    /// Shut our sending side (after the last response).
+    pub fn shutdown_write(&self) {
+        let _ = nix::sys::socket::shutdown(std::os::fd::AsRawFd::as_raw_fd(&self.fd), nix::sys::socket::Shutdown::Write);
+    }
+
+    /// Read and drop whatever arrives (lingering close).
+    pub fn discard_input(&mut self) -> Read {
+        let outcome = self.read_some();
+        self.inbuf.consume(usize::MAX);
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inbuf_compacts_and_grows() {
+        let mut b = InBuf::default();
+        let spare = b.spare();
+        assert!(spare.len() >= READ_CHUNK);
+        spare[..5].copy_from_slice(b"hello");
+        b.end += 5;
+        b.consume(2);
+        assert_eq!(b.data(), b"llo");
+        let cap = b.buf.len();
+        b.end = cap; // pretend it is full
+        b.start = cap - 3;
+        b.buf[cap - 3..].copy_from_slice(b"xyz");
+        let _ = b.spare();
+        assert_eq!(b.data(), b"xyz");
+        b.consume(3);
+        assert!(b.is_empty());
+    }
+}

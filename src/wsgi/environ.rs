@@ -1,0 +1,347 @@
+//! Building the WSGI environ of a request.
+//!
+//! Hot path (../shared/embedding.md §d): a prebuilt dict of the constant
+//! entries is copied, keys are interned Python strings made once per worker,
+//! and `HTTP_*` keys are cached by header name, so a request allocates only
+//! its values.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+
+use super::errors::ErrorStream;
+use super::file_wrapper::FileWrapper;
+use super::input::Input;
+use crate::http::parser::RequestHead;
+
+/// Distinct `HTTP_*` keys remembered per worker; past this a key string is
+/// made per request, so odd header names sent by clients cannot grow memory.
+const HEADER_KEY_CACHE_MAX: usize = 256;
+
+/// Why an environ could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    /// gunicorn's ConfigurationProblem: the path does not start with SCRIPT_NAME.
+    ScriptName(String),
+    Python(PyErr),
+}
+
+impl From<PyErr> for BuildError {
+    fn from(e: PyErr) -> Self {
+        BuildError::Python(e)
+    }
+}
+
+/// `REMOTE_ADDR` / `REMOTE_PORT` of a connection, made once per connection.
+pub struct Peer {
+    addr: Py<PyString>,
+    port: Option<Py<PyString>>,
+}
+
+impl Peer {
+    pub fn new(py: Python<'_>, peer: &crate::sock::Peer) -> Self {
+        match peer {
+            crate::sock::Peer::Tcp(sa) => Peer {
+                addr: PyString::new(py, &sa.ip().to_string()).unbind(),
+                port: Some(PyString::new(py, &sa.port().to_string()).unbind()),
+            },
+            crate::sock::Peer::Unix => Peer { addr: PyString::new(py, "").unbind(), port: None },
+        }
+    }
+}
+
+/// `SERVER_NAME` / `SERVER_PORT` of a listener.
+pub enum Server {
+    /// A TCP listener's own address.
+    Tcp { name: Py<PyString>, port: Py<PyString> },
+    /// A unix socket: taken from the Host header, else the socket path.
+    Unix { path: String },
+}
+
+impl Server {
+    pub fn new(py: Python<'_>, name_port: Option<(String, String)>, path: String) -> Self {
+        match name_port {
+            Some((name, port)) => {
+                Server::Tcp { name: PyString::new(py, &name).unbind(), port: PyString::new(py, &port).unbind() }
+            }
+            None => Server::Unix { path },
+        }
+    }
+}
+
+/// Interned keys, made once per worker.
+struct Keys {
+    request_method: Py<PyString>,
+    script_name: Py<PyString>,
+    path_info: Py<PyString>,
+    query_string: Py<PyString>,
+    raw_uri: Py<PyString>,
+    server_protocol: Py<PyString>,
+    server_name: Py<PyString>,
+    server_port: Py<PyString>,
+    remote_addr: Py<PyString>,
+    remote_port: Py<PyString>,
+    content_type: Py<PyString>,
+    content_length: Py<PyString>,
+    wsgi_input: Py<PyString>,
+}
+
+/// Per-worker environ factory.
+pub struct EnvironBuilder {
+    base: Py<PyDict>,
+    keys: Keys,
+    http10: Py<PyString>,
+    http11: Py<PyString>,
+    /// Common method strings, reused instead of made per request.
+    methods: Vec<Py<PyString>>,
+    header_keys: HeaderKeys,
+    /// `SCRIPT_NAME` from the server's environment.
+    script_name: String,
+}
+
+/// Cache of `HTTP_*` keys by header name.
+#[derive(Default)]
+struct HeaderKeys {
+    map: HashMap<Vec<u8>, Py<PyString>, BuildHasherDefault<Fnv>>,
+    buf: Vec<u8>,
+}
+
+impl EnvironBuilder {
+    pub fn new(py: Python<'_>, multiprocess: bool, script_name: String) -> PyResult<Self> {
+        let base = PyDict::new(py);
+        base.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
+        base.set_item("wsgi.url_scheme", "http")?;
+        base.set_item("wsgi.errors", Py::new(py, ErrorStream)?)?;
+        base.set_item("wsgi.multithread", false)?;
+        base.set_item("wsgi.multiprocess", multiprocess)?;
+        base.set_item("wsgi.run_once", false)?;
+        base.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+        base.set_item("wsgi.input_terminated", true)?;
+        base.set_item("SERVER_SOFTWARE", crate::SERVER_SOFTWARE)?;
+        let key = |s: &str| PyString::intern(py, s).unbind();
+        let keys = Keys {
+            request_method: key("REQUEST_METHOD"),
+            script_name: key("SCRIPT_NAME"),
+            path_info: key("PATH_INFO"),
+            query_string: key("QUERY_STRING"),
+            raw_uri: key("RAW_URI"),
+            server_protocol: key("SERVER_PROTOCOL"),
+            server_name: key("SERVER_NAME"),
+            server_port: key("SERVER_PORT"),
+            remote_addr: key("REMOTE_ADDR"),
+            remote_port: key("REMOTE_PORT"),
+            content_type: key("CONTENT_TYPE"),
+            content_length: key("CONTENT_LENGTH"),
+            wsgi_input: key("wsgi.input"),
+        };
+        let methods = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"].into_iter().map(key).collect();
+        Ok(EnvironBuilder {
+            base: base.unbind(),
+            keys,
+            http10: key("HTTP/1.0"),
+            http11: key("HTTP/1.1"),
+            methods,
+            header_keys: HeaderKeys::default(),
+            script_name,
+        })
+    }
+
+    /// The environ of one request.
+    pub fn build<'py>(
+        &mut self,
+        py: Python<'py>,
+        head: &RequestHead,
+        input: Bound<'py, Input>,
+        peer: &Peer,
+        server: &Server,
+    ) -> Result<Bound<'py, PyDict>, BuildError> {
+        let env = self.base.bind(py).copy()?;
+        let k = &self.keys;
+        env.set_item(&k.wsgi_input, input)?;
+        env.set_item(&k.request_method, self.method(py, head.method()))?;
+        env.set_item(&k.query_string, latin1_str(py, head.query()))?;
+        env.set_item(&k.raw_uri, latin1_str(py, head.uri()))?;
+        let protocol = match head.version() {
+            (1, 1) => self.http11.bind(py).clone(),
+            (1, 0) => self.http10.bind(py).clone(),
+            (major, minor) => PyString::new(py, &format!("HTTP/{major}.{minor}")),
+        };
+        env.set_item(&k.server_protocol, protocol)?;
+
+        let mut script_name: Option<&[u8]> = None;
+        let mut host: Option<&[u8]> = None;
+        for h in head.headers() {
+            if h.name.eq_ignore_ascii_case(b"content-type") {
+                env.set_item(&k.content_type, latin1_str(py, h.value))?;
+                continue;
+            }
+            if h.name.eq_ignore_ascii_case(b"content-length") {
+                env.set_item(&k.content_length, latin1_str(py, h.value))?;
+                continue;
+            }
+            if h.name.eq_ignore_ascii_case(b"host") {
+                host = Some(h.value);
+            } else if h.name.eq_ignore_ascii_case(b"script_name") {
+                script_name = Some(h.value);
+            }
+            let key = self.header_keys.key(py, h.name);
+            let value = latin1_str(py, h.value);
+            match env.get_item(&key)? {
+                // Repeated fields are joined with "," in arrival order.
+                Some(prev) => env.set_item(&key, format!("{},{}", prev.extract::<&str>()?, value.to_str()?))?,
+                None => env.set_item(&key, value)?,
+            }
+        }
+
+        env.set_item(&k.remote_addr, peer.addr.bind(py))?;
+        if let Some(port) = &peer.port {
+            env.set_item(&k.remote_port, port.bind(py))?;
+        }
+        match server {
+            Server::Tcp { name, port } => {
+                env.set_item(&k.server_name, name.bind(py))?;
+                env.set_item(&k.server_port, port.bind(py))?;
+            }
+            Server::Unix { path } => {
+                let (name, port) = unix_server_name(path, host);
+                env.set_item(&k.server_name, name)?;
+                env.set_item(&k.server_port, port)?;
+            }
+        }
+
+        let script_name_owned;
+        let script_name: &[u8] = match script_name {
+            Some(s) => s,
+            None => {
+                script_name_owned = self.script_name.as_bytes();
+                script_name_owned
+            }
+        };
+        let path = head.path();
+        let Some(rest) = path.strip_prefix(script_name) else {
+            return Err(BuildError::ScriptName(format!(
+                "Request path {:?} does not start with SCRIPT_NAME {:?}",
+                String::from_utf8_lossy(path),
+                String::from_utf8_lossy(script_name)
+            )));
+        };
+        env.set_item(&k.path_info, latin1_str(py, &percent_decode(rest)))?;
+        env.set_item(&k.script_name, latin1_str(py, script_name))?;
+        Ok(env)
+    }
+
+    fn method<'py>(&self, py: Python<'py>, method: &str) -> Bound<'py, PyString> {
+        self.methods
+            .iter()
+            .map(|m| m.bind(py))
+            .find(|m| m.to_str().is_ok_and(|s| s == method))
+            .cloned()
+            .unwrap_or_else(|| PyString::new(py, method))
+    }
+
+}
+
+impl HeaderKeys {
+    /// `HTTP_` + the name upper-cased with `-` as `_`, from the cache when seen before.
+    fn key<'py>(&mut self, py: Python<'py>, name: &[u8]) -> Bound<'py, PyString> {
+        self.buf.clear();
+        self.buf.extend_from_slice(b"HTTP_");
+        self.buf.extend(name.iter().map(|&b| if b == b'-' { b'_' } else { b.to_ascii_uppercase() }));
+        if let Some(key) = self.map.get(&self.buf) {
+            return key.bind(py).clone();
+        }
+        let key = latin1_str(py, &self.buf);
+        if self.map.len() < HEADER_KEY_CACHE_MAX {
+            self.map.insert(self.buf.clone(), key.clone().unbind());
+        }
+        key
+    }
+}
+
+/// gunicorn's SERVER_NAME/PORT for a unix socket: from `Host`, else the path.
+fn unix_server_name(path: &str, host: Option<&[u8]>) -> (String, String) {
+    match host {
+        Some(host) => {
+            let host = String::from_utf8_lossy(host);
+            match host.split_once(':') {
+                Some((name, port)) => (name.to_owned(), port.to_owned()),
+                None => (host.into_owned(), "80".to_owned()),
+            }
+        }
+        None => (path.to_owned(), String::new()),
+    }
+}
+
+/// A Python str holding `bytes` read as latin-1 (every byte one character).
+pub fn latin1_str<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if bytes.is_ascii() => PyString::new(py, s),
+        _ => PyString::new(py, &bytes.iter().map(|&b| char::from(b)).collect::<String>()),
+    }
+}
+
+/// `%XX` decoded to bytes; malformed escapes are kept as they are
+/// (as `urllib.parse.unquote_to_bytes`).
+pub fn percent_decode(input: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !input.contains(&b'%') {
+        return std::borrow::Cow::Borrowed(input);
+    }
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%'
+            && let (Some(h), Some(l)) = (input.get(i + 1).and_then(hex), input.get(i + 2).and_then(hex))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn hex(b: &u8) -> Option<u8> {
+    (*b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// FNV-1a: header-name keys are short and the map is private to a worker,
+/// so SipHash's flood resistance buys nothing here (the map is also capped).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_matches_unquote_to_bytes() {
+        assert_eq!(&*percent_decode(b"/a%20b"), b"/a b");
+        assert_eq!(&*percent_decode(b"/%e2%82%ac"), &[b'/', 0xe2, 0x82, 0xac]);
+        assert_eq!(&*percent_decode(b"/%zz%4"), b"/%zz%4");
+        assert_eq!(&*percent_decode(b"/plain"), b"/plain");
+    }
+
+    #[test]
+    fn unix_server_name_follows_host() {
+        assert_eq!(unix_server_name("/s", Some(b"ex.com:81")), ("ex.com".into(), "81".into()));
+        assert_eq!(unix_server_name("/s", Some(b"ex.com")), ("ex.com".into(), "80".into()));
+        assert_eq!(unix_server_name("/s", None), ("/s".into(), String::new()));
+    }
+}
