@@ -7,9 +7,23 @@
 //! version does not implement yet is recognised and refused by name.
 //!
 //! Never touches Python, sockets or processes.
+//!
+//! - `settings`: the table.
+//! - `cli`: the clap command generated from it; help and version texts.
+//! - `shlex`: splitting `GUNICORN_CMD_ARGS` as Python's `shlex.split`.
+//! - `resolve`: precedence, environment fallbacks and validation.
+//! - `pytext`: Python's `int()`, gunicorn's `auto_int` and `repr()`.
+
+mod cli;
+mod pytext;
+mod resolve;
+pub mod settings;
+mod shlex;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Severity threshold of the error log (`--log-level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -19,6 +33,28 @@ pub enum LogLevel {
     Warning,
     Error,
     Critical,
+}
+
+impl LogLevel {
+    /// The names `--log-level` accepts, least severe first.
+    pub const NAMES: [&'static str; 5] = ["debug", "info", "warning", "error", "critical"];
+
+    /// The level named `name`, in any case (gunicorn lower-cases it).
+    pub fn from_name(name: &str) -> Option<LogLevel> {
+        match name.to_lowercase().as_str() {
+            "debug" => Some(LogLevel::Debug),
+            "info" => Some(LogLevel::Info),
+            "warning" => Some(LogLevel::Warning),
+            "error" => Some(LogLevel::Error),
+            "critical" => Some(LogLevel::Critical),
+            _ => None,
+        }
+    }
+
+    /// The lower-case name, as `--log-level` spells it.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 }
 
 /// The resolved configuration of one server run.
@@ -45,7 +81,8 @@ pub struct Config {
     pub preload_app: bool,
     /// `--chdir`, default the working directory at start.
     pub chdir: PathBuf,
-    /// `--pythonpath`, comma-separated directories.
+    /// `--pythonpath`, split on commas; entries as given (gunicorn makes
+    /// each absolute against the directory after `chdir`).
     pub pythonpath: Vec<String>,
     /// `--access-logfile`; `-` means stdout. None: no access log.
     pub accesslog: Option<String>,
@@ -55,16 +92,49 @@ pub struct Config {
     pub errorlog: String,
     /// `--log-level`.
     pub loglevel: LogLevel,
-    /// `--limit-request-line`, default 4094 (0 = unlimited, clamped to 8190).
+    /// `--limit-request-line`, default 4094. As gunicorn's parser: 0 means
+    /// unlimited, and larger values are clamped to 8190.
     pub limit_request_line: usize,
-    /// `--limit-request-fields`, default 100.
+    /// `--limit-request-fields`, default 100; 0 and values above 32768 are
+    /// stored as 32768, as gunicorn uses them.
     pub limit_request_fields: usize,
-    /// `--limit-request-field_size`, default 8190.
+    /// `--limit-request-field_size`, default 8190; 0 is stored as 8190, as
+    /// gunicorn uses it (not "unlimited", whatever its docs say).
     pub limit_request_field_size: usize,
     /// `--worker-connections`, default 1000: open connections per worker.
     pub worker_connections: usize,
     /// `--no-sendfile` / `$SENDFILE`: whether file wrappers go out with sendfile(2).
     pub sendfile: bool,
+}
+
+impl Config {
+    /// gunicorn's defaults, without reading the environment, with `chdir`
+    /// as given and no application. For tests and for building a `Config`
+    /// in code; the command line goes through [`parse_args`].
+    pub fn defaults(chdir: PathBuf) -> Config {
+        Config {
+            app_uri: None,
+            workers: 1,
+            bind: vec!["127.0.0.1:8000".to_string()],
+            backlog: 2048,
+            timeout: 30,
+            graceful_timeout: 30,
+            keepalive: 2,
+            pidfile: None,
+            preload_app: false,
+            chdir,
+            pythonpath: Vec::new(),
+            accesslog: None,
+            access_log_format: settings::DEFAULT_ACCESS_LOG_FORMAT.to_string(),
+            errorlog: "-".to_string(),
+            loglevel: LogLevel::Info,
+            limit_request_line: 4094,
+            limit_request_fields: 100,
+            limit_request_field_size: 8190,
+            worker_connections: 1000,
+            sendfile: true,
+        }
+    }
 }
 
 /// What the command line asked for.
@@ -84,9 +154,17 @@ pub enum Error {
     /// Holds the full message to print, usage included, like argparse.
     Usage(String),
     /// A setting has a value its validator refuses.
-    Invalid { setting: &'static str, message: String },
-    /// A gunicorn setting this version does not implement yet.
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
+    /// A gunicorn setting this version does not implement yet. `flag`
+    /// names it as the user gave it (`-D/--daemon`, `-k/--worker-class
+    /// gevent`), and where, when not on the command line.
     Unsupported { flag: String },
+    /// No APP_MODULE on the command line (gunicorn's "No application module
+    /// specified.").
+    NoAppModule,
 }
 
 impl Error {
@@ -103,10 +181,16 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(msg) => write!(f, "{msg}"),
-            Error::Invalid { setting, message } => write!(f, "Invalid value for {setting}: {message}"),
-            Error::Unsupported { flag } => {
-                write!(f, "{flag} is a gunicorn setting that gunicorn-rs does not support yet")
+            Error::Invalid { setting, message } => {
+                write!(f, "Invalid value for {setting}: {message}")
             }
+            Error::Unsupported { flag } => {
+                write!(
+                    f,
+                    "{flag} is a gunicorn setting that gunicorn-rs does not support yet"
+                )
+            }
+            Error::NoAppModule => write!(f, "No application module specified."),
         }
     }
 }
@@ -114,11 +198,77 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// Parse `args` (program name first) with `env` as the process environment.
+///
+/// Precedence, as gunicorn: defaults (some read from `env`) <
+/// `GUNICORN_CMD_ARGS` < `args`. `-h` and `-v` win over everything after
+/// them, as argparse.
 pub fn parse_args<I, T>(args: I, env: &dyn Fn(&str) -> Option<String>) -> Result<Invocation, Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let _ = (args.into_iter().count(), env("PORT"));
-    todo!("config::parse_args")
+    parse_in(args, env, &|| working_dir(env))
+}
+
+/// [`parse_args`] with the working directory supplied by `cwd`, which is
+/// only asked for when a configuration is built.
+fn parse_in<I, T>(
+    args: I,
+    env: &dyn Fn(&str) -> Option<String>,
+    cwd: &dyn Fn() -> Result<PathBuf, Error>,
+) -> Result<Invocation, Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match cli::parse(args).map_err(|m| cli::usage_error(&m))? {
+        cli::Parsed::Given(given) => given,
+        cli::Parsed::Help => return Ok(Invocation::Print(cli::help())),
+        cli::Parsed::Version => return Ok(Invocation::Print(cli::version())),
+    };
+    // gunicorn: `shlex.split($GUNICORN_CMD_ARGS)` through the same parser.
+    let env_args = match env("GUNICORN_CMD_ARGS") {
+        None => cli::Given::default(),
+        Some(line) => {
+            let words = shlex::split(&line).map_err(|e| Error::Invalid {
+                setting: "GUNICORN_CMD_ARGS",
+                message: e.to_string(),
+            })?;
+            let args = std::iter::once(cli::PROG.to_string()).chain(words);
+            // Name the source: the user did not type these on the command line.
+            match cli::parse(args)
+                .map_err(|m| cli::usage_error(&format!("GUNICORN_CMD_ARGS: {m}")))?
+            {
+                cli::Parsed::Given(given) => given,
+                cli::Parsed::Help => return Ok(Invocation::Print(cli::help())),
+                cli::Parsed::Version => return Ok(Invocation::Print(cli::version())),
+            }
+        }
+    };
+    let config = resolve::resolve(&cli, &env_args, env, &cwd()?)?;
+    Ok(Invocation::Run(Box::new(config)))
+}
+
+/// The working directory as gunicorn's `util.getcwd` sees it: `$PWD` when
+/// it names the real one (keeping the symlinks the user sees), else the
+/// real path.
+fn working_dir(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, Error> {
+    let real = std::env::current_dir().map_err(|e| Error::Invalid {
+        setting: "chdir",
+        message: format!("can't read the working directory: {e}"),
+    })?;
+    match env("PWD") {
+        Some(pwd) if Path::new(&pwd).is_absolute() && same_file(Path::new(&pwd), &real) => {
+            Ok(PathBuf::from(pwd))
+        }
+        _ => Ok(real),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }

@@ -1,0 +1,329 @@
+//! From what the sources said to a [`Config`]: refuse unsupported
+//! settings, apply defaults < `GUNICORN_CMD_ARGS` < command line, read the
+//! environment fallbacks, and validate each value as gunicorn does.
+//!
+//! Reads the environment through the closure it is given and the
+//! filesystem only to check `--chdir` and look for `./gunicorn.conf.py`.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::cli::{Given, Value};
+use super::pytext::{self, IntError};
+use super::settings::{Setting, Status};
+use super::{Config, Error, LogLevel};
+
+/// gunicorn's `MAX_REQUEST_LINE` (`http/message.py`).
+const MAX_REQUEST_LINE: usize = 8190;
+/// gunicorn's `MAX_HEADERS`.
+const MAX_HEADERS: usize = 32768;
+/// gunicorn's `DEFAULT_MAX_HEADERFIELD_SIZE`.
+const DEFAULT_MAX_HEADERFIELD_SIZE: usize = 8190;
+
+/// Spellings of the sync worker gunicorn accepts (`workers/__init__.py`,
+/// `util.load_class`).
+const SYNC_WORKER: [&str; 3] = [
+    "sync",
+    "gunicorn.workers.sync.SyncWorker",
+    "egg:gunicorn#sync",
+];
+
+/// Suffix naming `GUNICORN_CMD_ARGS` as the source of a refused setting.
+const FROM_ENV_ARGS: &str = " (in GUNICORN_CMD_ARGS)";
+
+/// Build the configuration. `cwd` is the working directory as gunicorn
+/// sees it (`util.getcwd`).
+pub fn resolve(
+    cli: &Given,
+    env_args: &Given,
+    env: &dyn Fn(&str) -> Option<String>,
+    cwd: &Path,
+) -> Result<Config, Error> {
+    refuse_unsupported(cli, "")?;
+    refuse_unsupported(env_args, FROM_ENV_ARGS)?;
+    // gunicorn loads ./gunicorn.conf.py when no -c is given; running
+    // without it would silently serve a different configuration.
+    let default_file = cwd.join("gunicorn.conf.py");
+    if default_file.exists() {
+        return Err(Error::Unsupported {
+            flag: format!("config file {} (loaded by default)", default_file.display()),
+        });
+    }
+
+    let mut draft = Draft::new(cwd);
+    // Later sources override earlier ones, as gunicorn's `load_config`.
+    for given in [env_args, cli] {
+        for (setting, value) in &given.settings {
+            draft.set(setting, value)?;
+        }
+    }
+    draft.finish(cli, env)
+}
+
+fn refuse_unsupported(given: &Given, source: &str) -> Result<(), Error> {
+    match given
+        .settings
+        .iter()
+        .find(|(s, _)| s.status == Status::Unsupported)
+    {
+        Some((setting, _)) => Err(Error::Unsupported {
+            flag: format!("{}{source}", setting.display_flags()),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A configuration being built, with what has no `Config` field yet.
+struct Draft {
+    cfg: Config,
+    workers: Option<u32>,
+    bind: Option<Vec<String>>,
+    no_sendfile: bool,
+    worker_class: String,
+    threads: i64,
+    cwd: PathBuf,
+}
+
+impl Draft {
+    fn new(cwd: &Path) -> Draft {
+        Draft {
+            cfg: Config::defaults(cwd.to_path_buf()),
+            workers: None,
+            bind: None,
+            no_sendfile: false,
+            worker_class: "sync".to_string(),
+            threads: 1,
+            cwd: cwd.to_path_buf(),
+        }
+    }
+
+    /// Apply one value, checked by the setting's validator.
+    fn set(&mut self, setting: &'static Setting, value: &Value) -> Result<(), Error> {
+        let text = || match value {
+            Value::One(s) => Ok(s.trim()),
+            _ => Err(mismatch(setting)),
+        };
+        let name = setting.name;
+        let int = || text().and_then(|s| pos_int(name, s));
+        let c = &mut self.cfg;
+        match setting.name {
+            "bind" => match value {
+                Value::Many(items) => {
+                    self.bind = Some(items.iter().map(|s| s.trim().to_string()).collect());
+                }
+                _ => return Err(mismatch(setting)),
+            },
+            "workers" => {
+                let n = int()?;
+                // gunicorn would start a master without workers; refuse it.
+                if n == 0 {
+                    return Err(invalid(name, "Value must be positive: 0".to_string()));
+                }
+                self.workers = Some(fit(name, n)?);
+            }
+            "backlog" => c.backlog = fit(name, int()?)?,
+            "worker_class" => self.worker_class = text()?.to_string(),
+            "threads" => self.threads = int()?,
+            "worker_connections" => c.worker_connections = fit(name, int()?)?,
+            "timeout" => c.timeout = fit(name, int()?)?,
+            "graceful_timeout" => c.graceful_timeout = fit(name, int()?)?,
+            "keepalive" => c.keepalive = fit(name, int()?)?,
+            // The clamping is gunicorn's `Request.__init__` and `Message.__init__`.
+            "limit_request_line" => {
+                let n = int()?;
+                c.limit_request_line = usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .min(MAX_REQUEST_LINE);
+            }
+            "limit_request_fields" => {
+                let n = usize::try_from(int()?).unwrap_or(usize::MAX);
+                c.limit_request_fields = if n == 0 || n > MAX_HEADERS {
+                    MAX_HEADERS
+                } else {
+                    n
+                };
+            }
+            "limit_request_field_size" => {
+                let n = fit(name, int()?)?;
+                c.limit_request_field_size = if n == 0 {
+                    DEFAULT_MAX_HEADERFIELD_SIZE
+                } else {
+                    n
+                };
+            }
+            "preload_app" => c.preload_app = true,
+            "sendfile" => self.no_sendfile = true,
+            "chdir" => c.chdir = chdir(name, &self.cwd, text()?)?,
+            "pidfile" => {
+                let path = text()?;
+                if path.is_empty() {
+                    return Err(invalid(name, "the file name is empty".to_string()));
+                }
+                c.pidfile = Some(PathBuf::from(path));
+            }
+            "accesslog" => c.accesslog = Some(text()?.to_string()),
+            "access_log_format" => c.access_log_format = text()?.to_string(),
+            "errorlog" => c.errorlog = text()?.to_string(),
+            "loglevel" => {
+                let level = text()?;
+                c.loglevel = LogLevel::from_name(level).ok_or_else(|| {
+                    let shown = pytext::repr(level);
+                    invalid(
+                        name,
+                        format!("{shown} is not one of {}", LogLevel::NAMES.join(", ")),
+                    )
+                })?;
+            }
+            "pythonpath" => {
+                // gunicorn: `pythonpath.split(",")`, and an empty value adds nothing.
+                let paths = text()?;
+                c.pythonpath = if paths.is_empty() {
+                    Vec::new()
+                } else {
+                    paths.split(',').map(str::to_string).collect()
+                };
+            }
+            // Unsupported settings were refused before; nothing else has a flag.
+            _ => {
+                return Err(Error::Unsupported {
+                    flag: setting.display_flags(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Fill in what depends on the environment or on several settings.
+    fn finish(
+        mut self,
+        cli: &Given,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Error> {
+        if !SYNC_WORKER.contains(&self.worker_class.as_str()) {
+            return Err(Error::Unsupported {
+                flag: format!("-k/--worker-class {}", self.worker_class),
+            });
+        }
+        // gunicorn silently switches sync to gthread for threads > 1.
+        if self.threads > 1 {
+            return Err(Error::Unsupported {
+                flag: format!("--threads {}", self.threads),
+            });
+        }
+        self.cfg.workers = match self.workers {
+            Some(n) => n,
+            None => web_concurrency(env)?,
+        };
+        self.cfg.bind = match (self.bind, env("PORT")) {
+            (Some(bind), _) => bind,
+            (None, Some(port)) => vec![format!("0.0.0.0:{port}")],
+            (None, None) => self.cfg.bind,
+        };
+        // gunicorn's `Config.sendfile`: the flag wins, then $SENDFILE.
+        self.cfg.sendfile = !self.no_sendfile
+            && env("SENDFILE")
+                .is_none_or(|v| matches!(v.to_lowercase().as_str(), "y" | "1" | "yes" | "true"));
+        // Only the command line's first positional counts: gunicorn ignores
+        // positionals in GUNICORN_CMD_ARGS, and any after the first.
+        match cli.positionals.first() {
+            Some(app) => self.cfg.app_uri = Some(app.clone()),
+            None => return Err(Error::NoAppModule),
+        }
+        Ok(self.cfg)
+    }
+}
+
+/// `-w` absent: `$WEB_CONCURRENCY`, else 1.
+fn web_concurrency(env: &dyn Fn(&str) -> Option<String>) -> Result<u32, Error> {
+    let Some(raw) = env("WEB_CONCURRENCY") else {
+        return Ok(1);
+    };
+    let setting = "workers";
+    let n = match pytext::int(&raw) {
+        Ok(n) if n >= 1 => n,
+        Ok(_) | Err(IntError::TooLarge) => {
+            let message = format!(
+                "WEB_CONCURRENCY must be a positive integer, not {}",
+                pytext::repr(&raw)
+            );
+            return Err(invalid(setting, message));
+        }
+        Err(IntError::Invalid) => {
+            let message = format!("WEB_CONCURRENCY is not an integer: {}", pytext::repr(&raw));
+            return Err(invalid(setting, message));
+        }
+    };
+    fit(setting, n)
+}
+
+/// gunicorn's `validate_pos_int`: an integer, 0 or more.
+fn pos_int(setting: &'static str, raw: &str) -> Result<i64, Error> {
+    match pytext::int(raw) {
+        Ok(n) if n < 0 => Err(invalid(setting, format!("Value must be positive: {n}"))),
+        Ok(n) => Ok(n),
+        Err(IntError::TooLarge) => Err(invalid(setting, format!("Value is too large: {raw}"))),
+        Err(IntError::Invalid) => Err(invalid(
+            setting,
+            format!("invalid int value: {}", pytext::repr(raw)),
+        )),
+    }
+}
+
+/// Narrow a checked integer to the field's type.
+fn fit<T: TryFrom<i64>>(setting: &'static str, n: i64) -> Result<T, Error> {
+    T::try_from(n).map_err(|_| invalid(setting, format!("Value is too large: {n}")))
+}
+
+/// gunicorn's `validate_chdir`: relative to the working directory,
+/// normalised without resolving symlinks, and it must exist.
+fn chdir(setting: &'static str, cwd: &Path, raw: &str) -> Result<PathBuf, Error> {
+    let path = normalize(&cwd.join(raw));
+    if path.is_dir() {
+        Ok(path)
+    } else {
+        Err(invalid(
+            setting,
+            format!("can't chdir to {}", pytext::repr(raw)),
+        ))
+    }
+}
+
+/// Python's `os.path.normpath` for an absolute path: drop `.`, and let
+/// `..` remove the previous component (never above the root).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn invalid(setting: &'static str, message: String) -> Error {
+    Error::Invalid { setting, message }
+}
+
+/// A value of the wrong shape for its setting: the table and this file
+/// disagree. Reported, not panicked on.
+fn mismatch(setting: &'static Setting) -> Error {
+    invalid(
+        setting.name,
+        "internal error: unexpected kind of value".to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_like_normpath() {
+        assert_eq!(normalize(Path::new("/a/./b/../c")), Path::new("/a/c"));
+        assert_eq!(normalize(Path::new("/../x")), Path::new("/x"));
+        assert_eq!(normalize(Path::new("/a/b/")), Path::new("/a/b"));
+    }
+}

@@ -1,0 +1,538 @@
+//! `parse_args` end to end: flags, environment, precedence, errors.
+//! The pieces have their own tests beside them.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::settings::{Kind, SETTINGS, Status};
+use super::*;
+
+/// The crate's own directory: it exists, has a `src/` and no gunicorn.conf.py.
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run_in(cwd: &Path, args: &[&str], vars: &[(&str, &str)]) -> Result<Invocation, Error> {
+    let env = |k: &str| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    };
+    let cwd = cwd.to_path_buf();
+    parse_in(
+        std::iter::once("gunicorn-rs").chain(args.iter().copied()),
+        &env,
+        &|| Ok(cwd.clone()),
+    )
+}
+
+fn run(args: &[&str], vars: &[(&str, &str)]) -> Result<Invocation, Error> {
+    run_in(&crate_dir(), args, vars)
+}
+
+/// The configuration for `args` plus an APP_MODULE.
+fn config_env(args: &[&str], vars: &[(&str, &str)]) -> Config {
+    let mut args = args.to_vec();
+    args.push("app:app");
+    match run(&args, vars) {
+        Ok(Invocation::Run(cfg)) => *cfg,
+        other => panic!("{args:?} {vars:?}: {other:?}"),
+    }
+}
+
+fn config(args: &[&str]) -> Config {
+    config_env(args, &[])
+}
+
+fn error_env(args: &[&str], vars: &[(&str, &str)]) -> Error {
+    match run(args, vars) {
+        Err(e) => e,
+        other => panic!("{args:?} {vars:?}: {other:?}"),
+    }
+}
+
+fn error(args: &[&str]) -> Error {
+    error_env(args, &[])
+}
+
+fn unsupported(flag: &str) -> String {
+    Error::Unsupported {
+        flag: flag.to_string(),
+    }
+    .to_string()
+}
+
+/// A fresh empty directory under the system temp dir.
+fn temp_dir() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("gunicorn-rs-config-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+#[test]
+fn defaults() {
+    let cfg = config(&[]);
+    assert_eq!(cfg.app_uri.as_deref(), Some("app:app"));
+    assert_eq!(cfg.workers, 1);
+    assert_eq!(cfg.bind, ["127.0.0.1:8000"]);
+    assert_eq!(cfg.backlog, 2048);
+    assert_eq!(
+        (cfg.timeout, cfg.graceful_timeout, cfg.keepalive),
+        (30, 30, 2)
+    );
+    assert_eq!(cfg.pidfile, None);
+    assert!(!cfg.preload_app);
+    assert_eq!(cfg.chdir, crate_dir());
+    assert!(cfg.pythonpath.is_empty());
+    assert_eq!(cfg.accesslog, None);
+    assert_eq!(
+        cfg.access_log_format,
+        r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#
+    );
+    assert_eq!(cfg.errorlog, "-");
+    assert_eq!(cfg.loglevel, LogLevel::Info);
+    assert_eq!(
+        (
+            cfg.limit_request_line,
+            cfg.limit_request_fields,
+            cfg.limit_request_field_size
+        ),
+        (4094, 100, 8190)
+    );
+    assert_eq!(cfg.worker_connections, 1000);
+    assert!(cfg.sendfile);
+}
+
+#[test]
+fn short_and_long_flags() {
+    for flag in ["-w", "--workers"] {
+        assert_eq!(config(&[flag, "3"]).workers, 3);
+    }
+    for flag in ["-b", "--bind"] {
+        assert_eq!(config(&[flag, " unix:/tmp/s "]).bind, ["unix:/tmp/s"]);
+    }
+    assert_eq!(
+        config(&["-b", "a:1", "--bind", "[::1]:2"]).bind,
+        ["a:1", "[::1]:2"]
+    );
+    assert_eq!(config(&["--backlog", "64"]).backlog, 64);
+    for flag in ["-t", "--timeout"] {
+        assert_eq!(config(&[flag, "0"]).timeout, 0);
+    }
+    assert_eq!(config(&["--graceful-timeout", "7"]).graceful_timeout, 7);
+    assert_eq!(config(&["--keep-alive", "5"]).keepalive, 5);
+    for flag in ["-p", "--pid"] {
+        assert_eq!(
+            config(&[flag, "/run/g.pid"]).pidfile,
+            Some(PathBuf::from("/run/g.pid"))
+        );
+    }
+    assert!(config(&["--preload"]).preload_app);
+    assert_eq!(
+        config(&["--pythonpath", "lib,/opt/x"]).pythonpath,
+        ["lib", "/opt/x"]
+    );
+    assert!(config(&["--pythonpath", ""]).pythonpath.is_empty());
+    assert_eq!(
+        config(&["--access-logfile", "-"]).accesslog.as_deref(),
+        Some("-")
+    );
+    assert_eq!(
+        config(&["--access-logformat", "%(h)s %(s)s"]).access_log_format,
+        "%(h)s %(s)s"
+    );
+    for flag in ["--error-logfile", "--log-file"] {
+        assert_eq!(config(&[flag, "/var/log/g.log"]).errorlog, "/var/log/g.log");
+    }
+    assert_eq!(
+        config(&["--worker-connections", "10"]).worker_connections,
+        10
+    );
+    assert!(!config(&["--no-sendfile"]).sendfile);
+    for flag in ["-k", "--worker-class"] {
+        for class in [
+            "sync",
+            "gunicorn.workers.sync.SyncWorker",
+            "egg:gunicorn#sync",
+        ] {
+            config(&[flag, class]);
+        }
+    }
+    for threads in ["0", "1"] {
+        config(&["--threads", threads]);
+    }
+}
+
+#[test]
+fn log_levels_in_any_case() {
+    let levels = [
+        ("debug", LogLevel::Debug),
+        ("INFO", LogLevel::Info),
+        ("Warning", LogLevel::Warning),
+        ("error", LogLevel::Error),
+        (" critical ", LogLevel::Critical),
+    ];
+    for (name, level) in levels {
+        assert_eq!(config(&["--log-level", name]).loglevel, level);
+        assert_eq!(LogLevel::from_name(level.as_str()), Some(level));
+    }
+    assert_eq!(
+        error(&["--log-level", "verbose", "app"]).to_string(),
+        "Invalid value for loglevel: 'verbose' is not one of debug, info, warning, error, critical"
+    );
+}
+
+#[test]
+fn chdir_is_absolute_and_checked() {
+    assert_eq!(config(&["--chdir", "src"]).chdir, crate_dir().join("src"));
+    assert_eq!(
+        config(&["--chdir", "src/../src/./config"]).chdir,
+        crate_dir().join("src/config")
+    );
+    assert_eq!(config(&["--chdir", "/"]).chdir, Path::new("/"));
+    assert_eq!(config(&["--chdir", ""]).chdir, crate_dir());
+    let e = error(&["--chdir", "/does/not/exist", "app"]);
+    assert_eq!(
+        e.to_string(),
+        "Invalid value for chdir: can't chdir to '/does/not/exist'"
+    );
+    assert_eq!(e.exit_code(), 1);
+    assert!(matches!(
+        error(&["--chdir", "Cargo.toml", "app"]),
+        Error::Invalid {
+            setting: "chdir",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn limits_follow_gunicorns_clamping() {
+    let line = |v| config(&["--limit-request-line", v]).limit_request_line;
+    assert_eq!(
+        (line("0"), line("100"), line("8190"), line("9000")),
+        (0, 100, 8190, 8190)
+    );
+    let fields = |v| config(&["--limit-request-fields", v]).limit_request_fields;
+    assert_eq!(
+        (fields("0"), fields("5"), fields("32768"), fields("40000")),
+        (32768, 5, 32768, 32768)
+    );
+    let size = |v| config(&["--limit-request-field_size", v]).limit_request_field_size;
+    assert_eq!((size("0"), size("10"), size("20000")), (8190, 10, 20000));
+}
+
+#[test]
+fn web_concurrency_when_workers_absent() {
+    assert_eq!(config_env(&[], &[("WEB_CONCURRENCY", "4")]).workers, 4);
+    assert_eq!(
+        config_env(&["-w", "2"], &[("WEB_CONCURRENCY", "4")]).workers,
+        2
+    );
+    // Not read at all when -w is given.
+    assert_eq!(
+        config_env(&["-w", "2"], &[("WEB_CONCURRENCY", "lots")]).workers,
+        2
+    );
+    let e = error_env(&["app"], &[("WEB_CONCURRENCY", "lots")]);
+    assert_eq!(
+        e.to_string(),
+        "Invalid value for workers: WEB_CONCURRENCY is not an integer: 'lots'"
+    );
+    assert!(matches!(
+        error_env(&["app"], &[("WEB_CONCURRENCY", "0")]),
+        Error::Invalid { .. }
+    ));
+}
+
+#[test]
+fn port_when_bind_absent() {
+    assert_eq!(config_env(&[], &[("PORT", "5000")]).bind, ["0.0.0.0:5000"]);
+    assert_eq!(
+        config_env(&["-b", "unix:s"], &[("PORT", "5000")]).bind,
+        ["unix:s"]
+    );
+}
+
+#[test]
+fn sendfile_env() {
+    for on in ["1", "y", "YES", "true", "True"] {
+        assert!(config_env(&[], &[("SENDFILE", on)]).sendfile, "{on}");
+    }
+    for off in ["0", "no", "false", "", "on"] {
+        assert!(!config_env(&[], &[("SENDFILE", off)]).sendfile, "{off:?}");
+    }
+    assert!(!config_env(&["--no-sendfile"], &[("SENDFILE", "1")]).sendfile);
+}
+
+#[test]
+fn gunicorn_cmd_args_between_defaults_and_command_line() {
+    let env = [(
+        "GUNICORN_CMD_ARGS",
+        "-w 3 --bind 'unix:/tmp/a b' --preload ignored:app",
+    )];
+    let cfg = config_env(&[], &env);
+    assert_eq!(
+        (cfg.workers, cfg.bind.as_slice(), cfg.preload_app),
+        (3, &["unix:/tmp/a b".to_string()][..], true)
+    );
+    // The command line wins, and a repeatable flag is replaced, not merged.
+    let cfg = config_env(&["-w", "2", "-b", "x:1"], &env);
+    assert_eq!((cfg.workers, cfg.bind), (2, vec!["x:1".to_string()]));
+    // A flag in GUNICORN_CMD_ARGS beats the WEB_CONCURRENCY and PORT defaults.
+    let cfg = config_env(&[], &[env[0], ("WEB_CONCURRENCY", "9"), ("PORT", "1")]);
+    assert_eq!((cfg.workers, cfg.bind.len()), (3, 1));
+    // Positionals there are ignored, as gunicorn does.
+    assert!(matches!(run(&[], &env), Err(Error::NoAppModule)));
+    assert_eq!(config_env(&[], &[("GUNICORN_CMD_ARGS", "")]).workers, 1);
+}
+
+#[test]
+fn gunicorn_cmd_args_errors() {
+    let bad = [("GUNICORN_CMD_ARGS", "--bogus")];
+    let e = error_env(&["app"], &bad);
+    assert_eq!(
+        e.to_string(),
+        "usage: gunicorn-rs [OPTIONS] [APP_MODULE]\n\
+         gunicorn-rs: error: GUNICORN_CMD_ARGS: unrecognized arguments: --bogus"
+    );
+    assert_eq!(e.exit_code(), 2);
+    let e = error_env(&["app"], &[("GUNICORN_CMD_ARGS", "-w 'x")]);
+    assert_eq!(
+        e.to_string(),
+        "Invalid value for GUNICORN_CMD_ARGS: No closing quotation"
+    );
+    assert_eq!(e.exit_code(), 1);
+    let e = error_env(&["app"], &[("GUNICORN_CMD_ARGS", "--reload")]);
+    assert_eq!(
+        e.to_string(),
+        unsupported("--reload (in GUNICORN_CMD_ARGS)")
+    );
+    let e = error_env(&["app"], &[("GUNICORN_CMD_ARGS", "-w -2")]);
+    assert_eq!(
+        e.to_string(),
+        "Invalid value for workers: Value must be positive: -2"
+    );
+    // A bad value there is refused even if the command line overrides it, as gunicorn.
+    assert!(matches!(
+        error_env(&["-w", "2", "app"], &[("GUNICORN_CMD_ARGS", "-w -2")]),
+        Error::Invalid { .. }
+    ));
+    assert!(matches!(
+        run(&["app"], &[("GUNICORN_CMD_ARGS", "--version")]),
+        Ok(Invocation::Print(_))
+    ));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["--bogus", "app"][..],
+        &["-w"],
+        &["-w", "abc", "app"],
+        &["--wor", "1", "app"],
+    ] {
+        let e = error(args);
+        assert!(matches!(e, Error::Usage(_)), "{args:?}");
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .starts_with("usage: gunicorn-rs [OPTIONS] [APP_MODULE]\ngunicorn-rs: error: ")
+        );
+    }
+    assert_eq!(
+        error(&["-w", "abc", "app"]).to_string(),
+        "usage: gunicorn-rs [OPTIONS] [APP_MODULE]\n\
+         gunicorn-rs: error: argument -w/--workers: invalid int value: 'abc'"
+    );
+}
+
+#[test]
+fn invalid_values_exit_1() {
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["-w", "-1"],
+            "Invalid value for workers: Value must be positive: -1",
+        ),
+        (
+            &["-w", "0"],
+            "Invalid value for workers: Value must be positive: 0",
+        ),
+        (
+            &["--backlog", "-5"],
+            "Invalid value for backlog: Value must be positive: -5",
+        ),
+        (
+            &["--limit-request-line", "-1"],
+            "Invalid value for limit_request_line: Value must be positive: -1",
+        ),
+        (
+            &["-w", "99999999999"],
+            "Invalid value for workers: Value is too large: 99999999999",
+        ),
+        (
+            &["--threads", "-1"],
+            "Invalid value for threads: Value must be positive: -1",
+        ),
+        (
+            &["--pid", " "],
+            "Invalid value for pidfile: the file name is empty",
+        ),
+    ];
+    for (args, message) in cases {
+        let mut args = args.to_vec();
+        args.push("app");
+        let e = error(&args);
+        assert_eq!(e.to_string(), message);
+        assert_eq!(e.exit_code(), 1);
+    }
+}
+
+#[test]
+fn missing_app_module() {
+    let e = error(&["-w", "2"]);
+    assert!(matches!(e, Error::NoAppModule));
+    assert_eq!(
+        (e.to_string().as_str(), e.exit_code()),
+        ("No application module specified.", 1)
+    );
+}
+
+#[test]
+fn every_unsupported_setting_is_refused_by_name() {
+    let (mut settings, mut refused) = (0, 0);
+    for setting in SETTINGS.iter().filter(|s| s.status == Status::Unsupported) {
+        settings += usize::from(!setting.flags.is_empty());
+        for flag in setting.flags {
+            let args: Vec<&str> = match setting.kind {
+                Kind::Flag => vec![flag, "app"],
+                Kind::Int | Kind::AutoInt => vec![flag, "1", "app"],
+                _ => vec![flag, "value", "app"],
+            };
+            let e = error(&args);
+            assert_eq!(
+                e.to_string(),
+                unsupported(&setting.display_flags()),
+                "{flag}"
+            );
+            assert_eq!(e.exit_code(), 1);
+            refused += 1;
+        }
+    }
+    // 95 settings have flags and 21 are implemented; 9 of the others have two spellings.
+    assert_eq!((settings, refused), (74, 83));
+    // The first one given is named.
+    assert_eq!(
+        error(&["--reload", "-D", "app"]).to_string(),
+        unsupported("--reload")
+    );
+    assert_eq!(
+        error(&["-c", "gunicorn.conf.py", "app"]).to_string(),
+        unsupported("-c/--config")
+    );
+    // Refused even when a valid value would be needed, and before validation.
+    assert_eq!(
+        error(&["--proxy-protocol", "app"]).to_string(),
+        unsupported("--proxy-protocol")
+    );
+    assert_eq!(
+        error(&["-w", "-1", "--spew", "app"]).to_string(),
+        unsupported("--spew")
+    );
+}
+
+#[test]
+fn only_the_sync_worker() {
+    for class in ["gthread", "gevent", "asgi", "uvicorn.workers.UvicornWorker"] {
+        let e = error(&["-k", class, "app"]);
+        assert_eq!(
+            e.to_string(),
+            unsupported(&format!("-k/--worker-class {class}"))
+        );
+    }
+    assert_eq!(
+        error(&["--threads", "4", "app"]).to_string(),
+        unsupported("--threads 4")
+    );
+    // The last value wins before the check, as gunicorn.
+    config_env(
+        &["-k", "sync", "--threads", "1"],
+        &[("GUNICORN_CMD_ARGS", "-k gevent --threads 8")],
+    );
+    config_env(&["-k", "gevent", "--worker-class", "sync"], &[]);
+}
+
+#[test]
+fn default_config_file_is_refused() {
+    let dir = temp_dir();
+    assert!(matches!(
+        run_in(&dir, &["app"], &[]),
+        Ok(Invocation::Run(_))
+    ));
+    std::fs::write(dir.join("gunicorn.conf.py"), "workers = 4\n").expect("write config");
+    let e = match run_in(&dir, &["app"], &[]) {
+        Err(e) => e,
+        other => panic!("{other:?}"),
+    };
+    let path = dir.join("gunicorn.conf.py");
+    assert_eq!(
+        e.to_string(),
+        unsupported(&format!(
+            "config file {} (loaded by default)",
+            path.display()
+        ))
+    );
+    // Help and version still work there.
+    assert!(matches!(
+        run_in(&dir, &["--help"], &[]),
+        Ok(Invocation::Print(_))
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn help_and_version() {
+    let version = format!("gunicorn-rs (version {})\n", env!("CARGO_PKG_VERSION"));
+    for flag in ["-v", "--version"] {
+        match run(&[flag], &[]) {
+            Ok(Invocation::Print(text)) => assert_eq!(text, version),
+            other => panic!("{other:?}"),
+        }
+    }
+    for flag in ["-h", "--help"] {
+        match run(&["app", flag, "--bogus"], &[]) {
+            Ok(Invocation::Print(text)) => {
+                assert!(text.starts_with("usage: gunicorn-rs [OPTIONS] [APP_MODULE]\n"));
+                assert!(text.contains("--limit-request-field_size"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // An unknown flag does not stop -h, as argparse; a missing value does.
+    assert!(matches!(
+        run(&["--bogus", "-h"], &[]),
+        Ok(Invocation::Print(_))
+    ));
+    assert!(matches!(run(&["-w", "-h"], &[]), Err(Error::Usage(_))));
+}
+
+#[test]
+fn working_dir_keeps_pwd_when_it_is_the_same_directory() {
+    let real = std::env::current_dir().expect("cwd");
+    let dir = temp_dir();
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let link_str = link.to_string_lossy().into_owned();
+    let with_pwd = |pwd: String| working_dir(&move |k: &str| (k == "PWD").then(|| pwd.clone()));
+    assert_eq!(with_pwd(link_str).ok(), Some(link.clone()));
+    assert_eq!(
+        with_pwd(dir.to_string_lossy().into_owned()).ok(),
+        Some(real.clone())
+    );
+    assert_eq!(with_pwd("relative".to_string()).ok(), Some(real.clone()));
+    assert_eq!(working_dir(&|_: &str| None).ok(), Some(real));
+    let _ = std::fs::remove_dir_all(&dir);
+}
