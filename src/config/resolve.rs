@@ -182,6 +182,8 @@ impl Draft {
                     paths.split(',').map(str::to_string).collect()
                 };
             }
+            // No control socket is ever opened, so asking for none is already true.
+            "control_socket_disable" => {}
             // Unsupported settings were refused before; nothing else has a flag.
             _ => {
                 return Err(Error::Unsupported {

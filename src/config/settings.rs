@@ -490,7 +490,8 @@ pub static SETTINGS: &[Setting] = &[
     Setting::new("control_socket_mode", Control, &["--control-socket-mode"], AutoInt,
         D::Int(0o600), "File mode of the control socket."),
     Setting::new("control_socket_disable", Control, &["--no-control-socket"], Flag,
-        D::Bool(false), "Do not open the control socket."),
+        D::Bool(false), "Do not open the control socket (gunicorn-rs never opens one).")
+        .implemented(),
 ];
 
 #[cfg(test)]
@@ -587,6 +588,7 @@ mod tests {
                 "errorlog",
                 "loglevel",
                 "pythonpath",
+                "control_socket_disable",
             ]
         );
     }
