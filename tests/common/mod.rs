@@ -94,13 +94,32 @@ impl Launch {
 
     /// Start and wait until it listens; panics with the log if it does not.
     pub fn start(self) -> Server {
-        let server = self.spawn();
+        let mut server = self.spawn();
         let port = server
             .wait_for(WAIT, |line| line.contains("Listening at: "))
             .and_then(|line| parse_port(&line));
         match port {
-            Some(port) => Server { port, ..server },
+            Some(port) => {
+                server.port = port;
+                server
+            }
             None => panic!("server did not start; log:\n{}", server.log_text()),
+        }
+    }
+
+    /// Start a server whose error log goes to `path`, and wait until it listens.
+    pub fn start_with_log_file(self, path: &Path) -> Server {
+        let mut server = self.spawn();
+        let port = wait_until(WAIT, || {
+            let text = std::fs::read_to_string(path).ok()?;
+            text.lines().find(|l| l.contains("Listening at: ")).and_then(parse_port)
+        });
+        match port {
+            Some(port) => {
+                server.port = port;
+                server
+            }
+            None => panic!("server did not start; stderr:\n{}", server.log_text()),
         }
     }
 
@@ -396,4 +415,11 @@ pub fn exchange_all(port: u16, raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     out
+}
+
+/// `GET path` on a fresh connection to `port`.
+pub fn connect_get(port: u16, path: &str) -> Response {
+    let mut s = connect(port);
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    read_response(&mut s).expect("response")
 }

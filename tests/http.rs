@@ -1,0 +1,253 @@
+//! HTTP/1.x through the real binary: framing, keep-alive, pipelining,
+//! limits and gunicorn's error responses.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::{Launch, Server, closed_by_server, exchange_all, read_response, read_response_for};
+
+fn routes() -> Server {
+    Launch::new(&["routes:app"]).start()
+}
+
+#[test]
+fn response_head_has_gunicorns_default_headers_in_order() {
+    let server = Launch::new(&["hello"]).start();
+    let resp = server.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(resp.version, "HTTP/1.1");
+    assert_eq!((resp.status, resp.reason.as_str()), (200, "OK"));
+    let names: Vec<&str> = resp.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Server", "Date", "Connection", "Content-Type", "Content-Length"], "{}", resp.raw_head);
+    assert_eq!(resp.header("server"), Some("gunicorn-rs"));
+    assert_eq!(resp.header("connection"), Some("keep-alive"));
+    let date = resp.header("date").unwrap();
+    assert!(date.ends_with(" GMT") && date.len() == 29, "{date}");
+}
+
+#[test]
+fn keep_alive_serves_many_requests_on_one_connection() {
+    let server = Launch::new(&["hello"]).start();
+    let mut s = server.connect();
+    for _ in 0..50 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let resp = read_response(&mut s).unwrap();
+        assert_eq!(resp.body, b"Hello, World!");
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let server = routes();
+    let mut s = server.connect();
+    let mut batch = Vec::new();
+    for i in 0..10 {
+        batch.extend_from_slice(format!("GET /nope{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    }
+    batch.extend_from_slice(b"POST /input HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nab\ncde");
+    batch.extend_from_slice(b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(&batch).unwrap();
+    for i in 0..10 {
+        let resp = read_response(&mut s).unwrap();
+        assert_eq!(resp.text(), format!("not found: /nope{i}"));
+    }
+    assert_eq!(read_response(&mut s).unwrap().text(), "(b'ab\\n', b'cd', [b'e'], b'')");
+    let last = read_response(&mut s).unwrap();
+    assert_eq!(last.text(), "not found: /last");
+    assert_eq!(last.header("connection"), Some("close"));
+    assert!(closed_by_server(&mut s));
+}
+
+#[test]
+fn http_1_0_closes_unless_keep_alive_is_asked() {
+    let server = Launch::new(&["hello"]).start();
+    let out = exchange_all(server.port, b"GET / HTTP/1.0\r\n\r\n");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.0 200 OK\r\n"), "{text}");
+    assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
+
+    let mut s = server.connect();
+    s.write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+    let resp = read_response(&mut s).unwrap();
+    assert_eq!(resp.header("connection"), Some("keep-alive"));
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).unwrap().status, 200);
+    assert!(closed_by_server(&mut s));
+}
+
+#[test]
+fn connection_close_is_honoured() {
+    let server = Launch::new(&["hello"]).start();
+    let mut s = server.connect();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).unwrap().header("connection"), Some("close"));
+    assert!(closed_by_server(&mut s));
+}
+
+#[test]
+fn idle_keep_alive_connections_are_closed_after_keep_alive_seconds() {
+    let server = Launch::new(&["--keep-alive", "1", "hello"]).start();
+    let mut s = server.connect();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    read_response(&mut s).unwrap();
+    let started = std::time::Instant::now();
+    assert!(closed_by_server(&mut s));
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[test]
+fn streamed_responses_are_chunked_for_http_1_1_and_close_delimited_for_1_0() {
+    let server = routes();
+    let mut s = server.connect();
+    s.write_all(b"GET /stream?n=3 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let resp = read_response(&mut s).unwrap();
+    assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(resp.text(), "chunk0\nchunk1\nchunk2\n");
+    // The connection stays usable after the last chunk.
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).unwrap().text(), "root");
+
+    let out = exchange_all(server.port, b"GET /stream?n=2 HTTP/1.0\r\n\r\n");
+    let text = String::from_utf8_lossy(&out);
+    assert!(!text.contains("Transfer-Encoding"), "{text}");
+    assert!(text.contains("Connection: close") && text.ends_with("\r\n\r\nchunk0\nchunk1\n"), "{text}");
+}
+
+#[test]
+fn a_large_streamed_body_arrives_whole() {
+    let server = routes();
+    let size = 5 * 1024 * 1024 + 123;
+    let resp = server.get(&format!("/big?size={size}"));
+    assert_eq!(resp.body.len(), size);
+    assert!(resp.body.iter().all(|&b| b == b'x'));
+}
+
+#[test]
+fn head_and_bodiless_statuses_send_no_body() {
+    let server = routes();
+    let mut s = server.connect();
+    s.write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let resp = read_response_for(&mut s, "HEAD").unwrap();
+    assert_eq!(resp.header("content-length"), Some("4"));
+    // Nothing but the next response follows: no stray body bytes.
+    s.write_all(b"GET /status?code=204 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let resp = read_response(&mut s).unwrap();
+    assert_eq!(resp.status, 204);
+    assert_eq!(resp.header("transfer-encoding"), None);
+    s.write_all(b"GET /status?code=304 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).unwrap().status, 304);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).unwrap().text(), "root");
+}
+
+#[test]
+fn request_bodies_by_length_and_chunked() {
+    let server = Launch::new(&["echo:app"]).start();
+    let resp = server.request(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world");
+    assert!(resp.text().contains("\"body\": \"hello world\""), "{}", resp.text());
+    assert!(resp.text().contains("\"CONTENT_LENGTH\": \"11\""), "{}", resp.text());
+
+    let resp = server.request(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n",
+    );
+    assert!(resp.text().contains("\"body\": \"hello world\""), "{}", resp.text());
+    assert!(!resp.text().contains("X_TRAILER"), "trailers never reach the environ: {}", resp.text());
+}
+
+#[test]
+fn a_body_sent_in_small_pieces_is_reassembled() {
+    let server = Launch::new(&["echo:app"]).start();
+    let mut s = server.connect();
+    let body = "x".repeat(3000);
+    let req = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    for piece in req.as_bytes().chunks(700) {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let resp = read_response(&mut s).unwrap();
+    assert!(resp.text().contains(&format!("\"body\": \"{body}\"")));
+}
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body() {
+    let server = Launch::new(&["echo:app"]).start();
+    let mut s = server.connect();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    let mut interim = [0u8; 25];
+    s.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"data").unwrap();
+    let resp = read_response(&mut s).unwrap();
+    assert!(resp.text().contains("\"body\": \"data\""));
+}
+
+/// gunicorn's error response: status line, `Connection: close`, small HTML page.
+fn assert_error(raw: &[u8], status: u16, reason: &str) {
+    let server = Launch::new(&["hello"]).start();
+    let mut s = server.connect();
+    s.write_all(raw).unwrap();
+    let resp = read_response(&mut s).unwrap_or_else(|e| panic!("{e}; log:\n{}", server.log_text()));
+    assert_eq!((resp.status, resp.reason.as_str()), (status, reason), "{}", resp.raw_head);
+    assert_eq!(resp.header("connection"), Some("close"));
+    assert_eq!(resp.header("content-type"), Some("text/html"));
+    assert!(resp.text().contains(&format!("<title>{reason}</title>")), "{}", resp.text());
+    assert!(closed_by_server(&mut s), "connection must close after an error");
+    assert!(server.wait_for(common::WAIT, |l| l.contains("[WARNING] Invalid request from ip=127.0.0.1")).is_some());
+}
+
+#[test]
+fn an_overlong_request_line_is_414() {
+    let raw = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(5000));
+    assert_error(raw.as_bytes(), 414, "URI Too Long");
+}
+
+#[test]
+fn too_many_or_too_large_headers_are_431() {
+    let mut raw = String::from("GET / HTTP/1.1\r\n");
+    for i in 0..101 {
+        raw.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    raw.push_str("\r\n");
+    assert_error(raw.as_bytes(), 431, "Request Header Fields Too Large");
+    let raw = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "v".repeat(9000));
+    assert_error(raw.as_bytes(), 431, "Request Header Fields Too Large");
+}
+
+#[test]
+fn malformed_requests_are_400() {
+    assert_error(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", 400, "Bad Request");
+    assert_error(b"GET /\r\n\r\n", 400, "Bad Request");
+    assert_error(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, "Bad Request");
+    assert_error(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, "Bad Request");
+}
+
+#[test]
+fn nothing_after_a_framing_error_is_read_as_a_request() {
+    let server = Launch::new(&["hello"]).start();
+    let out = exchange_all(
+        server.port,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+    assert_eq!(text.matches("HTTP/1.1").count(), 1, "only one response: {text}");
+}
+
+#[test]
+fn a_peer_closing_mid_request_gets_no_response_and_the_worker_lives_on() {
+    let server = Launch::new(&["hello"]).start();
+    let out = exchange_all(server.port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial");
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn the_limit_flags_change_the_limits() {
+    let server = Launch::new(&["--limit-request-line", "20", "hello"]).start();
+    let mut s = server.connect();
+    s.write_all(b"GET /a-bit-too-long-for-twenty HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).unwrap().status, 414);
+    let resp = server.request(b"GET /short HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(resp.status, 200);
+}

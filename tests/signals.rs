@@ -1,0 +1,192 @@
+//! The master's process management through the real binary: signals,
+//! respawn, graceful and quick shutdown, heartbeat timeouts.
+
+mod common;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use common::{Launch, Signal, WAIT, alive, read_response, scratch, wait_until};
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+#[test]
+fn ttin_and_ttou_add_and_remove_one_worker_never_below_one() {
+    let server = Launch::new(&["-w", "2", "hello"]).start();
+    server.wait_workers(2, WAIT);
+    server.signal(Signal::SIGTTIN);
+    server.wait_workers(3, WAIT);
+    for _ in 0..4 {
+        server.signal(Signal::SIGTTOU);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.wait_workers(1, WAIT);
+    assert!(server.wait_for(WAIT, |l| l.contains("Handling signal: ttou")).is_some());
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn a_killed_worker_is_reaped_logged_and_replaced() {
+    let server = Launch::new(&["-w", "2", "hello"]).start();
+    let before = server.wait_workers(2, WAIT);
+    kill(Pid::from_raw(before[0]), Signal::SIGKILL).unwrap();
+    let line = format!("Worker (pid:{}) was sent SIGKILL! Perhaps out of memory?", before[0]);
+    assert!(server.wait_for(WAIT, |l| l.contains(&line)).is_some(), "{}", server.log_text());
+    let after = wait_until(WAIT, || {
+        let w = server.workers();
+        (w.len() == 2 && !w.contains(&before[0])).then_some(w)
+    });
+    assert!(after.is_some(), "no replacement worker: {:?}", server.workers());
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn term_lets_a_request_in_flight_finish_then_exits_0() {
+    let mut server = Launch::new(&["routes:app"]).start();
+    let mut s = server.connect();
+    s.write_all(b"GET /sleep?s=1.5 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal(Signal::SIGTERM);
+    let resp = read_response(&mut s).expect("the in-flight request is answered");
+    assert_eq!(resp.text(), "slept");
+    assert_eq!(resp.header("connection"), Some("close"), "no keep-alive while stopping");
+    let status = server.wait_exit(WAIT).expect("master exits");
+    assert_eq!(status.code(), Some(0));
+    let log = server.log_text();
+    assert!(log.contains("Handling signal: term"), "{log}");
+    assert!(log.contains("[INFO] Shutting down: Master"), "{log}");
+}
+
+#[test]
+fn term_stops_accepting_at_once() {
+    let mut server = Launch::new(&["routes:app"]).start();
+    let port = server.port;
+    server.signal(Signal::SIGTERM);
+    server.wait_exit(WAIT).expect("exits");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "listener still open");
+}
+
+#[test]
+fn graceful_timeout_bounds_a_request_that_never_ends() {
+    let mut server = Launch::new(&["--graceful-timeout", "1", "routes:app"]).start();
+    let mut s = server.connect();
+    s.write_all(b"GET /sleep?s=60 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let worker = server.workers()[0];
+    let started = Instant::now();
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(WAIT).expect("master exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(wait_until(WAIT, || (!alive(worker)).then_some(())).is_some(), "worker {worker} survived");
+}
+
+#[test]
+fn int_and_quit_shut_down_quickly() {
+    for sig in [Signal::SIGINT, Signal::SIGQUIT] {
+        let mut server = Launch::new(&["-w", "2", "hello"]).start();
+        let workers = server.wait_workers(2, WAIT);
+        server.signal(sig);
+        let status = server.wait_exit(WAIT).expect("master exits");
+        assert_eq!(status.code(), Some(0), "{sig}");
+        for w in workers {
+            assert!(wait_until(WAIT, || (!alive(w)).then_some(())).is_some(), "worker {w} survived {sig}");
+        }
+    }
+}
+
+#[test]
+fn hup_replaces_every_worker_and_reloads_the_app() {
+    let dir = scratch("hup");
+    let module = dir.join("reloadable.py");
+    let write_app = |text: &str| {
+        std::fs::write(
+            &module,
+            format!("def app(e, sr):\n    sr('200 OK', [])\n    return [b'{text}']\n"),
+        )
+        .unwrap();
+    };
+    write_app("v1");
+    let server = Launch::new(&["-w", "2", "reloadable:app"]).cwd(&dir).env("PYTHONDONTWRITEBYTECODE", "1").start();
+    let old = server.wait_workers(2, WAIT);
+    assert_eq!(server.get("/").text(), "v1");
+    write_app("v2");
+    server.signal(Signal::SIGHUP);
+    let new = wait_until(WAIT, || {
+        let w = server.workers();
+        (w.len() == 2 && w.iter().all(|p| !old.contains(p))).then_some(w)
+    });
+    assert!(new.is_some(), "old workers still there: {:?}; log:\n{}", server.workers(), server.log_text());
+    assert!(server.log_text().contains("Hang up: Master"));
+    assert_eq!(server.get("/").text(), "v2");
+}
+
+#[test]
+fn usr1_reopens_the_log_files() {
+    let dir = scratch("usr1");
+    let errlog = dir.join("error.log");
+    let acclog = dir.join("access.log");
+    let rotated_err = dir.join("error.log.1");
+    let rotated_acc = dir.join("access.log.1");
+    let server = Launch::new(&[
+        "--error-logfile",
+        errlog.to_str().unwrap(),
+        "--access-logfile",
+        acclog.to_str().unwrap(),
+        "hello",
+    ])
+    .start_with_log_file(&errlog);
+    assert_eq!(server.get("/").status, 200);
+    std::fs::rename(&errlog, &rotated_err).unwrap();
+    std::fs::rename(&acclog, &rotated_acc).unwrap();
+    server.signal(Signal::SIGUSR1);
+    // Master and worker both reopen: new requests land in the new files.
+    let reopened = wait_until(WAIT, || {
+        let _ = server.get("/after-rotation");
+        let acc = std::fs::read_to_string(&acclog).unwrap_or_default();
+        let err = std::fs::read_to_string(&errlog).unwrap_or_default();
+        (acc.contains("/after-rotation") && err.contains("Handling signal: usr1")).then_some(())
+    });
+    assert!(reopened.is_some(), "logs were not reopened");
+    assert!(std::fs::read_to_string(&rotated_acc).unwrap().contains("\"GET / HTTP/1.1\" 200"));
+}
+
+#[test]
+fn a_worker_that_misses_its_heartbeat_is_aborted_and_replaced() {
+    let server = Launch::new(&["-t", "2", "routes:app"]).start();
+    let before = server.wait_workers(1, WAIT);
+    let mut s = server.connect();
+    s.write_all(b"GET /sleep?s=30 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let line = format!("[CRITICAL] WORKER TIMEOUT (pid:{})", before[0]);
+    assert!(server.wait_for(WAIT, |l| l.contains(&line)).is_some(), "{}", server.log_text());
+    assert!(common::closed_by_server(&mut s), "the stuck request's connection dies with the worker");
+    let after = wait_until(WAIT, || {
+        let w = server.workers();
+        (w.len() == 1 && w[0] != before[0]).then_some(w)
+    });
+    assert!(after.is_some(), "{}", server.log_text());
+    assert_eq!(server.get("/").text(), "root");
+}
+
+#[test]
+fn workers_exit_when_the_master_dies() {
+    let server = Launch::new(&["-w", "2", "hello"]).start();
+    let workers = server.wait_workers(2, WAIT);
+    kill(Pid::from_raw(server.pid()), Signal::SIGKILL).unwrap();
+    for w in workers {
+        assert!(wait_until(WAIT, || (!alive(w)).then_some(())).is_some(), "orphan worker {w} kept running");
+    }
+}
+
+#[test]
+fn graceful_exit_runs_atexit_handlers_in_workers() {
+    let dir = scratch("atexit");
+    let marker = dir.join("marker");
+    let mut server = Launch::new(&["routes:app"]).env("GRS_TEST_MARKER", marker.to_str().unwrap()).start();
+    let worker = server.wait_workers(1, WAIT)[0];
+    assert_eq!(server.get("/").status, 200);
+    server.signal(Signal::SIGTERM);
+    server.wait_exit(WAIT).expect("exits");
+    let text = std::fs::read_to_string(&marker).unwrap_or_default();
+    assert!(text.contains(&format!("atexit {worker}")), "marker: {text:?}");
+}

@@ -1,0 +1,254 @@
+//! PEP 3333 basics through the real binary: the environ, start_response,
+//! write(), close(), the file wrapper, and app errors.
+
+mod common;
+
+use std::io::Write;
+
+use common::{Launch, Server, WAIT, closed_by_server, read_response};
+
+fn routes() -> Server {
+    Launch::new(&["routes:app"]).start()
+}
+
+fn environ(server: &Server, raw: &[u8]) -> serde_like::Map {
+    let resp = server.request(raw);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    serde_like::parse(&resp.text())
+}
+
+#[test]
+fn environ_has_every_required_key() {
+    let server = Launch::new(&["echo:app"]).start();
+    let env = environ(
+        &server,
+        b"POST /a%20b/c?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8080\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nX-Custom-Thing: one\r\nX-Custom-Thing: two\r\nUser-Agent: tester\r\nConnection: close\r\n\r\nabc",
+    );
+    let port = server.port.to_string();
+    let expect = [
+        ("REQUEST_METHOD", "\"POST\""),
+        ("SCRIPT_NAME", "\"\""),
+        ("PATH_INFO", "\"/a b/c\""),
+        ("QUERY_STRING", "\"x=1&y=%20\""),
+        ("RAW_URI", "\"/a%20b/c?x=1&y=%20\""),
+        ("SERVER_PROTOCOL", "\"HTTP/1.1\""),
+        ("SERVER_NAME", "\"127.0.0.1\""),
+        ("SERVER_PORT", &format!("\"{port}\"")),
+        ("REMOTE_ADDR", "\"127.0.0.1\""),
+        ("CONTENT_TYPE", "\"text/plain\""),
+        ("CONTENT_LENGTH", "\"3\""),
+        ("HTTP_HOST", "\"example.com:8080\""),
+        ("HTTP_USER_AGENT", "\"tester\""),
+        ("HTTP_X_CUSTOM_THING", "\"one,two\""),
+        ("SERVER_SOFTWARE", &format!("\"gunicorn-rs/{}\"", env!("CARGO_PKG_VERSION"))),
+        ("wsgi.version", "[1, 0]"),
+        ("wsgi.url_scheme", "\"http\""),
+        ("wsgi.multithread", "false"),
+        ("wsgi.multiprocess", "false"),
+        ("wsgi.run_once", "false"),
+        ("wsgi.input_terminated", "true"),
+        ("body", "\"abc\""),
+        ("has_errors_stream", "true"),
+        ("file_wrapper_name", "\"FileWrapper\""),
+    ];
+    for (key, value) in expect {
+        assert_eq!(env.get(key).map(String::as_str), Some(value), "{key} in {env:#?}");
+    }
+    let remote_port: u16 = env["REMOTE_PORT"].trim_matches('"').parse().expect("REMOTE_PORT is a port");
+    assert!(remote_port > 0);
+    assert!(!env.contains_key("HTTP_CONTENT_TYPE") && !env.contains_key("HTTP_CONTENT_LENGTH"));
+}
+
+#[test]
+fn multiprocess_is_true_with_several_workers_and_underscore_headers_are_dropped() {
+    let server = Launch::new(&["-w", "2", "echo:app"]).start();
+    let env = environ(&server, b"GET / HTTP/1.1\r\nHost: x\r\nX_Forged: 1\r\nConnection: close\r\n\r\n");
+    assert_eq!(env["wsgi.multiprocess"], "true");
+    assert!(!env.contains_key("HTTP_X_FORGED"), "{env:#?}");
+}
+
+#[test]
+fn wsgi_input_reads_lines_and_blocks() {
+    let server = routes();
+    let resp = server.request(b"POST /input HTTP/1.1\r\nHost: x\r\nContent-Length: 14\r\nConnection: close\r\n\r\nline1\nabline3\n");
+    assert_eq!(resp.text(), "(b'line1\\n', b'ab', [b'line3\\n'], b'')");
+}
+
+#[test]
+fn write_callable_output_comes_before_the_returned_body() {
+    assert_eq!(routes().get("/write").text(), "written-returned");
+}
+
+#[test]
+fn exc_info_may_replace_the_response_before_it_starts() {
+    let resp = routes().get("/exc-info");
+    assert_eq!((resp.status, resp.reason.as_str()), (500, "Oops"));
+    assert_eq!(resp.text(), "replaced");
+}
+
+#[test]
+fn close_is_called_on_the_iterable() {
+    let server = routes();
+    let resp = server.get("/closing");
+    assert_eq!(resp.text(), "abc");
+    assert!(server.wait_for(WAIT, |l| l.contains("iterable closed")).is_some(), "{}", server.log_text());
+}
+
+#[test]
+fn hop_by_hop_and_server_headers_from_the_app_are_dropped() {
+    let resp = routes().get("/hop-by-hop");
+    assert_eq!(resp.header_all("server"), ["gunicorn-rs"]);
+    assert_eq!(resp.header_all("date").len(), 1);
+    assert_ne!(resp.header("date"), Some("yesterday"));
+    assert_eq!(resp.header("keep-alive"), None);
+    assert_eq!(resp.header("transfer-encoding"), None);
+    assert_eq!(resp.header("x-kept"), Some("yes"));
+    assert_eq!(resp.text(), "ok");
+}
+
+#[test]
+fn body_beyond_content_length_is_cut_and_a_short_body_closes() {
+    let server = routes();
+    let mut s = server.connect();
+    s.write_all(b"GET /too-long HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).unwrap().text(), "abc");
+    assert_eq!(read_response(&mut s).unwrap().text(), "root", "the cut bytes must not leak into the next response");
+
+    let mut s = server.connect();
+    s.write_all(b"GET /too-short HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut head = [0u8; 512];
+    let mut got = Vec::new();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    loop {
+        match std::io::Read::read(&mut s, &mut head) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&head[..n]),
+            Err(e) => panic!("server kept a connection with a short body open: {e}"),
+        }
+    }
+    assert!(String::from_utf8_lossy(&got).ends_with("\r\n\r\nabc"));
+}
+
+#[test]
+fn latin1_header_values_go_out_as_latin1() {
+    let resp = routes().get("/latin1-header");
+    assert!(resp.raw_head.contains("X-Name: caf\u{fffd}") || resp.raw_head.as_bytes().windows(4).any(|w| w == b"caf\xe9"));
+}
+
+#[test]
+fn an_app_exception_is_a_500_with_the_traceback_logged_and_the_worker_goes_on() {
+    let server = routes();
+    let pid_before = server.get("/pid").text();
+    let resp = server.get("/error");
+    assert_eq!((resp.status, resp.reason.as_str()), (500, "Internal Server Error"));
+    assert_eq!(resp.header("connection"), Some("close"));
+    let line = server.wait_for(WAIT, |l| l.contains("[ERROR] Error handling request GET /error")).expect("logged");
+    assert!(line.contains("Error handling request"));
+    assert!(server.log_text().contains("RuntimeError: boom from the app"), "{}", server.log_text());
+    assert_eq!(server.get("/pid").text(), pid_before, "same worker keeps serving");
+}
+
+#[test]
+fn invalid_status_or_headers_from_the_app_are_500_and_never_reach_the_wire() {
+    let server = routes();
+    for path in ["/bad-status", "/bad-header-value", "/bad-header-name", "/not-bytes", "/no-start-response", "/twice"] {
+        let resp = server.get(path);
+        assert_eq!(resp.status, 500, "{path}: {}", resp.raw_head);
+        assert!(!resp.raw_head.contains("Injected"), "{path}: {}", resp.raw_head);
+        assert!(!resp.text().contains("never"), "{path}");
+    }
+    assert!(server.log_text().contains("must be bytes"), "{}", server.log_text());
+}
+
+#[test]
+fn an_error_after_the_head_was_sent_closes_the_connection() {
+    let server = routes();
+    let mut s = server.connect();
+    s.write_all(b"GET /error-mid-body HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(read_response(&mut s).is_err(), "a chunked body cut short must not look complete");
+    assert!(closed_by_server(&mut s));
+    assert!(server.wait_for(WAIT, |l| l.contains("iterable closed")).is_some());
+    assert_eq!(server.get("/").text(), "root");
+}
+
+#[test]
+fn file_wrapper_sends_files_whole_from_offsets_and_by_length() {
+    let data = std::fs::read(common::apps_dir().join("data.bin")).unwrap();
+    let server = routes();
+    let resp = server.get("/file");
+    assert_eq!(resp.body, data);
+    assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
+    let resp = server.get("/file?seek=1000");
+    assert_eq!(resp.body, &data[1000..]);
+    let resp = server.get("/file?seek=10&len=100");
+    assert_eq!(resp.body, &data[10..110]);
+    assert_eq!(resp.header("content-length"), Some("100"));
+    assert_eq!(server.get("/filelike").text(), "from a BytesIO");
+
+    // With sendfile off the same bytes go out by iteration.
+    let server = Launch::new(&["--no-sendfile", "routes:app"]).start();
+    assert_eq!(server.get("/file?seek=5").body, &data[5..]);
+}
+
+#[test]
+fn wsgi_errors_writes_to_the_error_log() {
+    let server = routes();
+    assert_eq!(server.get("/errors").text(), "logged");
+    assert!(server.wait_for(WAIT, |l| l.contains("message to wsgi.errors")).is_some());
+}
+
+#[test]
+fn preloaded_apps_with_threads_fork_cleanly() {
+    let server = Launch::new(&["--preload", "-w", "3", "threads_at_import:app"]).start();
+    server.wait_workers(3, WAIT);
+    for _ in 0..9 {
+        let resp = server.get("/");
+        assert_eq!(resp.status, 200, "{}", server.log_text());
+        // Only the worker's own main thread: the master's threads are not copied.
+        assert_eq!(resp.text(), "threads=1");
+    }
+}
+
+/// A tiny reader for the flat JSON objects `echo.py` returns.
+mod serde_like {
+    pub type Map = std::collections::BTreeMap<String, String>;
+
+    /// `{"k": v, ...}` with string/bool/int/list values, kept as raw JSON text.
+    pub fn parse(text: &str) -> Map {
+        let inner = text.trim().trim_start_matches('{').trim_end_matches('}');
+        let mut map = Map::new();
+        let mut rest = inner;
+        while let Some(start) = rest.find('"') {
+            let after = &rest[start + 1..];
+            let Some(end) = find_string_end(after) else { break };
+            let key = after[..end].to_owned();
+            let value_part = after[end + 1..].trim_start().trim_start_matches(':').trim_start();
+            let value_end = value_end(value_part);
+            map.insert(key, value_part[..value_end].trim().to_owned());
+            rest = &value_part[value_end..];
+        }
+        map
+    }
+
+    fn find_string_end(s: &str) -> Option<usize> {
+        let mut escaped = false;
+        for (i, c) in s.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => return Some(i),
+                _ => escaped = false,
+            }
+        }
+        None
+    }
+
+    fn value_end(s: &str) -> usize {
+        if let Some(stripped) = s.strip_prefix('"') {
+            return find_string_end(stripped).map_or(s.len(), |e| e + 2);
+        }
+        if s.starts_with('[') {
+            return s.find(']').map_or(s.len(), |e| e + 1);
+        }
+        s.find(',').unwrap_or(s.len())
+    }
+}
