@@ -233,7 +233,7 @@ fn summary(head: &RequestHead, body: Vec<u8>, trailers: Vec<(String, String)>) -
 }
 
 /// Standard base64 with padding, as Python's `b64encode` writes it.
-fn base64_decode(text: &str) -> Vec<u8> {
+pub(super) fn base64_decode(text: &str) -> Vec<u8> {
     let value = |c: u8| -> u32 {
         match c {
             b'A'..=b'Z' => u32::from(c - b'A'),
@@ -252,6 +252,33 @@ fn base64_decode(text: &str) -> Vec<u8> {
         out.extend_from_slice(&bytes[1..data.len()]);
     }
     out
+}
+
+/// The inverse of [`base64_decode`].
+pub(super) fn base64_encode(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for group in data.chunks(3) {
+        let bits =
+            group.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b)) << (8 * (3 - group.len()));
+        for i in 0..4 {
+            let c = if i <= group.len() {
+                ALPHABET[(bits >> (18 - 6 * i) & 63) as usize]
+            } else {
+                b'='
+            };
+            out.push(char::from(c));
+        }
+    }
+    out
+}
+
+#[test]
+fn base64_round_trip() {
+    for data in [&b""[..], b"a", b"ab", b"abc", b"abcd", b"\x00\xff\x10"] {
+        assert_eq!(base64_decode(&base64_encode(data)), data);
+    }
+    assert_eq!(base64_encode(b"{\"nom\": \"nom\"}"), "eyJub20iOiAibm9tIn0=");
 }
 
 #[test]

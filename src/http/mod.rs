@@ -20,5 +20,7 @@ mod uri;
 
 #[cfg(test)]
 mod corpus_tests;
+#[cfg(test)]
+mod diff_tests;
 
 pub use error::ParseError;
