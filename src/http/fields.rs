@@ -55,6 +55,53 @@ pub(crate) fn is_value_ctl(b: u8) -> bool {
     (b < 0x20 && b != b'\t') || b == 0x7f
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes of `chunk` (which has at least eight) as one word.
+fn word(chunk: &[u8]) -> u64 {
+    chunk
+        .first_chunk::<8>()
+        .map_or(0, |bytes| u64::from_le_bytes(*bytes))
+}
+
+/// Whether some byte of `x` is below `n` (`n` <= 128; exact for "some").
+fn has_less(x: u64, n: u8) -> bool {
+    x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS != 0
+}
+
+/// Position of the first `\n` in `hay`, eight bytes at a time.
+pub(crate) fn find_lf(hay: &[u8]) -> Option<usize> {
+    let mut offset = 0;
+    for chunk in hay.chunks_exact(8) {
+        if has_less(word(chunk) ^ (ONES * u64::from(b'\n')), 1) {
+            break;
+        }
+        offset += 8;
+    }
+    hay[offset..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| offset + i)
+}
+
+/// Whether a field value holds a byte gunicorn refuses; skips eight plain
+/// bytes at a time.
+pub(crate) fn has_value_ctl(value: &[u8]) -> bool {
+    let chunks = value.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        let x = word(chunk);
+        // HTAB trips the first test too: look closer only then.
+        if (has_less(x, 0x20) || has_less(x ^ (ONES * 0x7f), 1))
+            && chunk.iter().any(|&b| is_value_ctl(b))
+        {
+            return true;
+        }
+    }
+    rest.iter().any(|&b| is_value_ctl(b))
+}
+
 /// `s` without leading and trailing SP/HTAB (Python's `strip(" \t")`).
 pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
     let start = s
@@ -150,10 +197,7 @@ pub(crate) fn parse_fields(
 /// End of the line starting at `pos`: index of its CR, or `end`.
 fn line_end(buf: &[u8], pos: usize, end: usize) -> usize {
     // No bare LF here, so every LF has its CR just before it.
-    buf[pos..end]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(end, |i| pos + i - 1)
+    find_lf(&buf[pos..end]).map_or(end, |i| pos + i - 1)
 }
 
 /// Read one field line (and, when permitted, its continuation lines).
@@ -167,21 +211,7 @@ fn read_field(
     let field_size = rules.limits.field_size_max();
     let eol = line_end(buf, pos, end);
     let mut length = eol - pos + 2;
-    let colon = match buf[pos..eol].iter().position(|&b| b == b':') {
-        Some(i) if i > 0 => pos + i,
-        _ => return Err(ParseError::InvalidHeader(latin1(&buf[pos..eol]))),
-    };
-    let mut name = pos..colon;
-    if rules.strip_header_spaces {
-        let kept = buf[name.clone()]
-            .iter()
-            .rposition(|&b| b != b' ' && b != b'\t')
-            .map_or(0, |i| i + 1);
-        name.end = name.start + kept;
-    }
-    if !is_token(&buf[name.clone()]) {
-        return Err(ParseError::InvalidHeaderName(latin1(&buf[name])));
-    }
+    let (name, colon) = read_name(buf, pos, eol, rules)?;
     if rules.trailer
         && FORBIDDEN_TRAILERS
             .iter()
@@ -210,7 +240,7 @@ fn read_field(
         value.end += 1 + part.len();
         next = cont_end + 2;
     }
-    if buf[value.clone()].iter().any(|&b| is_value_ctl(b)) {
+    if has_value_ctl(&buf[value.clone()]) {
         return Err(ParseError::InvalidHeader(upper(&buf[name])));
     }
     if length > field_size {
@@ -219,6 +249,37 @@ fn read_field(
         ));
     }
     Ok((Field { name, value }, next))
+}
+
+/// The field name of the line `buf[pos..eol]` and the position of its colon.
+fn read_name(
+    buf: &[u8],
+    pos: usize,
+    eol: usize,
+    rules: &FieldRules<'_>,
+) -> Result<(Range<usize>, usize), ParseError> {
+    let line = &buf[pos..eol];
+    // Usual case: a token right up to the colon.
+    let token = line.iter().take_while(|&&b| is_tchar(b)).count();
+    if token > 0 && line.get(token) == Some(&b':') {
+        return Ok((pos..pos + token, pos + token));
+    }
+    let colon = match line.iter().position(|&b| b == b':') {
+        Some(i) if i > 0 => pos + i,
+        _ => return Err(ParseError::InvalidHeader(latin1(line))),
+    };
+    let mut name = pos..colon;
+    if rules.strip_header_spaces {
+        let kept = buf[name.clone()]
+            .iter()
+            .rposition(|&b| b != b' ' && b != b'\t')
+            .map_or(0, |i| i + 1);
+        name.end = name.start + kept;
+    }
+    if !is_token(&buf[name.clone()]) {
+        return Err(ParseError::InvalidHeaderName(latin1(&buf[name])));
+    }
+    Ok((name, colon))
 }
 
 /// Singleton fields already met (RFC 9110 section 5.3).

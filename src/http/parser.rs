@@ -18,7 +18,7 @@
 
 use super::ParseError;
 use super::error::latin1;
-use super::fields::{self, Field, FieldRules, is_token, trim_ows};
+use super::fields::{self, Field, FieldRules, find_lf, is_token, trim_ows};
 use super::uri::{self, TargetParts};
 use std::ops::Range;
 
@@ -285,6 +285,8 @@ pub struct HeadParser {
     /// How far the current phase (request line, then header section) has
     /// searched without finding its end.
     scanned: usize,
+    /// Line feeds met in the header section so far: sizes the field list.
+    lfs: usize,
 }
 
 impl HeadParser {
@@ -309,6 +311,7 @@ impl HeadParser {
             _ => 0,
         };
         let data = &buf[skip..];
+        let mut line = None;
         let line_len = match self.line_len {
             Some(n) => n,
             None => {
@@ -318,49 +321,32 @@ impl HeadParser {
                     return Ok(Parsed::Partial);
                 };
                 // gunicorn judges the request line before it reads the headers.
-                parse_request_line(&data[..n], cfg)?;
+                line = Some(parse_request_line(&data[..n], cfg)?);
                 self.line_len = Some(n);
                 self.scanned = 0;
                 n
             }
         };
         let section = &data[line_len + 2..];
-        let Some(section_len) =
-            find_section_end(section, self.scanned, cfg.limits.header_buffer_max())?
+        let Some(section_len) = find_section_end(
+            section,
+            self.scanned,
+            &mut self.lfs,
+            cfg.limits.header_buffer_max(),
+        )?
         else {
             self.scanned = section.len();
             return Ok(Parsed::Partial);
         };
         let head_len = line_len + 2 + section_len;
-        let head = build_head(data[..head_len].to_vec(), line_len, cfg)?;
+        // The final empty line holds two of the line feeds.
+        let fields = self.lfs.saturating_sub(1);
+        let head = build_head(data[..head_len].to_vec(), line_len, line, fields, cfg)?;
         Ok(Parsed::Complete {
             head,
             consumed: skip + head_len,
         })
     }
-}
-
-/// Position of the first `\n` in `hay`, eight bytes at a time.
-fn find_lf(hay: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const LFS: u64 = ONES * b'\n' as u64;
-    let mut offset = 0;
-    for chunk in hay.chunks_exact(8) {
-        let Some(bytes) = chunk.first_chunk::<8>() else {
-            break;
-        };
-        let x = u64::from_le_bytes(*bytes) ^ LFS;
-        // Classic "has a zero byte" test: some byte equals '\n'.
-        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
-            break;
-        }
-        offset += 8;
-    }
-    hay[offset..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|i| offset + i)
 }
 
 /// Find the CRLF ending the request line, searching from `from`. Returns the
@@ -389,8 +375,13 @@ fn find_request_line(data: &[u8], from: usize, limit: usize) -> Result<Option<us
 }
 
 /// Find the end of the header section (after its final CRLF CRLF, or 2 when
-/// it is a lone CRLF), searching from `from`.
-fn find_section_end(section: &[u8], from: usize, max: usize) -> Result<Option<usize>, ParseError> {
+/// it is a lone CRLF), searching from `from` and counting line feeds in `lfs`.
+fn find_section_end(
+    section: &[u8],
+    from: usize,
+    lfs: &mut usize,
+    max: usize,
+) -> Result<Option<usize>, ParseError> {
     let too_large = || ParseError::LimitRequestHeaders("max buffer headers");
     if section.starts_with(b"\r\n") {
         return Ok(Some(2));
@@ -398,6 +389,7 @@ fn find_section_end(section: &[u8], from: usize, max: usize) -> Result<Option<us
     let mut pos = from;
     while let Some(i) = find_lf(&section[pos..]) {
         let lf = pos + i;
+        *lfs += 1;
         if lf == 0 || section[lf - 1] != b'\r' {
             // Reported as soon as seen, unless the section outgrew the
             // buffer limit before this LF arrived.
@@ -513,9 +505,15 @@ fn parse_version(text: &[u8], cfg: &ParserConfig) -> Result<(u8, u8), ParseError
 fn build_head(
     mut buf: Vec<u8>,
     line_len: usize,
+    line: Option<RequestLine>,
+    field_lines: usize,
     cfg: &ParserConfig,
 ) -> Result<RequestHead, ParseError> {
-    let line = parse_request_line(&buf[..line_len], cfg)?;
+    // Parsed again only when it was validated by an earlier call.
+    let line = match line {
+        Some(line) => line,
+        None => parse_request_line(&buf[..line_len], cfg)?,
+    };
     if cfg.casefold_http_method {
         buf[line.method.clone()].make_ascii_uppercase();
     }
@@ -523,12 +521,7 @@ fn build_head(
     let start = line_len + 2;
     let end = buf.len().saturating_sub(4).max(start);
     let region = start..end;
-    let lines = if region.is_empty() {
-        0
-    } else {
-        buf[region.clone()].iter().filter(|&&b| b == b'\n').count() + 1
-    };
-    let mut fields = Vec::with_capacity(lines);
+    let mut fields = Vec::with_capacity(field_lines);
     let expect_continue = fields::parse_fields(
         &mut buf,
         region,

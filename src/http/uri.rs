@@ -38,6 +38,10 @@ pub(crate) fn split_target(uri: &[u8]) -> Option<TargetParts> {
 /// the first `:` is non-empty, starts with a letter and has only letters,
 /// digits, `+`, `-` and `.`.
 fn scheme_end(uri: &[u8]) -> Option<usize> {
+    // Checked first: it rules out every origin-form target at once.
+    if !uri.first().is_some_and(u8::is_ascii_alphabetic) {
+        return None;
+    }
     let colon = uri.iter().position(|&b| b == b':')?;
     let scheme = &uri[..colon];
     let starts_alpha = scheme.first().is_some_and(u8::is_ascii_alphabetic);
