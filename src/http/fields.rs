@@ -196,8 +196,15 @@ pub(crate) fn parse_fields(
 
 /// End of the line starting at `pos`: index of its CR, or `end`.
 fn line_end(buf: &[u8], pos: usize, end: usize) -> usize {
-    // No bare LF here, so every LF has its CR just before it.
-    find_lf(&buf[pos..end]).map_or(end, |i| pos + i - 1)
+    // Callers refused bare LFs, so the LF's CR is just before it; checked
+    // anyway so that a broken promise cannot step outside the line.
+    find_lf(&buf[pos..end]).map_or(end, |i| {
+        if i > 0 && buf[pos + i - 1] == b'\r' {
+            pos + i - 1
+        } else {
+            pos + i
+        }
+    })
 }
 
 /// Read one field line (and, when permitted, its continuation lines).

@@ -774,3 +774,18 @@ fn fuzz_never_panics_and_ignores_splits() {
         let _ = outcome(&input, &configs[round % 2]);
     }
 }
+
+#[test]
+fn incremental_parser_survives_a_shrinking_buffer() {
+    let cfg = ParserConfig::default();
+    let mut parser = HeadParser::new();
+    assert_eq!(
+        parser.parse(b"GET /long/path HTTP/1.1\r\nHost: aaaa", &cfg),
+        Ok(Parsed::Partial)
+    );
+    // Misuse: a different, shorter buffer. The parser starts over.
+    let Ok(Parsed::Complete { head, .. }) = parser.parse(b"GET / HTTP/1.1\r\n\r\n", &cfg) else {
+        panic!()
+    };
+    assert_eq!(head.uri(), b"/");
+}
