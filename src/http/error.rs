@@ -343,6 +343,21 @@ mod tests {
     }
 
     #[test]
+    fn pages_match_gunicorn_for_431_417_and_version() {
+        let cases: [(ParseError, &[u8]); 3] = [
+            (
+                ParseError::LimitRequestHeaders("limit request headers fields"),
+                b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 224\r\n\r\n<html>\n  <head>\n    <title>Request Header Fields Too Large</title>\n  </head>\n  <body>\n    <h1><p>Request Header Fields Too Large</p></h1>\n    Error parsing headers: &#x27;limit request headers fields&#x27;\n  </body>\n</html>\n",
+            ),
+            (ParseError::ExpectationFailed("foo".into()), b"HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 185\r\n\r\n<html>\n  <head>\n    <title>Expectation Failed</title>\n  </head>\n  <body>\n    <h1><p>Expectation Failed</p></h1>\n    Unable to comply with expectation: &#x27;foo&#x27;\n  </body>\n</html>\n"),
+            (ParseError::UnsupportedHTTPVersion(2, 0), b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 182\r\n\r\n<html>\n  <head>\n    <title>Bad Request</title>\n  </head>\n  <body>\n    <h1><p>Bad Request</p></h1>\n    Invalid HTTP Version &#x27;Invalid HTTP Version: (2, 0)&#x27;\n  </body>\n</html>\n"),
+        ];
+        for (e, want) in cases {
+            assert_eq!(page(&e), want, "{e:?}");
+        }
+    }
+
+    #[test]
     fn status_and_reason_per_kind() {
         let cases: [(ParseError, u16, &str); 6] = [
             (
