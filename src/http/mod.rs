@@ -3,13 +3,25 @@
 //!
 //! Pure byte-slice code: never touches sockets, Python or the clock beyond
 //! the cached `Date` value. "Need more bytes" is a state (`Parsed::Partial`,
-//! `Progress`), never an error.
+//! a `BodyDecoder` not yet done), never an error.
+//!
+//! Behaviour follows gunicorn 27.0.1 (`gunicorn/http/`): which requests are
+//! refused, with which error class, status and text. Where gunicorn's result
+//! depends on how the bytes were split across reads, ours does not (see
+//! [`parser`]).
 
 pub mod body;
 pub mod date;
 pub mod error;
+mod fields;
 pub mod framing;
 pub mod parser;
 pub mod response;
+mod uri;
+
+#[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
+mod diff_tests;
 
 pub use error::ParseError;

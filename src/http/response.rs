@@ -1,20 +1,54 @@
 //! Response heads: status and header validation (as gunicorn 27's WSGI
 //! response), hop-by-hop filtering, the keep-alive decision, framing, and
 //! chunked encoding.
+//!
+//! Mirrors gunicorn's `http/wsgi.py` `Response` (`start_response`,
+//! `process_headers`, `is_chunked`, `should_close`, `default_headers`),
+//! except that the `Server` header names gunicorn-rs.
 
+use super::error::{PyStr, latin1};
+use super::fields::{is_token, trim_ows};
 use std::fmt;
+use std::ops::Range;
+
+/// Value of the `Server` header.
+pub const SERVER: &[u8] = b"gunicorn-rs";
 
 /// A status line or header the application gave that cannot be sent.
+/// Each holds the offending text decoded latin-1; header-value errors hold
+/// only the header name, as the value may be sensitive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResponseError {
     InvalidStatus(String),
     InvalidHeaderName(String),
     InvalidHeaderValue(String),
+    /// A `Content-Length` that Python's `int()` refuses (gunicorn lets the
+    /// `ValueError` through: a 500).
+    InvalidContentLength(String),
 }
 
 impl fmt::Display for ResponseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self:?}")
+        match self {
+            ResponseError::InvalidStatus(s) => write!(f, "Invalid status {}", PyStr(s)),
+            ResponseError::InvalidHeaderName(s) => {
+                write!(
+                    f,
+                    "Invalid response header name from the application: {}",
+                    PyStr(s)
+                )
+            }
+            ResponseError::InvalidHeaderValue(s) => {
+                write!(
+                    f,
+                    "Invalid response header from the application: {}",
+                    PyStr(s)
+                )
+            }
+            ResponseError::InvalidContentLength(s) => {
+                write!(f, "invalid literal for int() with base 10: {}", PyStr(s))
+            }
+        }
     }
 }
 
@@ -45,35 +79,119 @@ pub enum Framing {
 /// Status and application headers of one response. Reusable: `clear` it.
 #[derive(Debug, Default)]
 pub struct ResponseHead {
-    _private: (),
+    status: Vec<u8>,
+    code: u16,
+    /// Names and values of the kept headers, back to back.
+    bytes: Vec<u8>,
+    headers: Vec<(Range<usize>, Range<usize>)>,
+    /// From the last `Content-Length` given.
+    content_length: Option<u64>,
+    /// The application sent `Connection: upgrade`.
+    upgrade: bool,
 }
 
 impl ResponseHead {
     pub fn clear(&mut self) {
-        todo!()
+        self.status.clear();
+        self.code = 0;
+        self.bytes.clear();
+        self.headers.clear();
+        self.content_length = None;
+        self.upgrade = false;
     }
-    /// Set the status (`"200 OK"`); validated as gunicorn does.
+
+    /// Set the status (`"200 OK"`); validated as gunicorn does:
+    /// `^[0-9]{3}( [\t \x21-\x7e\x80-\xff]*)?$`.
     pub fn set_status(&mut self, status: &[u8]) -> Result<(), ResponseError> {
-        let _ = status;
-        todo!()
+        let valid = match status {
+            [a, b, c, rest @ ..] if [a, b, c].iter().all(|d| d.is_ascii_digit()) => match rest {
+                [] => true,
+                [b' ', text @ ..] => text.iter().all(|&b| b == b'\t' || is_field_vchar_or_sp(b)),
+                _ => false,
+            },
+            _ => false,
+        };
+        if !valid {
+            return Err(ResponseError::InvalidStatus(latin1(status)));
+        }
+        self.code = status[..3]
+            .iter()
+            .fold(0, |n, &d| n * 10 + u16::from(d - b'0'));
+        self.status.clear();
+        self.status.extend_from_slice(status);
+        Ok(())
     }
+
     pub fn status_code(&self) -> u16 {
-        todo!()
+        self.code
     }
+
+    /// The status as given (`"200 OK"`).
+    pub fn status(&self) -> &[u8] {
+        &self.status
+    }
+
     /// Add an application header: validated, value trimmed, hop-by-hop and
     /// server-owned headers dropped as gunicorn does.
+    ///
+    /// `Upgrade: websocket` is kept and `Connection: upgrade` puts the
+    /// response in upgrade mode, as in gunicorn (see [`is_upgrade`](Self::is_upgrade)).
     pub fn push_header(&mut self, name: &[u8], value: &[u8]) -> Result<(), ResponseError> {
-        let _ = (name, value);
-        todo!()
+        if !is_token(name) {
+            return Err(ResponseError::InvalidHeaderName(latin1(name)));
+        }
+        if !value.iter().all(|&b| b == b'\t' || is_field_vchar_or_sp(b)) {
+            return Err(ResponseError::InvalidHeaderValue(latin1(name)));
+        }
+        let value = trim_ows(value);
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let length = parse_python_int(value)
+                .ok_or_else(|| ResponseError::InvalidContentLength(latin1(value)))?;
+            self.content_length = Some(length);
+        } else if is_hop_by_hop(name) {
+            if name.eq_ignore_ascii_case(b"connection") && value.eq_ignore_ascii_case(b"upgrade") {
+                self.upgrade = true;
+            }
+            if !(name.eq_ignore_ascii_case(b"upgrade") && value.eq_ignore_ascii_case(b"websocket"))
+            {
+                return Ok(());
+            }
+        }
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(name);
+        let middle = self.bytes.len();
+        self.bytes.extend_from_slice(value);
+        self.headers.push((start..middle, middle..self.bytes.len()));
+        Ok(())
     }
-    /// The application's Content-Length, when it gave a valid one.
+
+    /// The application's Content-Length, when it gave a valid one. None on
+    /// 1xx and 204, where gunicorn removes it. A negative value reads as 0:
+    /// gunicorn then sends no body bytes, like a length of 0.
     pub fn content_length(&self) -> Option<u64> {
-        todo!()
+        if self.forbids_content_length() {
+            None
+        } else {
+            self.content_length
+        }
     }
+
+    /// The application asked for `Connection: upgrade` (websocket
+    /// handshake). The connection then belongs to the application: `encode`
+    /// says `Connection: upgrade` and never keeps it for another request.
+    pub fn is_upgrade(&self) -> bool {
+        self.upgrade
+    }
+
     /// Kept application headers, in order.
     pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        std::iter::empty()
+        let drop_length = self.forbids_content_length();
+        self.headers
+            .iter()
+            .map(|(name, value)| (&self.bytes[name.clone()], &self.bytes[value.clone()]))
+            .filter(move |(name, _)| !(drop_length && name.eq_ignore_ascii_case(b"content-length")))
     }
+
     /// Append the status line, `Server`, `Date`, `Connection`, framing
     /// headers and the application headers to `out`. `force_close` is the
     /// server's own reason to close (shutdown, errors...). Returns the
@@ -85,16 +203,141 @@ impl ResponseHead {
         date: &[u8],
         out: &mut Vec<u8>,
     ) -> (Framing, bool) {
-        let _ = (req, force_close, date, out);
-        todo!()
+        let framing = self.framing(req);
+        let keep_alive =
+            !force_close && req.keep_alive && framing != Framing::Close && !self.upgrade;
+        let connection: &[u8] = if self.upgrade {
+            b"upgrade"
+        } else if keep_alive {
+            b"keep-alive"
+        } else {
+            b"close"
+        };
+        out.reserve(
+            96 + self.status.len() + date.len() + self.bytes.len() + 4 * self.headers.len(),
+        );
+        out.extend_from_slice(b"HTTP/");
+        push_decimal(out, req.version.0);
+        out.push(b'.');
+        push_decimal(out, req.version.1);
+        out.push(b' ');
+        out.extend_from_slice(&self.status);
+        out.extend_from_slice(b"\r\nServer: ");
+        out.extend_from_slice(SERVER);
+        out.extend_from_slice(b"\r\nDate: ");
+        out.extend_from_slice(date);
+        out.extend_from_slice(b"\r\nConnection: ");
+        out.extend_from_slice(connection);
+        out.extend_from_slice(b"\r\n");
+        if framing == Framing::Chunked {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
+        for (name, value) in self.headers() {
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        (framing, keep_alive)
+    }
+
+    /// gunicorn's `_response_omits_body` and `is_chunked`.
+    fn framing(&self, req: &RequestInfo) -> Framing {
+        let code = self.code;
+        if req.is_head || (100..200).contains(&code) || code == 204 || code == 304 {
+            Framing::NoBody
+        } else if let Some(length) = self.content_length() {
+            Framing::Length(length)
+        } else if req.version > (1, 0) {
+            Framing::Chunked
+        } else {
+            Framing::Close
+        }
+    }
+
+    /// RFC 9110 6.4.2: no Content-Length on 1xx and 204.
+    fn forbids_content_length(&self) -> bool {
+        (100..200).contains(&self.code) || self.code == 204
     }
 }
 
-/// Append the chunk-size line of a `len`-byte chunk (`"1f\r\n"`); the data and
-/// its trailing CRLF follow.
+/// SP, visible ASCII or obs-text: what gunicorn allows in status text and
+/// header values (plus HTAB, checked by the callers).
+fn is_field_vchar_or_sp(b: u8) -> bool {
+    b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80
+}
+
+/// gunicorn's `hop_headers`: hop-by-hop fields and the ones it writes itself.
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    const HOP: [&[u8]; 10] = [
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+        b"server",
+        b"date",
+    ];
+    HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// Python's `int(text)` for a Content-Length: optional sign, digits with
+/// single `_` between them. Negative reads as 0, too large as `u64::MAX`
+/// (Python has no overflow; no body is that long anyway).
+fn parse_python_int(text: &[u8]) -> Option<u64> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    let well_formed = digits.first().is_some_and(u8::is_ascii_digit)
+        && digits.last().is_some_and(u8::is_ascii_digit)
+        && digits.iter().all(|&b| b.is_ascii_digit() || b == b'_')
+        && !digits.windows(2).any(|w| w == b"__");
+    if !well_formed {
+        return None;
+    }
+    let value = digits
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .fold(0u64, |n, &d| {
+            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        });
+    Some(if negative { 0 } else { value })
+}
+
+fn push_decimal(out: &mut Vec<u8>, n: u8) {
+    if n >= 100 {
+        out.push(b'0' + n / 100);
+    }
+    if n >= 10 {
+        out.push(b'0' + n / 10 % 10);
+    }
+    out.push(b'0' + n % 10);
+}
+
+/// Append the chunk-size line of a `len`-byte chunk (`"1F\r\n"`, upper-case
+/// hex as gunicorn writes it); the data and its trailing CRLF follow. Never
+/// for `len` 0, which would end the body: use [`LAST_CHUNK`].
 pub fn chunk_header(len: usize, out: &mut Vec<u8>) {
-    let _ = (len, out);
-    todo!()
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut digits = [0u8; (usize::BITS / 4) as usize];
+    let mut i = digits.len();
+    let mut n = len;
+    loop {
+        i -= 1;
+        digits[i] = HEX[n & 0xf];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// CRLF after the data of a chunk.
@@ -103,3 +346,6 @@ pub const CHUNK_END: &[u8] = b"\r\n";
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// Interim response to `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+#[cfg(test)]
+mod tests;
