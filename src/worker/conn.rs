@@ -12,7 +12,7 @@ use nix::errno::Errno;
 
 use crate::http::body::BodyDecoder;
 use crate::http::framing::BodyFramer;
-use crate::http::parser::RequestHead;
+use crate::http::parser::{HeadParser, RequestHead};
 use crate::sock::Peer;
 use crate::wsgi;
 
@@ -123,6 +123,9 @@ pub struct Conn {
     pub peer_py: Option<wsgi::environ::Peer>,
     pub listener: usize,
     pub inbuf: InBuf,
+    /// Resumes scanning where the last read left off, so a head that
+    /// trickles in costs linear work.
+    pub head_parser: HeadParser,
     pub out: Vec<u8>,
     pub out_pos: usize,
     /// Edge-triggered readiness not yet used up.
@@ -144,6 +147,7 @@ impl Conn {
             peer_py: None,
             listener,
             inbuf: InBuf::default(),
+            head_parser: HeadParser::new(),
             out: Vec::new(),
             out_pos: 0,
             readable: true,

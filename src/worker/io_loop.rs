@@ -6,6 +6,7 @@
 //! response is pulled only as fast as the client takes it, so Python never
 //! waits on a socket. The GIL is released only around `epoll_wait`.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -22,7 +23,7 @@ use crate::http::body::BodyDecoder;
 use crate::http::date::HttpDate;
 use crate::http::error::write_error_page;
 use crate::http::framing::BodyFramer;
-use crate::http::parser::{BodyKind, Limits, ParserConfig, RequestHead, parse_head};
+use crate::http::parser::{BodyKind, Limits, Parsed, ParserConfig, RequestHead};
 use crate::http::response::{CONTINUE, RequestInfo, ResponseHead};
 use crate::log::access::{AccessEntry, AccessLog};
 use crate::master::heartbeat::Heartbeat;
@@ -131,7 +132,10 @@ pub struct IoLoop<'a> {
     last_notify: Instant,
     master: Pid,
     wsgi: Wsgi,
+    /// Parser settings for peers outside / inside `forwarded_allow_ips`
+    /// (gunicorn's default trusts 127.0.0.1, ::1 and unix-socket peers).
     parser: ParserConfig,
+    parser_trusted: ParserConfig,
     date: HttpDate,
     access_log: Option<AccessLog>,
     mode: Mode,
@@ -166,6 +170,7 @@ impl<'a> IoLoop<'a> {
             },
             ..ParserConfig::default()
         };
+        let parser_trusted = ParserConfig { peer_trusted: true, ..parser.clone() };
         let now = Instant::now();
         let mut lp = IoLoop {
             cfg,
@@ -180,6 +185,7 @@ impl<'a> IoLoop<'a> {
             master,
             wsgi,
             parser,
+            parser_trusted,
             date: HttpDate::default(),
             access_log,
             mode: Mode::Running,
@@ -380,15 +386,24 @@ impl<'a> IoLoop<'a> {
         }
     }
 
+    fn parser_for(&self, peer: &Peer) -> &ParserConfig {
+        let trusted = match peer {
+            Peer::Tcp(sa) => sa.ip() == Ipv4Addr::LOCALHOST || sa.ip() == Ipv6Addr::LOCALHOST,
+            Peer::Unix => true,
+        };
+        if trusted { &self.parser_trusted } else { &self.parser }
+    }
+
     fn step_head(&mut self, conn: &mut Conn) -> Step {
         if !conn.inbuf.is_empty() {
-            match parse_head(conn.inbuf.data(), &self.parser) {
-                Ok(crate::http::parser::Parsed::Complete { head, consumed }) => {
+            let parser = self.parser_for(&conn.peer);
+            match conn.head_parser.parse(conn.inbuf.data(), parser) {
+                Ok(Parsed::Complete { head, consumed }) => {
                     conn.inbuf.consume(consumed);
                     self.begin_body(conn, head);
                     return Step::Continue;
                 }
-                Ok(crate::http::parser::Parsed::Partial) => {}
+                Ok(Parsed::Partial) => {}
                 Err(e) => return reject(conn, &e),
             }
         } else if self.mode != Mode::Running {
@@ -427,7 +442,7 @@ impl<'a> IoLoop<'a> {
             BodyKind::Length(n) => usize::try_from(n).unwrap_or(usize::MAX).min(1 << 20),
             _ => 8 * 1024,
         };
-        let decoder = BodyDecoder::new(kind, &self.parser.limits);
+        let decoder = BodyDecoder::with_config(kind, self.parser_for(&conn.peer));
         conn.state = State::Body { head, decoder, body: Vec::with_capacity(capacity) };
     }
 
@@ -453,10 +468,14 @@ impl<'a> IoLoop<'a> {
                 conn.deadline = Instant::now() + IO_IDLE_TIMEOUT;
                 Step::Wait
             }
+            // As gunicorn: a Content-Length body cut short by the client's
+            // EOF is served with what arrived; a cut chunked body is an error.
             Read::Eof => {
-                let State::Body { decoder, .. } = &conn.state else { return Step::Close };
-                let err = decoder.eof_error();
-                reject(conn, &err)
+                let State::Body { decoder, .. } = &mut conn.state else { return Step::Close };
+                match decoder.finish_at_eof() {
+                    Ok(()) => Step::Continue,
+                    Err(err) => reject(conn, &err),
+                }
             }
             Read::Failed => Step::Close,
         }
@@ -692,12 +711,12 @@ impl<'a> IoLoop<'a> {
 
 /// Answer a bad request with gunicorn's error page and close.
 fn reject(conn: &mut Conn, err: &ParseError) -> Step {
-    if *err == ParseError::NoMoreData {
+    if !err.responds() {
         return Step::Close;
     }
     warn!("Invalid request from ip={}: {err}", peer_ip(&conn.peer));
     conn.out.truncate(conn.out_pos);
-    write_error_page(&mut conn.out, err.status(), err.reason(), &err.to_string());
+    err.write_page(&mut conn.out);
     conn.state = State::Closing;
     Step::Continue
 }
