@@ -12,15 +12,16 @@ fn main() {
             return;
         }
         Ok(Invocation::Run(cfg)) => *cfg,
-        Err(e) => {
+        // argparse-style usage errors print as they are; the rest as gunicorn's "Error: ...".
+        Err(e @ config::Error::Usage(_)) => {
             eprintln!("{e}");
             std::process::exit(e.exit_code());
         }
+        Err(e) => {
+            eprintln!("Error: {e}");
+            std::process::exit(e.exit_code());
+        }
     };
-    if cfg.app_uri.is_none() {
-        eprintln!("Error: No application module specified.");
-        std::process::exit(1);
-    }
     if let Err(e) = log::init(&cfg.errorlog, cfg.loglevel) {
         eprintln!("Error: {e}");
         std::process::exit(1);

@@ -6,6 +6,8 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
@@ -17,17 +19,23 @@ pub struct SignalPipe {
     /// Kept open for the handlers; closed only after they are unregistered.
     write: OwnedFd,
     ids: Vec<SigId>,
+    /// Set by the handlers too: a free check between two pieces of work
+    /// (the pipe is for waking a sleeping loop).
+    pending: Arc<AtomicBool>,
 }
 
 impl SignalPipe {
     /// Route `signals` to a new pipe.
     pub fn install(signals: &[Signal]) -> io::Result<SignalPipe> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
-        let mut pipe = SignalPipe { read, write, ids: Vec::with_capacity(signals.len()) };
+        let pending = Arc::new(AtomicBool::new(false));
+        let mut pipe = SignalPipe { read, write, ids: Vec::with_capacity(signals.len()), pending };
         let fd = pipe.write.as_raw_fd();
         for &sig in signals {
             let byte = sig as u8;
+            let flag = Arc::clone(&pipe.pending);
             let action = move || {
+                flag.store(true, Ordering::Relaxed);
                 // SAFETY: write(2) on a valid fd with a 1-byte stack buffer is
                 // async-signal-safe; errno is saved and restored so the
                 // interrupted code never sees it change. A full pipe just
@@ -38,16 +46,22 @@ impl SignalPipe {
                     *libc::__errno_location() = saved;
                 }
             };
-            // SAFETY: the action only calls async-signal-safe functions (above)
-            // and captures plain integers.
+            // SAFETY: the action only stores to an atomic and calls
+            // async-signal-safe functions (above).
             let id = unsafe { signal_hook::low_level::register(sig as libc::c_int, action) }?;
             pipe.ids.push(id);
         }
         Ok(pipe)
     }
 
+    /// Whether a signal arrived since the last `drain`, without a syscall.
+    pub fn pending(&self) -> bool {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     /// Signals received since the last call, in arrival order.
     pub fn drain(&self) -> Vec<Signal> {
+        self.pending.store(false, Ordering::Relaxed);
         let mut out = Vec::new();
         let mut buf = [0u8; 64];
         loop {

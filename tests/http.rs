@@ -235,11 +235,24 @@ fn nothing_after_a_framing_error_is_read_as_a_request() {
 }
 
 #[test]
-fn a_peer_closing_mid_request_gets_no_response_and_the_worker_lives_on() {
+fn a_peer_closing_mid_head_gets_no_response_and_the_worker_lives_on() {
     let server = Launch::new(&["hello"]).start();
-    let out = exchange_all(server.port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial");
+    let out = exchange_all(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Half: ");
     assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
     assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn a_body_cut_short_by_eof_is_served_with_what_arrived_as_gunicorn_does() {
+    // gunicorn 27 (and its corpus case 099) hands the app the bytes that came.
+    let server = Launch::new(&["echo:app"]).start();
+    let out = exchange_all(server.port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.contains("\"body\": \"partial\""), "{text}");
+    // A chunked body cut after a chunk's data is a framing error (400).
+    let out = exchange_all(server.port, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
 }
 
 #[test]

@@ -140,15 +140,20 @@ fn usr1_reopens_the_log_files() {
     std::fs::rename(&errlog, &rotated_err).unwrap();
     std::fs::rename(&acclog, &rotated_acc).unwrap();
     server.signal(Signal::SIGUSR1);
-    // Master and worker both reopen: new requests land in the new files.
+    // Master and worker both reopen: new lines land in new files.
     let reopened = wait_until(WAIT, || {
         let _ = server.get("/after-rotation");
         let acc = std::fs::read_to_string(&acclog).unwrap_or_default();
-        let err = std::fs::read_to_string(&errlog).unwrap_or_default();
-        (acc.contains("/after-rotation") && err.contains("Handling signal: usr1")).then_some(())
+        (acc.contains("/after-rotation") && errlog.exists()).then_some(())
     });
     assert!(reopened.is_some(), "logs were not reopened");
     assert!(std::fs::read_to_string(&rotated_acc).unwrap().contains("\"GET / HTTP/1.1\" 200"));
+    assert!(std::fs::read_to_string(&rotated_err).unwrap().contains("Handling signal: usr1"));
+    let mut server = server;
+    server.signal(Signal::SIGTERM);
+    server.wait_exit(WAIT).expect("exits");
+    let err = std::fs::read_to_string(&errlog).unwrap();
+    assert!(err.contains("Handling signal: term") && err.contains("Worker exiting"), "{err}");
 }
 
 #[test]

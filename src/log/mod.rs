@@ -173,7 +173,8 @@ fn level_name(level: LogLevel) -> &'static str {
 }
 
 fn wanted(meta: &Metadata<'_>) -> bool {
-    meta.is_event() && severity(meta).is_some_and(|s| s >= current_level())
+    // Events, and `tracing::enabled!` hints asking whether one would be.
+    !meta.is_span() && severity(meta).is_some_and(|s| s >= current_level())
 }
 
 /// Run `f` with this thread's line buffer, or a fresh one when that is

@@ -18,10 +18,11 @@ pub enum Forked {
     Child,
 }
 
-/// Fork the process with the interpreter's fork hooks. The caller must be
-/// single-threaded (the master is: no helper threads, signals via self-pipe).
+/// Fork the process with the interpreter's fork hooks. The caller must not
+/// run threads of its own (the master has none: signals come through a
+/// self-pipe, logs are written synchronously). Python threads a preloaded
+/// app started are fine: the hooks hand their locks over cleanly.
 pub fn fork() -> nix::Result<Forked> {
-    debug_assert_eq!(thread_count(), Some(1), "fork from a multi-threaded master");
     Python::attach(|_py| {
         // SAFETY: the GIL is held (inside `attach`), which the PyOS_* hooks
         // require; the process has a single thread, so the child inherits no
@@ -46,9 +47,4 @@ pub fn fork() -> nix::Result<Forked> {
             }
         }
     })
-}
-
-/// Threads of this process, from /proc (None where /proc is unavailable).
-fn thread_count() -> Option<usize> {
-    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
 }

@@ -225,9 +225,7 @@ impl<'a> IoLoop<'a> {
 
     fn dispatch(&mut self, py: Python<'_>, token: u64, flags: EpollFlags) {
         if token == TOKEN_SIGNALS {
-            for sig in self.signals.drain() {
-                self.handle_signal(py, sig);
-            }
+            self.handle_signals(py);
             return;
         }
         if token > TOKEN_LISTENER_BASE - self.listeners.len() as u64 {
@@ -247,6 +245,12 @@ impl<'a> IoLoop<'a> {
                 conn.writable = true;
             }
             self.advance(py, id);
+        }
+    }
+
+    fn handle_signals(&mut self, py: Python<'_>) {
+        for sig in self.signals.drain() {
+            self.handle_signal(py, sig);
         }
     }
 
@@ -496,7 +500,13 @@ impl<'a> IoLoop<'a> {
         let started = Instant::now();
         let server = &self.listeners[conn.listener].server;
         let peer = conn.peer_py.get_or_insert_with(|| wsgi::environ::Peer::new(py, &conn.peer));
-        match self.wsgi.call(py, &head, body, peer, server) {
+        let result = self.wsgi.call(py, &head, body, peer, server);
+        // A TERM that came while the app ran must already shape this
+        // response (`Connection: close`).
+        if self.signals.pending() {
+            self.handle_signals(py);
+        }
+        match result {
             Ok(response) => {
                 let info = RequestInfo {
                     version: head.version(),

@@ -134,10 +134,11 @@ impl Wsgi {
     fn start_body(&self, py: Python<'_>, response: &mut Response, result: &Bound<'_, PyAny>) -> PyResult<()> {
         if let Ok(list) = result.cast_exact::<PyList>() {
             // Already in memory: take it all now, and no close() to call.
+            // Bytes given to write() during the call come first.
+            take_written(py, response);
             for item in list.iter() {
                 append_bytes(&item, &mut response.ready)?;
             }
-            take_written(py, response);
             return Ok(());
         }
         response.result = Some(result.clone().unbind());

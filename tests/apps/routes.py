@@ -53,7 +53,7 @@ def app(environ, start_response):
     if path == "/stream":
         n = int(arg("n", "3"))
         start_response("200 OK", [("Content-Type", "text/plain")])
-        return ("chunk%d\n" % i).encode() for i in range(n))
+        return (("chunk%d\n" % i).encode() for i in range(n))
     if path == "/big":
         size = int(arg("size", str(1 << 20)))
         block = b"x" * 65536

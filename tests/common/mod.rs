@@ -138,10 +138,11 @@ impl Launch {
     }
 }
 
+/// The port of the first `http://` listener in a "Listening at:" line.
 fn parse_port(line: &str) -> Option<u16> {
-    let url = line.split("Listening at: ").nth(1)?;
-    let first = url.split([',', ' ']).next()?;
-    first.rsplit(':').next()?.parse().ok()
+    let urls = line.split("Listening at: ").nth(1)?.split(' ').next()?;
+    let tcp = urls.split(',').find(|u| u.starts_with("http://"))?;
+    tcp.rsplit(':').next()?.parse().ok()
 }
 
 impl Server {
