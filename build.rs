@@ -25,7 +25,10 @@ fn main() {
 /// else what the build interpreter reports as `sys._base_executable`.
 fn base_interpreter(cfg: &pyo3_build_config::InterpreterConfig, version: &str) -> PathBuf {
     if let Some(lib_dir) = cfg.lib_dir() {
-        let candidate = PathBuf::from(lib_dir).join("..").join("bin").join(format!("python{version}"));
+        let candidate = PathBuf::from(lib_dir)
+            .join("..")
+            .join("bin")
+            .join(format!("python{version}"));
         if let Ok(path) = candidate.canonicalize() {
             return path;
         }

@@ -29,7 +29,12 @@ impl SignalPipe {
     pub fn install(signals: &[Signal]) -> io::Result<SignalPipe> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
         let pending = Arc::new(AtomicBool::new(false));
-        let mut pipe = SignalPipe { read, write, ids: Vec::with_capacity(signals.len()), pending };
+        let mut pipe = SignalPipe {
+            read,
+            write,
+            ids: Vec::with_capacity(signals.len()),
+            pending,
+        };
         let fd = pipe.write.as_raw_fd();
         for &sig in signals {
             let byte = sig as u8;
@@ -67,7 +72,11 @@ impl SignalPipe {
         loop {
             match nix::unistd::read(&self.read, &mut buf) {
                 Ok(0) | Err(_) => break,
-                Ok(n) => out.extend(buf[..n].iter().filter_map(|&b| Signal::try_from(i32::from(b)).ok())),
+                Ok(n) => out.extend(
+                    buf[..n]
+                        .iter()
+                        .filter_map(|&b| Signal::try_from(i32::from(b)).ok()),
+                ),
             }
         }
         out

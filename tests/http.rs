@@ -19,7 +19,18 @@ fn response_head_has_gunicorns_default_headers_in_order() {
     assert_eq!(resp.version, "HTTP/1.1");
     assert_eq!((resp.status, resp.reason.as_str()), (200, "OK"));
     let names: Vec<&str> = resp.headers.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["Server", "Date", "Connection", "Content-Type", "Content-Length"], "{}", resp.raw_head);
+    assert_eq!(
+        names,
+        [
+            "Server",
+            "Date",
+            "Connection",
+            "Content-Type",
+            "Content-Length"
+        ],
+        "{}",
+        resp.raw_head
+    );
     assert_eq!(resp.header("server"), Some("gunicorn-rs"));
     assert_eq!(resp.header("connection"), Some("keep-alive"));
     let date = resp.header("date").unwrap();
@@ -52,7 +63,10 @@ fn pipelined_requests_are_answered_in_order() {
         let resp = read_response(&mut s).unwrap();
         assert_eq!(resp.text(), format!("not found: /nope{i}"));
     }
-    assert_eq!(read_response(&mut s).unwrap().text(), "(b'ab\\n', b'cd', [b'e'], b'')");
+    assert_eq!(
+        read_response(&mut s).unwrap().text(),
+        "(b'ab\\n', b'cd', [b'e'], b'')"
+    );
     let last = read_response(&mut s).unwrap();
     assert_eq!(last.text(), "not found: /last");
     assert_eq!(last.header("connection"), Some("close"));
@@ -68,7 +82,8 @@ fn http_1_0_closes_unless_keep_alive_is_asked() {
     assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
 
     let mut s = server.connect();
-    s.write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
     let resp = read_response(&mut s).unwrap();
     assert_eq!(resp.header("connection"), Some("keep-alive"));
     s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
@@ -80,8 +95,12 @@ fn http_1_0_closes_unless_keep_alive_is_asked() {
 fn connection_close_is_honoured() {
     let server = Launch::new(&["hello"]).start();
     let mut s = server.connect();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    assert_eq!(read_response(&mut s).unwrap().header("connection"), Some("close"));
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        read_response(&mut s).unwrap().header("connection"),
+        Some("close")
+    );
     assert!(closed_by_server(&mut s));
 }
 
@@ -93,14 +112,19 @@ fn idle_keep_alive_connections_are_closed_after_keep_alive_seconds() {
     read_response(&mut s).unwrap();
     let started = std::time::Instant::now();
     assert!(closed_by_server(&mut s));
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn streamed_responses_are_chunked_for_http_1_1_and_close_delimited_for_1_0() {
     let server = routes();
     let mut s = server.connect();
-    s.write_all(b"GET /stream?n=3 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /stream?n=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let resp = read_response(&mut s).unwrap();
     assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
     assert_eq!(resp.text(), "chunk0\nchunk1\nchunk2\n");
@@ -111,7 +135,10 @@ fn streamed_responses_are_chunked_for_http_1_1_and_close_delimited_for_1_0() {
     let out = exchange_all(server.port, b"GET /stream?n=2 HTTP/1.0\r\n\r\n");
     let text = String::from_utf8_lossy(&out);
     assert!(!text.contains("Transfer-Encoding"), "{text}");
-    assert!(text.contains("Connection: close") && text.ends_with("\r\n\r\nchunk0\nchunk1\n"), "{text}");
+    assert!(
+        text.contains("Connection: close") && text.ends_with("\r\n\r\nchunk0\nchunk1\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -131,11 +158,13 @@ fn head_and_bodiless_statuses_send_no_body() {
     let resp = read_response_for(&mut s, "HEAD").unwrap();
     assert_eq!(resp.header("content-length"), Some("4"));
     // Nothing but the next response follows: no stray body bytes.
-    s.write_all(b"GET /status?code=204 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /status?code=204 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let resp = read_response(&mut s).unwrap();
     assert_eq!(resp.status, 204);
     assert_eq!(resp.header("transfer-encoding"), None);
-    s.write_all(b"GET /status?code=304 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /status?code=304 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     assert_eq!(read_response(&mut s).unwrap().status, 304);
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     assert_eq!(read_response(&mut s).unwrap().text(), "root");
@@ -144,15 +173,33 @@ fn head_and_bodiless_statuses_send_no_body() {
 #[test]
 fn request_bodies_by_length_and_chunked() {
     let server = Launch::new(&["echo:app"]).start();
-    let resp = server.request(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world");
-    assert!(resp.text().contains("\"body\": \"hello world\""), "{}", resp.text());
-    assert!(resp.text().contains("\"CONTENT_LENGTH\": \"11\""), "{}", resp.text());
+    let resp = server.request(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world",
+    );
+    assert!(
+        resp.text().contains("\"body\": \"hello world\""),
+        "{}",
+        resp.text()
+    );
+    assert!(
+        resp.text().contains("\"CONTENT_LENGTH\": \"11\""),
+        "{}",
+        resp.text()
+    );
 
     let resp = server.request(
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n",
     );
-    assert!(resp.text().contains("\"body\": \"hello world\""), "{}", resp.text());
-    assert!(!resp.text().contains("X_TRAILER"), "trailers never reach the environ: {}", resp.text());
+    assert!(
+        resp.text().contains("\"body\": \"hello world\""),
+        "{}",
+        resp.text()
+    );
+    assert!(
+        !resp.text().contains("X_TRAILER"),
+        "trailers never reach the environ: {}",
+        resp.text()
+    );
 }
 
 #[test]
@@ -160,7 +207,10 @@ fn a_body_sent_in_small_pieces_is_reassembled() {
     let server = Launch::new(&["echo:app"]).start();
     let mut s = server.connect();
     let body = "x".repeat(3000);
-    let req = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     for piece in req.as_bytes().chunks(700) {
         s.write_all(piece).unwrap();
         std::thread::sleep(Duration::from_millis(20));
@@ -173,7 +223,8 @@ fn a_body_sent_in_small_pieces_is_reassembled() {
 fn expect_100_continue_is_answered_before_the_body() {
     let server = Launch::new(&["echo:app"]).start();
     let mut s = server.connect();
-    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
     let mut interim = [0u8; 25];
     s.read_exact(&mut interim).unwrap();
     assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -188,12 +239,29 @@ fn assert_error(raw: &[u8], status: u16, reason: &str) {
     let mut s = server.connect();
     s.write_all(raw).unwrap();
     let resp = read_response(&mut s).unwrap_or_else(|e| panic!("{e}; log:\n{}", server.log_text()));
-    assert_eq!((resp.status, resp.reason.as_str()), (status, reason), "{}", resp.raw_head);
+    assert_eq!(
+        (resp.status, resp.reason.as_str()),
+        (status, reason),
+        "{}",
+        resp.raw_head
+    );
     assert_eq!(resp.header("connection"), Some("close"));
     assert_eq!(resp.header("content-type"), Some("text/html"));
-    assert!(resp.text().contains(&format!("<title>{reason}</title>")), "{}", resp.text());
-    assert!(closed_by_server(&mut s), "connection must close after an error");
-    assert!(server.wait_for(common::WAIT, |l| l.contains("[WARNING] Invalid request from ip=127.0.0.1")).is_some());
+    assert!(
+        resp.text().contains(&format!("<title>{reason}</title>")),
+        "{}",
+        resp.text()
+    );
+    assert!(
+        closed_by_server(&mut s),
+        "connection must close after an error"
+    );
+    assert!(
+        server
+            .wait_for(common::WAIT, |l| l
+                .contains("[WARNING] Invalid request from ip=127.0.0.1"))
+            .is_some()
+    );
 }
 
 #[test]
@@ -218,8 +286,16 @@ fn too_many_or_too_large_headers_are_431() {
 fn malformed_requests_are_400() {
     assert_error(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", 400, "Bad Request");
     assert_error(b"GET /\r\n\r\n", 400, "Bad Request");
-    assert_error(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, "Bad Request");
-    assert_error(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, "Bad Request");
+    assert_error(
+        b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        400,
+        "Bad Request",
+    );
+    assert_error(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        400,
+        "Bad Request",
+    );
 }
 
 #[test]
@@ -231,7 +307,11 @@ fn nothing_after_a_framing_error_is_read_as_a_request() {
     );
     let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
-    assert_eq!(text.matches("HTTP/1.1").count(), 1, "only one response: {text}");
+    assert_eq!(
+        text.matches("HTTP/1.1").count(),
+        1,
+        "only one response: {text}"
+    );
 }
 
 #[test]
@@ -246,11 +326,20 @@ fn a_peer_closing_mid_head_gets_no_response_and_the_worker_lives_on() {
 fn a_body_cut_short_by_eof_is_served_with_what_arrived_as_gunicorn_does() {
     // gunicorn 27 (and its corpus case 099) hands the app the bytes that came.
     let server = Launch::new(&["echo:app"]).start();
-    let out = exchange_all(server.port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial");
+    let out = exchange_all(
+        server.port,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial",
+    );
     let text = String::from_utf8_lossy(&out);
-    assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.contains("\"body\": \"partial\""), "{text}");
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK\r\n") && text.contains("\"body\": \"partial\""),
+        "{text}"
+    );
     // A chunked body cut after a chunk's data is a framing error (400).
-    let out = exchange_all(server.port, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc");
+    let out = exchange_all(
+        server.port,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc",
+    );
     let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
 }
@@ -259,7 +348,8 @@ fn a_body_cut_short_by_eof_is_served_with_what_arrived_as_gunicorn_does() {
 fn the_limit_flags_change_the_limits() {
     let server = Launch::new(&["--limit-request-line", "20", "hello"]).start();
     let mut s = server.connect();
-    s.write_all(b"GET /a-bit-too-long-for-twenty HTTP/1.1\r\n\r\n").unwrap();
+    s.write_all(b"GET /a-bit-too-long-for-twenty HTTP/1.1\r\n\r\n")
+        .unwrap();
     assert_eq!(read_response(&mut s).unwrap().status, 414);
     let resp = server.request(b"GET /short HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(resp.status, 200);

@@ -21,7 +21,11 @@ fn ttin_and_ttou_add_and_remove_one_worker_never_below_one() {
         std::thread::sleep(Duration::from_millis(200));
     }
     server.wait_workers(1, WAIT);
-    assert!(server.wait_for(WAIT, |l| l.contains("Handling signal: ttou")).is_some());
+    assert!(
+        server
+            .wait_for(WAIT, |l| l.contains("Handling signal: ttou"))
+            .is_some()
+    );
     assert_eq!(server.get("/").status, 200);
 }
 
@@ -30,13 +34,24 @@ fn a_killed_worker_is_reaped_logged_and_replaced() {
     let server = Launch::new(&["-w", "2", "hello"]).start();
     let before = server.wait_workers(2, WAIT);
     kill(Pid::from_raw(before[0]), Signal::SIGKILL).unwrap();
-    let line = format!("Worker (pid:{}) was sent SIGKILL! Perhaps out of memory?", before[0]);
-    assert!(server.wait_for(WAIT, |l| l.contains(&line)).is_some(), "{}", server.log_text());
+    let line = format!(
+        "Worker (pid:{}) was sent SIGKILL! Perhaps out of memory?",
+        before[0]
+    );
+    assert!(
+        server.wait_for(WAIT, |l| l.contains(&line)).is_some(),
+        "{}",
+        server.log_text()
+    );
     let after = wait_until(WAIT, || {
         let w = server.workers();
         (w.len() == 2 && !w.contains(&before[0])).then_some(w)
     });
-    assert!(after.is_some(), "no replacement worker: {:?}", server.workers());
+    assert!(
+        after.is_some(),
+        "no replacement worker: {:?}",
+        server.workers()
+    );
     assert_eq!(server.get("/").status, 200);
 }
 
@@ -44,12 +59,17 @@ fn a_killed_worker_is_reaped_logged_and_replaced() {
 fn term_lets_a_request_in_flight_finish_then_exits_0() {
     let mut server = Launch::new(&["routes:app"]).start();
     let mut s = server.connect();
-    s.write_all(b"GET /sleep?s=1.5 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /sleep?s=1.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     server.signal(Signal::SIGTERM);
     let resp = read_response(&mut s).expect("the in-flight request is answered");
     assert_eq!(resp.text(), "slept");
-    assert_eq!(resp.header("connection"), Some("close"), "no keep-alive while stopping");
+    assert_eq!(
+        resp.header("connection"),
+        Some("close"),
+        "no keep-alive while stopping"
+    );
     let status = server.wait_exit(WAIT).expect("master exits");
     assert_eq!(status.code(), Some(0));
     let log = server.log_text();
@@ -63,22 +83,33 @@ fn term_stops_accepting_at_once() {
     let port = server.port;
     server.signal(Signal::SIGTERM);
     server.wait_exit(WAIT).expect("exits");
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "listener still open");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "listener still open"
+    );
 }
 
 #[test]
 fn graceful_timeout_bounds_a_request_that_never_ends() {
     let mut server = Launch::new(&["--graceful-timeout", "1", "routes:app"]).start();
     let mut s = server.connect();
-    s.write_all(b"GET /sleep?s=60 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /sleep?s=60 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let worker = server.workers()[0];
     let started = Instant::now();
     server.signal(Signal::SIGTERM);
     let status = server.wait_exit(WAIT).expect("master exits");
     assert_eq!(status.code(), Some(0));
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
-    assert!(wait_until(WAIT, || (!alive(worker)).then_some(())).is_some(), "worker {worker} survived");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        wait_until(WAIT, || (!alive(worker)).then_some(())).is_some(),
+        "worker {worker} survived"
+    );
 }
 
 #[test]
@@ -90,7 +121,10 @@ fn int_and_quit_shut_down_quickly() {
         let status = server.wait_exit(WAIT).expect("master exits");
         assert_eq!(status.code(), Some(0), "{sig}");
         for w in workers {
-            assert!(wait_until(WAIT, || (!alive(w)).then_some(())).is_some(), "worker {w} survived {sig}");
+            assert!(
+                wait_until(WAIT, || (!alive(w)).then_some(())).is_some(),
+                "worker {w} survived {sig}"
+            );
         }
     }
 }
@@ -107,7 +141,10 @@ fn hup_replaces_every_worker_and_reloads_the_app() {
         .unwrap();
     };
     write_app("v1");
-    let server = Launch::new(&["-w", "2", "reloadable:app"]).cwd(&dir).env("PYTHONDONTWRITEBYTECODE", "1").start();
+    let server = Launch::new(&["-w", "2", "reloadable:app"])
+        .cwd(&dir)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .start();
     let old = server.wait_workers(2, WAIT);
     assert_eq!(server.get("/").text(), "v1");
     write_app("v2");
@@ -116,7 +153,12 @@ fn hup_replaces_every_worker_and_reloads_the_app() {
         let w = server.workers();
         (w.len() == 2 && w.iter().all(|p| !old.contains(p))).then_some(w)
     });
-    assert!(new.is_some(), "old workers still there: {:?}; log:\n{}", server.workers(), server.log_text());
+    assert!(
+        new.is_some(),
+        "old workers still there: {:?}; log:\n{}",
+        server.workers(),
+        server.log_text()
+    );
     assert!(server.log_text().contains("Hang up: Master"));
     assert_eq!(server.get("/").text(), "v2");
 }
@@ -147,13 +189,24 @@ fn usr1_reopens_the_log_files() {
         (acc.contains("/after-rotation") && errlog.exists()).then_some(())
     });
     assert!(reopened.is_some(), "logs were not reopened");
-    assert!(std::fs::read_to_string(&rotated_acc).unwrap().contains("\"GET / HTTP/1.1\" 200"));
-    assert!(std::fs::read_to_string(&rotated_err).unwrap().contains("Handling signal: usr1"));
+    assert!(
+        std::fs::read_to_string(&rotated_acc)
+            .unwrap()
+            .contains("\"GET / HTTP/1.1\" 200")
+    );
+    assert!(
+        std::fs::read_to_string(&rotated_err)
+            .unwrap()
+            .contains("Handling signal: usr1")
+    );
     let mut server = server;
     server.signal(Signal::SIGTERM);
     server.wait_exit(WAIT).expect("exits");
     let err = std::fs::read_to_string(&errlog).unwrap();
-    assert!(err.contains("Handling signal: term") && err.contains("Worker exiting"), "{err}");
+    assert!(
+        err.contains("Handling signal: term") && err.contains("Worker exiting"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -161,10 +214,18 @@ fn a_worker_that_misses_its_heartbeat_is_aborted_and_replaced() {
     let server = Launch::new(&["-t", "2", "routes:app"]).start();
     let before = server.wait_workers(1, WAIT);
     let mut s = server.connect();
-    s.write_all(b"GET /sleep?s=30 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /sleep?s=30 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let line = format!("[CRITICAL] WORKER TIMEOUT (pid:{})", before[0]);
-    assert!(server.wait_for(WAIT, |l| l.contains(&line)).is_some(), "{}", server.log_text());
-    assert!(common::closed_by_server(&mut s), "the stuck request's connection dies with the worker");
+    assert!(
+        server.wait_for(WAIT, |l| l.contains(&line)).is_some(),
+        "{}",
+        server.log_text()
+    );
+    assert!(
+        common::closed_by_server(&mut s),
+        "the stuck request's connection dies with the worker"
+    );
     let after = wait_until(WAIT, || {
         let w = server.workers();
         (w.len() == 1 && w[0] != before[0]).then_some(w)
@@ -179,7 +240,10 @@ fn workers_exit_when_the_master_dies() {
     let workers = server.wait_workers(2, WAIT);
     kill(Pid::from_raw(server.pid()), Signal::SIGKILL).unwrap();
     for w in workers {
-        assert!(wait_until(WAIT, || (!alive(w)).then_some(())).is_some(), "orphan worker {w} kept running");
+        assert!(
+            wait_until(WAIT, || (!alive(w)).then_some(())).is_some(),
+            "orphan worker {w} kept running"
+        );
     }
 }
 
@@ -187,11 +251,16 @@ fn workers_exit_when_the_master_dies() {
 fn graceful_exit_runs_atexit_handlers_in_workers() {
     let dir = scratch("atexit");
     let marker = dir.join("marker");
-    let mut server = Launch::new(&["routes:app"]).env("GRS_TEST_MARKER", marker.to_str().unwrap()).start();
+    let mut server = Launch::new(&["routes:app"])
+        .env("GRS_TEST_MARKER", marker.to_str().unwrap())
+        .start();
     let worker = server.wait_workers(1, WAIT)[0];
     assert_eq!(server.get("/").status, 200);
     server.signal(Signal::SIGTERM);
     server.wait_exit(WAIT).expect("exits");
     let text = std::fs::read_to_string(&marker).unwrap_or_default();
-    assert!(text.contains(&format!("atexit {worker}")), "marker: {text:?}");
+    assert!(
+        text.contains(&format!("atexit {worker}")),
+        "marker: {text:?}"
+    );
 }

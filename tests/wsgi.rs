@@ -40,7 +40,10 @@ fn environ_has_every_required_key() {
         ("HTTP_HOST", "\"example.com:8080\""),
         ("HTTP_USER_AGENT", "\"tester\""),
         ("HTTP_X_CUSTOM_THING", "\"one,two\""),
-        ("SERVER_SOFTWARE", &format!("\"gunicorn-rs/{}\"", env!("CARGO_PKG_VERSION"))),
+        (
+            "SERVER_SOFTWARE",
+            &format!("\"gunicorn-rs/{}\"", env!("CARGO_PKG_VERSION")),
+        ),
         ("wsgi.version", "[1, 0]"),
         ("wsgi.url_scheme", "\"http\""),
         ("wsgi.multithread", "false"),
@@ -52,9 +55,16 @@ fn environ_has_every_required_key() {
         ("file_wrapper_name", "\"FileWrapper\""),
     ];
     for (key, value) in expect {
-        assert_eq!(env.get(key).map(String::as_str), Some(value), "{key} in {env:#?}");
+        assert_eq!(
+            env.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {env:#?}"
+        );
     }
-    let remote_port: u16 = env["REMOTE_PORT"].trim_matches('"').parse().expect("REMOTE_PORT is a port");
+    let remote_port: u16 = env["REMOTE_PORT"]
+        .trim_matches('"')
+        .parse()
+        .expect("REMOTE_PORT is a port");
     assert!(remote_port > 0);
     assert!(!env.contains_key("HTTP_CONTENT_TYPE") && !env.contains_key("HTTP_CONTENT_LENGTH"));
 }
@@ -62,7 +72,10 @@ fn environ_has_every_required_key() {
 #[test]
 fn multiprocess_is_true_with_several_workers_and_underscore_headers_are_dropped() {
     let server = Launch::new(&["-w", "2", "echo:app"]).start();
-    let env = environ(&server, b"GET / HTTP/1.1\r\nHost: x\r\nX_Forged: 1\r\nConnection: close\r\n\r\n");
+    let env = environ(
+        &server,
+        b"GET / HTTP/1.1\r\nHost: x\r\nX_Forged: 1\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(env["wsgi.multiprocess"], "true");
     assert!(!env.contains_key("HTTP_X_FORGED"), "{env:#?}");
 }
@@ -91,7 +104,13 @@ fn close_is_called_on_the_iterable() {
     let server = routes();
     let resp = server.get("/closing");
     assert_eq!(resp.text(), "abc");
-    assert!(server.wait_for(WAIT, |l| l.contains("iterable closed")).is_some(), "{}", server.log_text());
+    assert!(
+        server
+            .wait_for(WAIT, |l| l.contains("iterable closed"))
+            .is_some(),
+        "{}",
+        server.log_text()
+    );
 }
 
 #[test]
@@ -110,15 +129,22 @@ fn hop_by_hop_and_server_headers_from_the_app_are_dropped() {
 fn body_beyond_content_length_is_cut_and_a_short_body_closes() {
     let server = routes();
     let mut s = server.connect();
-    s.write_all(b"GET /too-long HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /too-long HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     assert_eq!(read_response(&mut s).unwrap().text(), "abc");
-    assert_eq!(read_response(&mut s).unwrap().text(), "root", "the cut bytes must not leak into the next response");
+    assert_eq!(
+        read_response(&mut s).unwrap().text(),
+        "root",
+        "the cut bytes must not leak into the next response"
+    );
 
     let mut s = server.connect();
-    s.write_all(b"GET /too-short HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /too-short HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut head = [0u8; 512];
     let mut got = Vec::new();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
     loop {
         match std::io::Read::read(&mut s, &mut head) {
             Ok(0) => break,
@@ -132,7 +158,10 @@ fn body_beyond_content_length_is_cut_and_a_short_body_closes() {
 #[test]
 fn latin1_header_values_go_out_as_latin1() {
     let resp = routes().get("/latin1-header");
-    assert!(resp.raw_head.contains("X-Name: caf\u{fffd}") || resp.raw_head.as_bytes().windows(4).any(|w| w == b"caf\xe9"));
+    assert!(
+        resp.raw_head.contains("X-Name: caf\u{fffd}")
+            || resp.raw_head.as_bytes().windows(4).any(|w| w == b"caf\xe9")
+    );
 }
 
 #[test]
@@ -140,34 +169,74 @@ fn an_app_exception_is_a_500_with_the_traceback_logged_and_the_worker_goes_on() 
     let server = routes();
     let pid_before = server.get("/pid").text();
     let resp = server.get("/error");
-    assert_eq!((resp.status, resp.reason.as_str()), (500, "Internal Server Error"));
+    assert_eq!(
+        (resp.status, resp.reason.as_str()),
+        (500, "Internal Server Error")
+    );
     assert_eq!(resp.header("connection"), Some("close"));
-    let line = server.wait_for(WAIT, |l| l.contains("[ERROR] Error handling request GET /error")).expect("logged");
+    let line = server
+        .wait_for(WAIT, |l| {
+            l.contains("[ERROR] Error handling request GET /error")
+        })
+        .expect("logged");
     assert!(line.contains("Error handling request"));
-    assert!(server.log_text().contains("RuntimeError: boom from the app"), "{}", server.log_text());
-    assert_eq!(server.get("/pid").text(), pid_before, "same worker keeps serving");
+    assert!(
+        server
+            .log_text()
+            .contains("RuntimeError: boom from the app"),
+        "{}",
+        server.log_text()
+    );
+    assert_eq!(
+        server.get("/pid").text(),
+        pid_before,
+        "same worker keeps serving"
+    );
 }
 
 #[test]
 fn invalid_status_or_headers_from_the_app_are_500_and_never_reach_the_wire() {
     let server = routes();
-    for path in ["/bad-status", "/bad-header-value", "/bad-header-name", "/not-bytes", "/no-start-response", "/twice"] {
+    for path in [
+        "/bad-status",
+        "/bad-header-value",
+        "/bad-header-name",
+        "/not-bytes",
+        "/no-start-response",
+        "/twice",
+    ] {
         let resp = server.get(path);
         assert_eq!(resp.status, 500, "{path}: {}", resp.raw_head);
-        assert!(!resp.raw_head.contains("Injected"), "{path}: {}", resp.raw_head);
+        assert!(
+            !resp.raw_head.contains("Injected"),
+            "{path}: {}",
+            resp.raw_head
+        );
         assert!(!resp.text().contains("never"), "{path}");
     }
-    assert!(server.log_text().contains("must be bytes"), "{}", server.log_text());
+    assert!(
+        server.log_text().contains("must be bytes"),
+        "{}",
+        server.log_text()
+    );
 }
 
 #[test]
 fn an_error_after_the_head_was_sent_closes_the_connection() {
     let server = routes();
     let mut s = server.connect();
-    s.write_all(b"GET /error-mid-body HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    assert!(read_response(&mut s).is_err(), "a chunked body cut short must not look complete");
+    s.write_all(b"GET /error-mid-body HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(
+        read_response(&mut s).is_err(),
+        "a chunked body cut short must not look complete"
+    );
     assert!(closed_by_server(&mut s));
-    assert!(server.wait_for(WAIT, |l| l.contains("iterable closed")).is_some());
+    assert!(
+        server
+            .wait_for(WAIT, |l| l.contains("iterable closed"))
+            .is_some()
+    );
     assert_eq!(server.get("/").text(), "root");
 }
 
@@ -194,7 +263,11 @@ fn file_wrapper_sends_files_whole_from_offsets_and_by_length() {
 fn wsgi_errors_writes_to_the_error_log() {
     let server = routes();
     assert_eq!(server.get("/errors").text(), "logged");
-    assert!(server.wait_for(WAIT, |l| l.contains("message to wsgi.errors")).is_some());
+    assert!(
+        server
+            .wait_for(WAIT, |l| l.contains("message to wsgi.errors"))
+            .is_some()
+    );
 }
 
 #[test]
@@ -220,9 +293,14 @@ mod serde_like {
         let mut rest = inner;
         while let Some(start) = rest.find('"') {
             let after = &rest[start + 1..];
-            let Some(end) = find_string_end(after) else { break };
+            let Some(end) = find_string_end(after) else {
+                break;
+            };
             let key = after[..end].to_owned();
-            let value_part = after[end + 1..].trim_start().trim_start_matches(':').trim_start();
+            let value_part = after[end + 1..]
+                .trim_start()
+                .trim_start_matches(':')
+                .trim_start();
             let value_end = value_end(value_part);
             map.insert(key, value_part[..value_end].trim().to_owned());
             rest = &value_part[value_end..];

@@ -16,7 +16,11 @@ pub struct BodyFramer {
 
 impl BodyFramer {
     pub fn new(framing: Framing) -> Self {
-        BodyFramer { framing, sent: 0, dropped: 0 }
+        BodyFramer {
+            framing,
+            sent: 0,
+            dropped: 0,
+        }
     }
 
     /// Frame `data` into `out`; returns how many body bytes were taken.

@@ -136,7 +136,9 @@ impl Arbiter {
         let app = Python::attach(|py| -> Result<Option<Py<PyAny>>, Error> {
             python::app::setup_paths(py, &cfg.chdir, &cfg.pythonpath).map_err(Error::Python)?;
             match (&cfg.app_uri, cfg.preload_app) {
-                (Some(uri), true) => python::app::load_app(py, uri).map(Some).map_err(Error::Python),
+                (Some(uri), true) => python::app::load_app(py, uri)
+                    .map(Some)
+                    .map_err(Error::Python),
                 _ => Ok(None),
             }
         })?;
@@ -147,7 +149,8 @@ impl Arbiter {
             Some(path) => Some(Pidfile::create(path, pid).map_err(Error::Pidfile)?),
             None => None,
         };
-        let signals = SignalPipe::install(&SIGNALS).map_err(|e| Error::Io("cannot install signal handlers", e))?;
+        let signals = SignalPipe::install(&SIGNALS)
+            .map_err(|e| Error::Io("cannot install signal handlers", e))?;
         let listeners = match sock::bind_all(&cfg.bind, cfg.backlog) {
             Ok(l) => l,
             Err(e) => {
@@ -201,8 +204,20 @@ impl Arbiter {
         }
         match sig {
             Signal::SIGCHLD => self.reap_workers()?,
-            Signal::SIGTERM => return Err(Halt { reason: None, exit_code: 0, graceful: true }),
-            Signal::SIGINT | Signal::SIGQUIT => return Err(Halt { reason: None, exit_code: 0, graceful: false }),
+            Signal::SIGTERM => {
+                return Err(Halt {
+                    reason: None,
+                    exit_code: 0,
+                    graceful: true,
+                });
+            }
+            Signal::SIGINT | Signal::SIGQUIT => {
+                return Err(Halt {
+                    reason: None,
+                    exit_code: 0,
+                    graceful: false,
+                });
+            }
             Signal::SIGHUP => self.reload(),
             Signal::SIGTTIN => self.num_workers += 1,
             Signal::SIGTTOU => self.num_workers = self.num_workers.saturating_sub(1).max(1),
@@ -212,7 +227,9 @@ impl Arbiter {
                 }
                 self.kill_workers(Signal::SIGUSR1);
             }
-            Signal::SIGUSR2 => warn!("USR2 (binary upgrade) is not supported by gunicorn-rs yet; ignored"),
+            Signal::SIGUSR2 => {
+                warn!("USR2 (binary upgrade) is not supported by gunicorn-rs yet; ignored")
+            }
             Signal::SIGWINCH => debug!("SIGWINCH ignored. Not daemonized"),
             _ => {}
         }
@@ -236,13 +253,21 @@ impl Arbiter {
     /// Spawn or stop workers until `num_workers` are running (gunicorn's
     /// `manage_workers`: the oldest go first).
     fn manage_workers(&mut self) -> Result<(), Halt> {
-        let mut active: Vec<(u64, Pid)> =
-            self.workers.iter().filter(|(_, w)| w.retiring.is_none()).map(|(pid, w)| (w.age, *pid)).collect();
+        let mut active: Vec<(u64, Pid)> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.retiring.is_none())
+            .map(|(pid, w)| (w.age, *pid))
+            .collect();
         let wanted = self.num_workers as usize;
         for _ in active.len()..wanted {
             if let Err(e) = self.spawn_worker() {
                 error!("Cannot spawn a worker: {e}");
-                return Err(Halt { reason: Some("Worker failed to boot."), exit_code: 3, graceful: true });
+                return Err(Halt {
+                    reason: Some("Worker failed to boot."),
+                    exit_code: 3,
+                    graceful: true,
+                });
             }
         }
         if active.len() > wanted {
@@ -260,10 +285,16 @@ impl Arbiter {
 
     fn spawn_worker(&mut self) -> Result<(), Error> {
         self.worker_age += 1;
-        let heartbeat = Heartbeat::create(&self.tmp_dir).map_err(|e| Error::Io("cannot create a heartbeat file", e))?;
+        let heartbeat = Heartbeat::create(&self.tmp_dir)
+            .map_err(|e| Error::Io("cannot create a heartbeat file", e))?;
         match python::fork::fork().map_err(|e| Error::Io("fork failed", e.into()))? {
             Forked::Parent(pid) => {
-                let slot = WorkerSlot { age: self.worker_age, heartbeat, aborted: false, retiring: None };
+                let slot = WorkerSlot {
+                    age: self.worker_age,
+                    heartbeat,
+                    aborted: false,
+                    retiring: None,
+                };
                 self.workers.insert(pid, slot);
                 Ok(())
             }
@@ -307,7 +338,9 @@ impl Arbiter {
             }
             match status {
                 WaitStatus::Signaled(_, sig, _) => match sig {
-                    Signal::SIGKILL => error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?"),
+                    Signal::SIGKILL => {
+                        error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?")
+                    }
                     Signal::SIGTERM => info!("Worker (pid:{pid}) was sent SIGTERM!"),
                     other => warn!("Worker (pid:{pid}) was sent {}!", other.as_str()),
                 },
@@ -315,10 +348,18 @@ impl Arbiter {
                     error!("Worker (pid:{pid}) exited with code {code}.");
                     match code {
                         worker::BOOT_ERROR => {
-                            return Err(Halt { reason: Some("Worker failed to boot."), exit_code: code, graceful: true });
+                            return Err(Halt {
+                                reason: Some("Worker failed to boot."),
+                                exit_code: code,
+                                graceful: true,
+                            });
                         }
                         worker::APP_LOAD_ERROR => {
-                            return Err(Halt { reason: Some("App failed to load."), exit_code: code, graceful: true });
+                            return Err(Halt {
+                                reason: Some("App failed to load."),
+                                exit_code: code,
+                                graceful: true,
+                            });
                         }
                         _ => {}
                     }
@@ -345,7 +386,9 @@ impl Arbiter {
             if timeout.is_zero() {
                 continue;
             }
-            let Ok(Some(silence)) = w.heartbeat.silence() else { continue };
+            let Ok(Some(silence)) = w.heartbeat.silence() else {
+                continue;
+            };
             if silence <= timeout {
                 continue;
             }
@@ -377,7 +420,9 @@ impl Arbiter {
 
     /// Signals that arrived within `timeout`.
     fn wait_signals(&self, timeout: Duration) -> Vec<Signal> {
-        let Some(signals) = &self.signals else { return Vec::new() };
+        let Some(signals) = &self.signals else {
+            return Vec::new();
+        };
         let mut fds = [PollFd::new(signals_fd(signals), PollFlags::POLLIN)];
         let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
         match poll(&mut fds, PollTimeout::from(ms)) {
@@ -417,7 +462,11 @@ impl Arbiter {
             listener.close(true);
         }
         let mut quick = !graceful;
-        self.kill_workers(if quick { Signal::SIGQUIT } else { Signal::SIGTERM });
+        self.kill_workers(if quick {
+            Signal::SIGQUIT
+        } else {
+            Signal::SIGTERM
+        });
         let mut deadline = Instant::now() + Duration::from_secs(self.cfg.graceful_timeout);
         while !self.workers.is_empty() && Instant::now() < deadline {
             for sig in self.wait_signals(Duration::from_millis(100)) {

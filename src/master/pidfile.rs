@@ -12,17 +12,29 @@ use nix::unistd::Pid;
 #[derive(Debug)]
 pub enum Error {
     /// The file names a live process other than us.
-    AlreadyRunning { pid: i32, path: PathBuf },
-    Io { path: PathBuf, source: io::Error },
+    AlreadyRunning {
+        pid: i32,
+        path: PathBuf,
+    },
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::AlreadyRunning { pid, path } => {
-                write!(f, "Already running on PID {pid} (or pid file '{}' is stale)", path.display())
+                write!(
+                    f,
+                    "Already running on PID {pid} (or pid file '{}' is stale)",
+                    path.display()
+                )
             }
-            Error::Io { path, source } => write!(f, "cannot write pid file {}: {source}", path.display()),
+            Error::Io { path, source } => {
+                write!(f, "cannot write pid file {}: {source}", path.display())
+            }
         }
     }
 }
@@ -37,19 +49,28 @@ pub struct Pidfile {
 
 impl Pidfile {
     pub fn create(path: &Path, pid: u32) -> Result<Pidfile, Error> {
-        let io_err = |source| Error::Io { path: path.to_path_buf(), source };
+        let io_err = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         if let Some(old) = read_pid(path)
             && old != pid as i32
             && kill(Pid::from_raw(old), None).is_ok()
         {
-            return Err(Error::AlreadyRunning { pid: old, path: path.to_path_buf() });
+            return Err(Error::AlreadyRunning {
+                pid: old,
+                path: path.to_path_buf(),
+            });
         }
         // Write beside the target, then rename: readers never see a partial file.
         let tmp = path.with_extension(format!("tmp{pid}"));
         let mut file = fs::File::create(&tmp).map_err(io_err)?;
-        file.write_all(format!("{pid}\n").as_bytes()).map_err(io_err)?;
+        file.write_all(format!("{pid}\n").as_bytes())
+            .map_err(io_err)?;
         fs::rename(&tmp, path).map_err(io_err)?;
-        Ok(Pidfile { path: path.to_path_buf() })
+        Ok(Pidfile {
+            path: path.to_path_buf(),
+        })
     }
 
     /// Remove the file if it still names this process.
@@ -61,7 +82,12 @@ impl Pidfile {
 }
 
 fn read_pid(path: &Path) -> Option<i32> {
-    fs::read_to_string(path).ok()?.trim().parse().ok().filter(|&p: &i32| p > 0)
+    fs::read_to_string(path)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&p: &i32| p > 0)
 }
 
 #[cfg(test)]
@@ -85,7 +111,10 @@ mod tests {
     fn refuses_a_live_process_and_replaces_a_stale_one() {
         let path = tmp("live");
         fs::write(&path, "1\n").unwrap(); // pid 1 is always alive
-        assert!(matches!(Pidfile::create(&path, std::process::id()), Err(Error::AlreadyRunning { pid: 1, .. })));
+        assert!(matches!(
+            Pidfile::create(&path, std::process::id()),
+            Err(Error::AlreadyRunning { pid: 1, .. })
+        ));
         fs::write(&path, "999999999\n").unwrap();
         Pidfile::create(&path, std::process::id()).unwrap().remove();
     }

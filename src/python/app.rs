@@ -13,7 +13,8 @@ const LOADER_SOURCE: &str = include_str!("loader.py");
 
 /// The loader module (built once per process from `loader.py`).
 fn loader(py: Python<'_>) -> Result<Bound<'_, PyModule>, Error> {
-    let code = CString::new(LOADER_SOURCE).map_err(|_| Error::Init("loader.py holds a NUL".into()))?;
+    let code =
+        CString::new(LOADER_SOURCE).map_err(|_| Error::Init("loader.py holds a NUL".into()))?;
     PyModule::from_code(py, &code, c"gunicorn_rs/loader.py", c"gunicorn_rs_loader")
         .map_err(|e| Error::Init(format_exception(py, &e)))
 }
@@ -24,7 +25,12 @@ pub fn setup_paths(py: Python<'_>, chdir: &Path, pythonpath: &[String]) -> Resul
     let entries = PyList::new(py, pythonpath).map_err(|e| Error::Init(format_exception(py, &e)))?;
     loader(py)?
         .call_method1("setup_paths", (chdir.as_ref(), entries))
-        .map_err(|e| Error::Init(format!("cannot change directory to {chdir}: {}", format_exception(py, &e))))?;
+        .map_err(|e| {
+            Error::Init(format!(
+                "cannot change directory to {chdir}: {}",
+                format_exception(py, &e)
+            ))
+        })?;
     Ok(())
 }
 

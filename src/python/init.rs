@@ -19,7 +19,10 @@ use super::resolve::{BUILD_VERSION, Interpreter};
 /// `Python::attach`. Call once, from the main thread, before any fork.
 pub fn initialize(interp: &Interpreter, argv: &[OsString]) -> Result<(), Error> {
     let program = cstring(interp.program.as_os_str().as_bytes())?;
-    let args: Vec<CString> = argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<_, _>>()?;
+    let args: Vec<CString> = argv
+        .iter()
+        .map(|a| cstring(a.as_bytes()))
+        .collect::<Result<_, _>>()?;
     let mut arg_ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
 
     // SAFETY: `PyConfig` is a plain C struct that `PyConfig_InitPythonConfig`
@@ -31,9 +34,14 @@ pub fn initialize(interp: &Interpreter, argv: &[OsString]) -> Result<(), Error> 
         ffi::PyConfig_InitPythonConfig(&mut config);
         config.install_signal_handlers = 0;
         config.parse_argv = 0;
-        let mut status = ffi::PyConfig_SetBytesString(&mut config, &mut config.program_name, program.as_ptr());
+        let mut status =
+            ffi::PyConfig_SetBytesString(&mut config, &mut config.program_name, program.as_ptr());
         if ffi::PyStatus_Exception(status) == 0 {
-            status = ffi::PyConfig_SetBytesArgv(&mut config, arg_ptrs.len() as ffi::Py_ssize_t, arg_ptrs.as_mut_ptr());
+            status = ffi::PyConfig_SetBytesArgv(
+                &mut config,
+                arg_ptrs.len() as ffi::Py_ssize_t,
+                arg_ptrs.as_mut_ptr(),
+            );
         }
         if ffi::PyStatus_Exception(status) == 0 {
             status = ffi::Py_InitializeFromConfig(&config);
@@ -83,7 +91,8 @@ pub fn finalize() -> bool {
 }
 
 fn cstring(bytes: &[u8]) -> Result<CString, Error> {
-    CString::new(bytes).map_err(|_| Error::Init("an argument or path contains a NUL byte".to_owned()))
+    CString::new(bytes)
+        .map_err(|_| Error::Init("an argument or path contains a NUL byte".to_owned()))
 }
 
 fn status_message(status: &ffi::PyStatus) -> String {
@@ -98,7 +107,9 @@ fn status_message(status: &ffi::PyStatus) -> String {
     match (text(status.func), text(status.err_msg)) {
         (Some(func), Some(msg)) => format!("{func}: {msg}"),
         (None, Some(msg)) => msg,
-        _ if status.exitcode != 0 => format!("Python asked to exit with status {}", status.exitcode),
+        _ if status.exitcode != 0 => {
+            format!("Python asked to exit with status {}", status.exitcode)
+        }
         _ => "Python failed to start".to_owned(),
     }
 }

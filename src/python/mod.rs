@@ -35,7 +35,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Resolve(e) => write!(f, "{e}"),
-            Error::Init(msg) | Error::AppImport(msg) | Error::AppException(msg) => f.write_str(msg.trim_end()),
+            Error::Init(msg) | Error::AppImport(msg) | Error::AppException(msg) => {
+                f.write_str(msg.trim_end())
+            }
         }
     }
 }

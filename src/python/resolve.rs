@@ -59,7 +59,10 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// Resolve the interpreter from the environment and the binary's own path.
-pub fn resolve(virtual_env: Option<&str>, current_exe: Option<&Path>) -> Result<Interpreter, Error> {
+pub fn resolve(
+    virtual_env: Option<&str>,
+    current_exe: Option<&Path>,
+) -> Result<Interpreter, Error> {
     if let Some(venv) = virtual_env.filter(|v| !v.is_empty()) {
         let venv = PathBuf::from(venv);
         let python = venv_python(&venv).ok_or_else(|| Error::NotAVenv {
@@ -67,25 +70,39 @@ pub fn resolve(virtual_env: Option<&str>, current_exe: Option<&Path>) -> Result<
             reason: "it has no bin/python".to_owned(),
         })?;
         check_version(&venv)?;
-        return Ok(Interpreter { program: python, venv: Some(venv) });
+        return Ok(Interpreter {
+            program: python,
+            venv: Some(venv),
+        });
     }
     if let Some(venv) = current_exe.and_then(venv_holding) {
         check_version(&venv)?;
         if let Some(python) = venv_python(&venv) {
-            return Ok(Interpreter { program: python, venv: Some(venv) });
+            return Ok(Interpreter {
+                program: python,
+                venv: Some(venv),
+            });
         }
     }
-    Ok(Interpreter { program: PathBuf::from(BASE_PYTHON), venv: None })
+    Ok(Interpreter {
+        program: PathBuf::from(BASE_PYTHON),
+        venv: None,
+    })
 }
 
 /// The virtualenv whose `bin/` holds `exe`, if any.
 fn venv_holding(exe: &Path) -> Option<PathBuf> {
     let venv = exe.parent()?.parent()?;
-    venv.join("pyvenv.cfg").is_file().then(|| venv.to_path_buf())
+    venv.join("pyvenv.cfg")
+        .is_file()
+        .then(|| venv.to_path_buf())
 }
 
 fn venv_python(venv: &Path) -> Option<PathBuf> {
-    ["python", "python3"].iter().map(|n| venv.join("bin").join(n)).find(|p| p.exists())
+    ["python", "python3"]
+        .iter()
+        .map(|n| venv.join("bin").join(n))
+        .find(|p| p.exists())
 }
 
 /// Compare the `version` (or uv's `version_info`) line of `pyvenv.cfg`
@@ -102,7 +119,10 @@ fn check_version(venv: &Path) -> Result<(), Error> {
     if minor_version(&version) == BUILD_VERSION {
         Ok(())
     } else {
-        Err(Error::VersionMismatch { venv: venv.to_path_buf(), venv_version: minor_version(&version) })
+        Err(Error::VersionMismatch {
+            venv: venv.to_path_buf(),
+            venv_version: minor_version(&version),
+        })
     }
 }
 
@@ -125,7 +145,11 @@ mod tests {
     fn make_venv(dir: &Path, version: &str) {
         fs::create_dir_all(dir.join("bin")).unwrap();
         fs::write(dir.join("bin/python"), "").unwrap();
-        fs::write(dir.join("pyvenv.cfg"), format!("home = /usr/bin\nversion = {version}\n")).unwrap();
+        fs::write(
+            dir.join("pyvenv.cfg"),
+            format!("home = /usr/bin\nversion = {version}\n"),
+        )
+        .unwrap();
     }
 
     fn tmp(name: &str) -> PathBuf {
@@ -137,7 +161,13 @@ mod tests {
     #[test]
     fn no_venv_gives_the_base_interpreter() {
         let got = resolve(None, Some(Path::new("/usr/local/bin/gunicorn-rs"))).unwrap();
-        assert_eq!(got, Interpreter { program: PathBuf::from(BASE_PYTHON), venv: None });
+        assert_eq!(
+            got,
+            Interpreter {
+                program: PathBuf::from(BASE_PYTHON),
+                venv: None
+            }
+        );
     }
 
     #[test]
@@ -163,19 +193,28 @@ mod tests {
         make_venv(&dir, "2.7.18");
         let err = resolve(dir.to_str(), None).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("Python 2.7") && msg.contains(BUILD_VERSION), "{msg}");
+        assert!(
+            msg.contains("Python 2.7") && msg.contains(BUILD_VERSION),
+            "{msg}"
+        );
     }
 
     #[test]
     fn virtual_env_without_python_is_refused() {
         let dir = tmp("empty");
         fs::create_dir_all(&dir).unwrap();
-        assert!(matches!(resolve(dir.to_str(), None), Err(Error::NotAVenv { .. })));
+        assert!(matches!(
+            resolve(dir.to_str(), None),
+            Err(Error::NotAVenv { .. })
+        ));
     }
 
     #[test]
     fn uv_style_version_info_is_read() {
-        assert_eq!(pyvenv_version("home = /x\nversion_info = 3.12.4\n").as_deref(), Some("3.12.4"));
+        assert_eq!(
+            pyvenv_version("home = /x\nversion_info = 3.12.4\n").as_deref(),
+            Some("3.12.4")
+        );
         assert_eq!(minor_version("3.12.4"), "3.12");
     }
 }

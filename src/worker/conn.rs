@@ -103,9 +103,16 @@ pub enum State {
     /// Waiting for (the rest of) a request head.
     Head,
     /// Receiving a request body.
-    Body { head: RequestHead, decoder: BodyDecoder, body: Vec<u8> },
+    Body {
+        head: RequestHead,
+        decoder: BodyDecoder,
+        body: Vec<u8>,
+    },
     /// A complete request waiting for the executor.
-    Ready { head: RequestHead, body: Vec<u8> },
+    Ready {
+        head: RequestHead,
+        body: Vec<u8>,
+    },
     Responding(Box<Responding>),
     /// Send what is pending, then close.
     Closing,
@@ -162,7 +169,11 @@ impl Conn {
     /// Read once into the input buffer.
     pub fn read_some(&mut self) -> Read {
         if !self.readable {
-            return if self.peer_closed { Read::Eof } else { Read::WouldBlock };
+            return if self.peer_closed {
+                Read::Eof
+            } else {
+                Read::WouldBlock
+            };
         }
         loop {
             let spare = self.inbuf.spare();
@@ -183,7 +194,11 @@ impl Conn {
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => {
                     self.readable = false;
-                    return if self.peer_closed { Read::Eof } else { Read::WouldBlock };
+                    return if self.peer_closed {
+                        Read::Eof
+                    } else {
+                        Read::WouldBlock
+                    };
                 }
                 Err(_) => return Read::Failed,
             }
@@ -225,8 +240,15 @@ impl Conn {
                 return Flush::Blocked;
             }
             let mut offset = (file.body.offset + file.sent) as i64;
-            let count = usize::try_from(file.remaining).unwrap_or(usize::MAX).min(1 << 30);
-            match nix::sys::sendfile::sendfile(self.fd.as_fd(), file.body.fd.as_fd(), Some(&mut offset), count) {
+            let count = usize::try_from(file.remaining)
+                .unwrap_or(usize::MAX)
+                .min(1 << 30);
+            match nix::sys::sendfile::sendfile(
+                self.fd.as_fd(),
+                file.body.fd.as_fd(),
+                Some(&mut offset),
+                count,
+            ) {
                 // The file is shorter than promised: the response cannot be completed.
                 Ok(0) => return Flush::Failed,
                 Ok(n) => {
@@ -246,7 +268,10 @@ impl Conn {
 
     /// Shut our sending side (after the last response).
     pub fn shutdown_write(&self) {
-        let _ = nix::sys::socket::shutdown(std::os::fd::AsRawFd::as_raw_fd(&self.fd), nix::sys::socket::Shutdown::Write);
+        let _ = nix::sys::socket::shutdown(
+            std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+            nix::sys::socket::Shutdown::Write,
+        );
     }
 
     /// Read and drop whatever arrives (lingering close).

@@ -55,7 +55,9 @@ const TICK: Duration = Duration::from_secs(1);
 enum Mode {
     Running,
     /// TERM: no new connections; answer what is in flight, then exit.
-    Graceful { deadline: Instant },
+    Graceful {
+        deadline: Instant,
+    },
     /// INT/QUIT, or the master is gone: exit now.
     Quit,
 }
@@ -142,24 +144,42 @@ pub struct IoLoop<'a> {
     last_sweep: Instant,
 }
 
+/// What a worker's loop is built from.
+pub struct Parts<'a> {
+    pub cfg: &'a Config,
+    pub listeners: &'a [Listener],
+    pub signals: SignalPipe,
+    pub heartbeat: Heartbeat,
+    /// The master's pid: when our parent changes, the master is gone.
+    pub master: Pid,
+    pub wsgi: Wsgi,
+    pub access_log: Option<AccessLog>,
+}
+
 impl<'a> IoLoop<'a> {
-    pub fn new(
-        py: Python<'_>,
-        cfg: &'a Config,
-        listeners: &'a [Listener],
-        signals: SignalPipe,
-        heartbeat: Heartbeat,
-        master: Pid,
-        wsgi: Wsgi,
-        access_log: Option<AccessLog>,
-    ) -> std::io::Result<Self> {
+    pub fn new(py: Python<'_>, parts: Parts<'a>) -> std::io::Result<Self> {
+        let Parts {
+            cfg,
+            listeners,
+            signals,
+            heartbeat,
+            master,
+            wsgi,
+            access_log,
+        } = parts;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        epoll.add(&signals, EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_SIGNALS))?;
+        epoll.add(
+            &signals,
+            EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_SIGNALS),
+        )?;
         let listeners = listeners
             .iter()
             .map(|l| {
                 let path = l.url().trim_start_matches("unix:").to_owned();
-                ListenerSlot { listener: l, server: wsgi::environ::Server::new(py, l.server_name_port(), path) }
+                ListenerSlot {
+                    listener: l,
+                    server: wsgi::environ::Server::new(py, l.server_name_port(), path),
+                }
             })
             .collect();
         let parser = ParserConfig {
@@ -170,7 +190,10 @@ impl<'a> IoLoop<'a> {
             },
             ..ParserConfig::default()
         };
-        let parser_trusted = ParserConfig { peer_trusted: true, ..parser.clone() };
+        let parser_trusted = ParserConfig {
+            peer_trusted: true,
+            ..parser.clone()
+        };
         let now = Instant::now();
         let mut lp = IoLoop {
             cfg,
@@ -202,7 +225,11 @@ impl<'a> IoLoop<'a> {
         loop {
             match self.mode {
                 Mode::Quit => return 0,
-                Mode::Graceful { deadline } if self.conns.live == 0 || Instant::now() >= deadline => return 0,
+                Mode::Graceful { deadline }
+                    if self.conns.live == 0 || Instant::now() >= deadline =>
+                {
+                    return 0;
+                }
                 _ => {}
             }
             let epoll = &self.epoll;
@@ -234,14 +261,19 @@ impl<'a> IoLoop<'a> {
         }
         let id = token as usize;
         if let Some(Some(conn)) = self.conns.slots.get_mut(id) {
-            if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR)
-            {
+            if flags.intersects(
+                EpollFlags::EPOLLIN
+                    | EpollFlags::EPOLLRDHUP
+                    | EpollFlags::EPOLLHUP
+                    | EpollFlags::EPOLLERR,
+            ) {
                 conn.readable = true;
             }
             if flags.intersects(EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP) {
                 conn.peer_closed = true;
             }
-            if flags.intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
+            if flags.intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR)
+            {
                 conn.writable = true;
             }
             self.advance(py, id);
@@ -277,7 +309,9 @@ impl<'a> IoLoop<'a> {
         if self.mode != Mode::Running {
             return;
         }
-        self.mode = Mode::Graceful { deadline: Instant::now() + Duration::from_secs(self.cfg.graceful_timeout) };
+        self.mode = Mode::Graceful {
+            deadline: Instant::now() + Duration::from_secs(self.cfg.graceful_timeout),
+        };
         let _ = self.set_accepting(false);
         let idle: Vec<usize> = (0..self.conns.slots.len())
             .filter(|&i| {
@@ -299,7 +333,10 @@ impl<'a> IoLoop<'a> {
             if on {
                 // EPOLLEXCLUSIVE: one worker is woken per connection, not all.
                 let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE;
-                self.epoll.add(slot.listener, EpollEvent::new(flags, TOKEN_LISTENER_BASE - i as u64))?;
+                self.epoll.add(
+                    slot.listener,
+                    EpollEvent::new(flags, TOKEN_LISTENER_BASE - i as u64),
+                )?;
             } else {
                 self.epoll.delete(slot.listener)?;
             }
@@ -309,7 +346,9 @@ impl<'a> IoLoop<'a> {
     }
 
     fn accept(&mut self, index: usize, py: Python<'_>) {
-        let Some(slot) = self.listeners.get(index) else { return };
+        let Some(slot) = self.listeners.get(index) else {
+            return;
+        };
         let listener = slot.listener;
         for _ in 0..ACCEPT_BATCH {
             if self.conns.live >= self.cfg.worker_connections || self.mode != Mode::Running {
@@ -320,7 +359,10 @@ impl<'a> IoLoop<'a> {
                 Ok(Some((fd, peer))) => {
                     let wait = FIRST_REQUEST_WAIT.max(Duration::from_secs(self.cfg.keepalive));
                     let conn = Conn::new(fd, peer, index, Instant::now() + wait);
-                    let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET;
+                    let flags = EpollFlags::EPOLLIN
+                        | EpollFlags::EPOLLOUT
+                        | EpollFlags::EPOLLRDHUP
+                        | EpollFlags::EPOLLET;
                     let id = self.conns.insert(conn);
                     let registered = match &self.conns.slots[id] {
                         Some(c) => self.epoll.add(&c.fd, EpollEvent::new(flags, id as u64)),
@@ -362,7 +404,9 @@ impl<'a> IoLoop<'a> {
 
     /// Drive connection `id` as far as it can go without waiting.
     fn advance(&mut self, py: Python<'_>, id: usize) {
-        let Some(mut conn) = self.conns.take(id) else { return };
+        let Some(mut conn) = self.conns.take(id) else {
+            return;
+        };
         loop {
             let step = match conn.state {
                 State::Head => self.step_head(&mut conn),
@@ -395,7 +439,11 @@ impl<'a> IoLoop<'a> {
             Peer::Tcp(sa) => sa.ip() == Ipv4Addr::LOCALHOST || sa.ip() == Ipv6Addr::LOCALHOST,
             Peer::Unix => true,
         };
-        if trusted { &self.parser_trusted } else { &self.parser }
+        if trusted {
+            &self.parser_trusted
+        } else {
+            &self.parser
+        }
     }
 
     fn step_head(&mut self, conn: &mut Conn) -> Step {
@@ -436,7 +484,10 @@ impl<'a> IoLoop<'a> {
     fn begin_body(&mut self, conn: &mut Conn, head: RequestHead) {
         let kind = head.body_kind();
         if kind == BodyKind::Empty {
-            conn.state = State::Ready { head, body: Vec::new() };
+            conn.state = State::Ready {
+                head,
+                body: Vec::new(),
+            };
             return;
         }
         if head.expects_continue() && conn.inbuf.is_empty() {
@@ -447,20 +498,27 @@ impl<'a> IoLoop<'a> {
             _ => 8 * 1024,
         };
         let decoder = BodyDecoder::with_config(kind, self.parser_for(&conn.peer));
-        conn.state = State::Body { head, decoder, body: Vec::with_capacity(capacity) };
+        conn.state = State::Body {
+            head,
+            decoder,
+            body: Vec::with_capacity(capacity),
+        };
     }
 
     fn step_body(&mut self, conn: &mut Conn) -> Step {
         if conn.out_pending() > 0 && conn.flush() == Flush::Failed {
             return Step::Close;
         }
-        let State::Body { decoder, body, .. } = &mut conn.state else { return Step::Close };
+        let State::Body { decoder, body, .. } = &mut conn.state else {
+            return Step::Close;
+        };
         match decoder.decode(conn.inbuf.data(), body) {
             Ok(used) => conn.inbuf.consume(used),
             Err(e) => return reject(conn, &e),
         }
         if decoder.is_done() {
-            let State::Body { head, body, .. } = std::mem::replace(&mut conn.state, State::Closing) else {
+            let State::Body { head, body, .. } = std::mem::replace(&mut conn.state, State::Closing)
+            else {
                 return Step::Close;
             };
             conn.state = State::Ready { head, body };
@@ -475,7 +533,9 @@ impl<'a> IoLoop<'a> {
             // As gunicorn: a Content-Length body cut short by the client's
             // EOF is served with what arrived; a cut chunked body is an error.
             Read::Eof => {
-                let State::Body { decoder, .. } = &mut conn.state else { return Step::Close };
+                let State::Body { decoder, .. } = &mut conn.state else {
+                    return Step::Close;
+                };
                 match decoder.finish_at_eof() {
                     Ok(()) => Step::Continue,
                     Err(err) => reject(conn, &err),
@@ -499,7 +559,9 @@ impl<'a> IoLoop<'a> {
         }
         let started = Instant::now();
         let server = &self.listeners[conn.listener].server;
-        let peer = conn.peer_py.get_or_insert_with(|| wsgi::environ::Peer::new(py, &conn.peer));
+        let peer = conn
+            .peer_py
+            .get_or_insert_with(|| wsgi::environ::Peer::new(py, &conn.peer));
         let result = self.wsgi.call(py, &head, body, peer, server);
         // A TERM that came while the app ran must already shape this
         // response (`Connection: close`).
@@ -514,7 +576,10 @@ impl<'a> IoLoop<'a> {
                     keep_alive: head.wants_keep_alive(),
                 };
                 let force_close = self.mode != Mode::Running || self.cfg.keepalive == 0;
-                let (framing, keep_alive) = response.head.encode(&info, force_close, self.date.now(), &mut conn.out);
+                let (framing, keep_alive) =
+                    response
+                        .head
+                        .encode(&info, force_close, self.date.now(), &mut conn.out);
                 conn.state = State::Responding(Box::new(Responding {
                     request: head,
                     response,
@@ -534,7 +599,12 @@ impl<'a> IoLoop<'a> {
                 };
                 let message = match &err {
                     CallError::App(tb) => {
-                        error!("Error handling request {} {}\n{}", head.method(), String::from_utf8_lossy(head.uri()), tb.trim_end());
+                        error!(
+                            "Error handling request {} {}\n{}",
+                            head.method(),
+                            String::from_utf8_lossy(head.uri()),
+                            tb.trim_end()
+                        );
                         String::new()
                     }
                     CallError::ScriptName(msg) => {
@@ -552,7 +622,9 @@ impl<'a> IoLoop<'a> {
     }
 
     fn step_respond(&mut self, py: Python<'_>, id: usize, conn: &mut Conn) -> Step {
-        let State::Responding(mut r) = std::mem::replace(&mut conn.state, State::Closing) else { return Step::Close };
+        let State::Responding(mut r) = std::mem::replace(&mut conn.state, State::Closing) else {
+            return Step::Close;
+        };
         match self.pump(py, id, conn, &mut r) {
             Pump::Wait => {
                 conn.deadline = Instant::now() + IO_IDLE_TIMEOUT;
@@ -588,7 +660,11 @@ impl<'a> IoLoop<'a> {
                         r.response.ready.clear();
                         if let Some(body) = r.response.take_file() {
                             let remaining = r.framer.file_start(body.len, &mut conn.out);
-                            r.file = Some(FileSend { body, remaining, sent: 0 });
+                            r.file = Some(FileSend {
+                                body,
+                                remaining,
+                                sent: 0,
+                            });
                             self.executor.release(id);
                         } else if exhausted {
                             self.finish_app(py, id, conn, r);
@@ -638,13 +714,16 @@ impl<'a> IoLoop<'a> {
     }
 
     fn log_access(&mut self, py: Python<'_>, conn: &Conn, r: &Responding) {
-        let Some(log) = &mut self.access_log else { return };
+        let Some(log) = &mut self.access_log else {
+            return;
+        };
         let environ = r.response.environ.bind(py);
         let lookup = |key: &str| -> Option<String> {
             let value = environ.get_item(key).ok()??;
             value.str().ok().map(|s| s.to_string())
         };
-        let path_info = String::from_utf8_lossy(&wsgi::environ::percent_decode(r.request.path())).into_owned();
+        let path_info =
+            String::from_utf8_lossy(&wsgi::environ::percent_decode(r.request.path())).into_owned();
         log.log(&AccessEntry {
             request: &r.request,
             response: &r.response.head,
@@ -657,13 +736,26 @@ impl<'a> IoLoop<'a> {
     }
 
     /// Access-log line for a request answered with an error page.
-    fn log_error_access(&mut self, conn: &Conn, head: &RequestHead, status: u16, reason: &str, started: Instant) {
-        let Some(log) = &mut self.access_log else { return };
+    fn log_error_access(
+        &mut self,
+        conn: &Conn,
+        head: &RequestHead,
+        status: u16,
+        reason: &str,
+        started: Instant,
+    ) {
+        let Some(log) = &mut self.access_log else {
+            return;
+        };
         let mut response = ResponseHead::default();
-        if response.set_status(format!("{status} {reason}").as_bytes()).is_err() {
+        if response
+            .set_status(format!("{status} {reason}").as_bytes())
+            .is_err()
+        {
             return;
         }
-        let path_info = String::from_utf8_lossy(&wsgi::environ::percent_decode(head.path())).into_owned();
+        let path_info =
+            String::from_utf8_lossy(&wsgi::environ::percent_decode(head.path())).into_owned();
         log.log(&AccessEntry {
             request: head,
             response: &response,
@@ -685,7 +777,10 @@ impl<'a> IoLoop<'a> {
         let _ = self.epoll.delete(&conn.fd);
         drop(conn);
         self.conns.release(id);
-        if !self.accepting && self.mode == Mode::Running && self.conns.live < self.cfg.worker_connections {
+        if !self.accepting
+            && self.mode == Mode::Running
+            && self.conns.live < self.cfg.worker_connections
+        {
             let _ = self.set_accepting(true);
         }
     }
@@ -697,7 +792,10 @@ impl<'a> IoLoop<'a> {
             let _ = self.heartbeat.notify();
             self.last_notify = now;
             if nix::unistd::getppid() != self.master {
-                info!("Parent changed, shutting down: worker {}", std::process::id());
+                info!(
+                    "Parent changed, shutting down: worker {}",
+                    std::process::id()
+                );
                 self.mode = Mode::Quit;
             }
         }
@@ -710,8 +808,13 @@ impl<'a> IoLoop<'a> {
             .collect();
         for id in expired {
             if let Some(conn) = self.conns.take(id) {
-                if matches!(conn.state, State::Body { .. } | State::Responding(_)) || !conn.inbuf.is_empty() {
-                    debug!("Closing a connection from {} that stalled mid-request", peer_ip(&conn.peer));
+                if matches!(conn.state, State::Body { .. } | State::Responding(_))
+                    || !conn.inbuf.is_empty()
+                {
+                    debug!(
+                        "Closing a connection from {} that stalled mid-request",
+                        peer_ip(&conn.peer)
+                    );
                 }
                 self.close(py, id, conn);
             }

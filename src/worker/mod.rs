@@ -27,7 +27,12 @@ pub const BOOT_ERROR: i32 = 3;
 pub const APP_LOAD_ERROR: i32 = 4;
 
 /// Signals a worker handles (gunicorn's `Worker.init_signals`).
-const SIGNALS: [Signal; 4] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGUSR1];
+const SIGNALS: [Signal; 4] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+];
 
 /// What a freshly forked worker starts from.
 pub struct Boot<'a> {
@@ -61,7 +66,11 @@ fn serve(boot: Boot<'_>) -> i32 {
             return BOOT_ERROR;
         }
     };
-    let access_log = match cfg.accesslog.as_deref().map(|path| AccessLog::open(path, &cfg.access_log_format)) {
+    let access_log = match cfg
+        .accesslog
+        .as_deref()
+        .map(|path| AccessLog::open(path, &cfg.access_log_format))
+    {
         None => None,
         Some(Ok(log)) => Some(log),
         Some(Err(e)) => {
@@ -80,11 +89,23 @@ fn serve(boot: Boot<'_>) -> i32 {
         let wsgi = match Wsgi::new(py, app, cfg.workers > 1, cfg.sendfile) {
             Ok(w) => w,
             Err(e) => {
-                error!("Exception in worker process\n{}", python::format_exception(py, &e));
+                error!(
+                    "Exception in worker process\n{}",
+                    python::format_exception(py, &e)
+                );
                 return BOOT_ERROR;
             }
         };
-        let lp = io_loop::IoLoop::new(py, cfg, boot.listeners, signals, boot.heartbeat, boot.master, wsgi, access_log);
+        let parts = io_loop::Parts {
+            cfg,
+            listeners: boot.listeners,
+            signals,
+            heartbeat: boot.heartbeat,
+            master: boot.master,
+            wsgi,
+            access_log,
+        };
+        let lp = io_loop::IoLoop::new(py, parts);
         match lp {
             Ok(mut lp) => lp.run(py),
             Err(e) => {

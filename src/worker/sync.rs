@@ -51,7 +51,11 @@ impl SyncExecutor {
 
     /// The next connection to run, when the application is free.
     pub fn next(&self) -> Option<usize> {
-        if self.active.is_some() { None } else { self.queue.front().copied() }
+        if self.active.is_some() {
+            None
+        } else {
+            self.queue.front().copied()
+        }
     }
 }
 

@@ -47,7 +47,10 @@ impl Peer {
                 addr: PyString::new(py, &sa.ip().to_string()).unbind(),
                 port: Some(PyString::new(py, &sa.port().to_string()).unbind()),
             },
-            crate::sock::Peer::Unix => Peer { addr: PyString::new(py, "").unbind(), port: None },
+            crate::sock::Peer::Unix => Peer {
+                addr: PyString::new(py, "").unbind(),
+                port: None,
+            },
         }
     }
 }
@@ -55,7 +58,10 @@ impl Peer {
 /// `SERVER_NAME` / `SERVER_PORT` of a listener.
 pub enum Server {
     /// A TCP listener's own address.
-    Tcp { name: Py<PyString>, port: Py<PyString> },
+    Tcp {
+        name: Py<PyString>,
+        port: Py<PyString>,
+    },
     /// A unix socket: taken from the Host header, else the socket path.
     Unix { path: String },
 }
@@ -63,9 +69,10 @@ pub enum Server {
 impl Server {
     pub fn new(py: Python<'_>, name_port: Option<(String, String)>, path: String) -> Self {
         match name_port {
-            Some((name, port)) => {
-                Server::Tcp { name: PyString::new(py, &name).unbind(), port: PyString::new(py, &port).unbind() }
-            }
+            Some((name, port)) => Server::Tcp {
+                name: PyString::new(py, &name).unbind(),
+                port: PyString::new(py, &port).unbind(),
+            },
             None => Server::Unix { path },
         }
     }
@@ -136,7 +143,10 @@ impl EnvironBuilder {
             content_length: key("CONTENT_LENGTH"),
             wsgi_input: key("wsgi.input"),
         };
-        let methods = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"].into_iter().map(key).collect();
+        let methods = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"]
+            .into_iter()
+            .map(key)
+            .collect();
         Ok(EnvironBuilder {
             base: base.unbind(),
             keys,
@@ -190,7 +200,10 @@ impl EnvironBuilder {
             let value = latin1_str(py, h.value);
             match env.get_item(&key)? {
                 // Repeated fields are joined with "," in arrival order.
-                Some(prev) => env.set_item(&key, format!("{},{}", prev.extract::<&str>()?, value.to_str()?))?,
+                Some(prev) => env.set_item(
+                    &key,
+                    format!("{},{}", prev.extract::<&str>()?, value.to_str()?),
+                )?,
                 None => env.set_item(&key, value)?,
             }
         }
@@ -240,7 +253,6 @@ impl EnvironBuilder {
             .cloned()
             .unwrap_or_else(|| PyString::new(py, method))
     }
-
 }
 
 impl HeaderKeys {
@@ -248,7 +260,13 @@ impl HeaderKeys {
     fn key<'py>(&mut self, py: Python<'py>, name: &[u8]) -> Bound<'py, PyString> {
         self.buf.clear();
         self.buf.extend_from_slice(b"HTTP_");
-        self.buf.extend(name.iter().map(|&b| if b == b'-' { b'_' } else { b.to_ascii_uppercase() }));
+        self.buf.extend(name.iter().map(|&b| {
+            if b == b'-' {
+                b'_'
+            } else {
+                b.to_ascii_uppercase()
+            }
+        }));
         if let Some(key) = self.map.get(&self.buf) {
             return key.bind(py).clone();
         }
@@ -278,7 +296,10 @@ fn unix_server_name(path: &str, host: Option<&[u8]>) -> (String, String) {
 pub fn latin1_str<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     match std::str::from_utf8(bytes) {
         Ok(s) if bytes.is_ascii() => PyString::new(py, s),
-        _ => PyString::new(py, &bytes.iter().map(|&b| char::from(b)).collect::<String>()),
+        _ => PyString::new(
+            py,
+            &bytes.iter().map(|&b| char::from(b)).collect::<String>(),
+        ),
     }
 }
 
@@ -292,7 +313,10 @@ pub fn percent_decode(input: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let mut i = 0;
     while i < input.len() {
         if input[i] == b'%'
-            && let (Some(h), Some(l)) = (input.get(i + 1).and_then(hex), input.get(i + 2).and_then(hex))
+            && let (Some(h), Some(l)) = (
+                input.get(i + 1).and_then(hex),
+                input.get(i + 2).and_then(hex),
+            )
         {
             out.push(h << 4 | l);
             i += 3;
@@ -318,7 +342,11 @@ impl Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for &b in bytes {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
@@ -340,8 +368,14 @@ mod tests {
 
     #[test]
     fn unix_server_name_follows_host() {
-        assert_eq!(unix_server_name("/s", Some(b"ex.com:81")), ("ex.com".into(), "81".into()));
-        assert_eq!(unix_server_name("/s", Some(b"ex.com")), ("ex.com".into(), "80".into()));
+        assert_eq!(
+            unix_server_name("/s", Some(b"ex.com:81")),
+            ("ex.com".into(), "81".into())
+        );
+        assert_eq!(
+            unix_server_name("/s", Some(b"ex.com")),
+            ("ex.com".into(), "80".into())
+        );
         assert_eq!(unix_server_name("/s", None), ("/s".into(), String::new()));
     }
 }

@@ -18,7 +18,10 @@ impl FileWrapper {
     #[new]
     #[pyo3(signature = (filelike, blksize=8192))]
     fn new(filelike: Py<PyAny>, blksize: usize) -> Self {
-        FileWrapper { filelike, blksize: blksize.max(1) }
+        FileWrapper {
+            filelike,
+            blksize: blksize.max(1),
+        }
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -26,7 +29,10 @@ impl FileWrapper {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let data = self.filelike.bind(py).call_method1("read", (self.blksize,))?;
+        let data = self
+            .filelike
+            .bind(py)
+            .call_method1("read", (self.blksize,))?;
         let empty = match data.cast::<PyBytes>() {
             Ok(b) => b.as_bytes().is_empty(),
             Err(_) => !data.is_truthy()?,
@@ -48,7 +54,13 @@ impl FileWrapper {
     /// The file descriptor and current offset when the wrapped object is a
     /// regular file, so it can go out with sendfile(2).
     pub fn regular_file(&self, py: Python<'_>) -> Option<i32> {
-        let fd: i32 = self.filelike.bind(py).call_method0("fileno").ok()?.extract().ok()?;
+        let fd: i32 = self
+            .filelike
+            .bind(py)
+            .call_method0("fileno")
+            .ok()?
+            .extract()
+            .ok()?;
         let os = py.import("os").ok()?;
         let st = os.call_method1("fstat", (fd,)).ok()?;
         let mode: u32 = st.getattr("st_mode").ok()?.extract().ok()?;

@@ -32,7 +32,9 @@ impl Input {
     /// Length of the next line (up to and including `\n`), at most `limit`.
     fn line_len(&self, limit: usize) -> usize {
         let rest = &self.rest()[..limit];
-        rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1)
+        rest.iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1)
     }
 
     fn take<'py>(&mut self, py: Python<'py>, n: usize) -> Bound<'py, PyBytes> {
@@ -60,7 +62,11 @@ impl Input {
 
     /// Read lines until EOF, or until about `hint` bytes were read.
     #[pyo3(signature = (hint=None))]
-    fn readlines<'py>(&mut self, py: Python<'py>, hint: Option<isize>) -> PyResult<Bound<'py, PyList>> {
+    fn readlines<'py>(
+        &mut self,
+        py: Python<'py>,
+        hint: Option<isize>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let lines = PyList::empty(py);
         let budget = hint.filter(|&h| h > 0).map(|h| h as usize);
         let mut total = 0;

@@ -83,9 +83,18 @@ pub struct Wsgi {
 }
 
 impl Wsgi {
-    pub fn new(py: Python<'_>, app: Py<PyAny>, multiprocess: bool, sendfile: bool) -> PyResult<Self> {
+    pub fn new(
+        py: Python<'_>,
+        app: Py<PyAny>,
+        multiprocess: bool,
+        sendfile: bool,
+    ) -> PyResult<Self> {
         let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
-        Ok(Wsgi { app, environ: EnvironBuilder::new(py, multiprocess, script_name)?, sendfile })
+        Ok(Wsgi {
+            app,
+            environ: EnvironBuilder::new(py, multiprocess, script_name)?,
+            sendfile,
+        })
     }
 
     /// Call the application and run it up to its first body bytes, which is
@@ -105,7 +114,11 @@ impl Wsgi {
             Err(BuildError::Python(e)) => return Err(app_error(py, &e)),
         };
         let sr = Bound::new(py, StartResponse::new()).map_err(|e| app_error(py, &e))?;
-        let result = self.app.bind(py).call1((&environ, &sr)).map_err(|e| app_error(py, &e))?;
+        let result = self
+            .app
+            .bind(py)
+            .call1((&environ, &sr))
+            .map_err(|e| app_error(py, &e))?;
 
         let mut response = Response {
             head: ResponseHead::default(),
@@ -122,7 +135,9 @@ impl Wsgi {
         }
         if !response.start_response.borrow(py).called {
             response.close(py);
-            return Err(CallError::App("the application returned without calling start_response()".into()));
+            return Err(CallError::App(
+                "the application returned without calling start_response()".into(),
+            ));
         }
         let mut sr = sr.borrow_mut();
         sr.headers_sent = true;
@@ -131,7 +146,12 @@ impl Wsgi {
     }
 
     /// Classify the returned iterable and pull it up to the first bytes.
-    fn start_body(&self, py: Python<'_>, response: &mut Response, result: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn start_body(
+        &self,
+        py: Python<'_>,
+        response: &mut Response,
+        result: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         if let Ok(list) = result.cast_exact::<PyList>() {
             // Already in memory: take it all now, and no close() to call.
             // Bytes given to write() during the call come first.
@@ -164,7 +184,8 @@ impl Response {
     /// A Python error here comes after the head was sent.
     pub fn pull(&mut self, py: Python<'_>, want: usize) -> Result<bool, String> {
         while self.ready.len() < want && matches!(self.source, Source::Iter(_)) {
-            self.pull_one(py).map_err(|e| crate::python::format_exception(py, &e))?;
+            self.pull_one(py)
+                .map_err(|e| crate::python::format_exception(py, &e))?;
         }
         Ok(!matches!(self.source, Source::Iter(_)))
     }
@@ -181,8 +202,14 @@ impl Response {
     }
 
     fn pull_one(&mut self, py: Python<'_>) -> PyResult<()> {
-        let Source::Iter(iter) = &self.source else { return Ok(()) };
-        let next = iter.bind(py).cast::<pyo3::types::PyIterator>()?.clone().next();
+        let Source::Iter(iter) = &self.source else {
+            return Ok(());
+        };
+        let next = iter
+            .bind(py)
+            .cast::<pyo3::types::PyIterator>()?
+            .clone()
+            .next();
         take_written(py, self);
         match next {
             Some(item) => append_bytes(&item?, &mut self.ready),
@@ -197,16 +224,24 @@ impl Response {
     /// it is logged; the response is over either way.
     pub fn close(&mut self, py: Python<'_>) {
         self.source = Source::Done;
-        let Some(result) = self.result.take() else { return };
+        let Some(result) = self.result.take() else {
+            return;
+        };
         let result = result.bind(py);
         match result.hasattr("close") {
             Ok(true) => {
                 if let Err(e) = result.call_method0("close") {
-                    tracing::error!("Error closing the response iterable\n{}", crate::python::format_exception(py, &e));
+                    tracing::error!(
+                        "Error closing the response iterable\n{}",
+                        crate::python::format_exception(py, &e)
+                    );
                 }
             }
             Ok(false) => {}
-            Err(e) => tracing::error!("Error closing the response iterable\n{}", crate::python::format_exception(py, &e)),
+            Err(e) => tracing::error!(
+                "Error closing the response iterable\n{}",
+                crate::python::format_exception(py, &e)
+            ),
         }
     }
 }
@@ -236,12 +271,25 @@ fn append_bytes(item: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
 }
 
 /// A sendfile-able view of a file wrapper, or None to iterate it instead.
-fn file_body(py: Python<'_>, wrapper: &FileWrapper, sr: &Py<StartResponse>) -> PyResult<Option<FileBody>> {
-    let Some(fd) = wrapper.regular_file(py) else { return Ok(None) };
+fn file_body(
+    py: Python<'_>,
+    wrapper: &FileWrapper,
+    sr: &Py<StartResponse>,
+) -> PyResult<Option<FileBody>> {
+    let Some(fd) = wrapper.regular_file(py) else {
+        return Ok(None);
+    };
     let os = py.import("os")?;
     let offset: u64 = os.call_method1("lseek", (fd, 0, 1))?.extract()?;
-    let size: u64 = os.call_method1("fstat", (fd,))?.getattr("st_size")?.extract()?;
-    let len = sr.borrow(py).head.content_length().unwrap_or(size.saturating_sub(offset));
+    let size: u64 = os
+        .call_method1("fstat", (fd,))?
+        .getattr("st_size")?
+        .extract()?;
+    let len = sr
+        .borrow(py)
+        .head
+        .content_length()
+        .unwrap_or(size.saturating_sub(offset));
     let fd = crate::python::dup_fd(py, fd)?;
     Ok(Some(FileBody { fd, offset, len }))
 }

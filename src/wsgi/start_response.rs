@@ -14,7 +14,12 @@ use pyo3::types::{PyBytes, PyString};
 
 use crate::http::response::{ResponseError, ResponseHead};
 
-create_exception!(gunicorn_rs, InvalidResponseHeader, PyException, "A response header the application gave cannot be sent.");
+create_exception!(
+    gunicorn_rs,
+    InvalidResponseHeader,
+    PyException,
+    "A response header the application gave cannot be sent."
+);
 
 /// The `start_response` callable of one request.
 #[pyclass(module = "gunicorn_rs", name = "StartResponse")]
@@ -29,7 +34,12 @@ pub struct StartResponse {
 
 impl StartResponse {
     pub fn new() -> Self {
-        StartResponse { head: ResponseHead::default(), called: false, headers_sent: false, written: Vec::new() }
+        StartResponse {
+            head: ResponseHead::default(),
+            called: false,
+            headers_sent: false,
+            written: Vec::new(),
+        }
     }
 
     fn set(&mut self, status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -39,7 +49,9 @@ impl StartResponse {
         self.head.clear();
         let bytes = latin1(status_str.to_str()?)
             .ok_or_else(|| PyValueError::new_err(format!("Invalid status {}", repr(status))))?;
-        self.head.set_status(&bytes).map_err(|_| PyValueError::new_err(format!("Invalid status {}", repr(status))))?;
+        self.head
+            .set_status(&bytes)
+            .map_err(|_| PyValueError::new_err(format!("Invalid status {}", repr(status))))?;
         for item in headers.try_iter()? {
             let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
             let name_str = name
@@ -50,9 +62,16 @@ impl StartResponse {
                 .cast::<PyString>()
                 .map_err(|_| PyTypeError::new_err(format!("{} is not a string", repr(&value))))?
                 .to_str()?;
-            let invalid_value = || header_error(&ResponseError::InvalidHeaderValue(name_str.to_owned()), name_str);
+            let invalid_value = || {
+                header_error(
+                    &ResponseError::InvalidHeaderValue(name_str.to_owned()),
+                    name_str,
+                )
+            };
             let value_bytes = latin1(value_str).ok_or_else(invalid_value)?;
-            self.head.push_header(name_str.as_bytes(), &value_bytes).map_err(|e| header_error(&e, name_str))?;
+            self.head
+                .push_header(name_str.as_bytes(), &value_bytes)
+                .map_err(|e| header_error(&e, name_str))?;
         }
         self.called = true;
         Ok(())
@@ -79,9 +98,13 @@ impl StartResponse {
             let mut this = slf.borrow_mut();
             match exc_info {
                 // PEP 3333: too late to change the response; re-raise.
-                Some(info) if this.headers_sent => return Err(PyErr::from_value(info.get_item(1)?)),
+                Some(info) if this.headers_sent => {
+                    return Err(PyErr::from_value(info.get_item(1)?));
+                }
                 Some(_) => {}
-                None if this.called => return Err(PyAssertionError::new_err("Response headers already set!")),
+                None if this.called => {
+                    return Err(PyAssertionError::new_err("Response headers already set!"));
+                }
                 None => {}
             }
             this.set(status, headers)?;
@@ -104,15 +127,19 @@ impl StartResponse {
 
 fn header_error(err: &ResponseError, name: &str) -> PyErr {
     match err {
-        ResponseError::InvalidHeaderName(_) => {
-            InvalidResponseHeader::new_err(format!("Invalid response header name from the application: {name:?}"))
-        }
-        _ => InvalidResponseHeader::new_err(format!("Invalid response header from the application: {name:?}")),
+        ResponseError::InvalidHeaderName(_) => InvalidResponseHeader::new_err(format!(
+            "Invalid response header name from the application: {name:?}"
+        )),
+        _ => InvalidResponseHeader::new_err(format!(
+            "Invalid response header from the application: {name:?}"
+        )),
     }
 }
 
 fn repr(obj: &Bound<'_, PyAny>) -> String {
-    obj.repr().map(|r| r.to_string()).unwrap_or_else(|_| "<object>".to_owned())
+    obj.repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "<object>".to_owned())
 }
 
 /// `s` encoded as latin-1, or None when it holds a character above U+00FF.
@@ -120,5 +147,8 @@ pub(crate) fn latin1(s: &str) -> Option<Cow<'_, [u8]>> {
     if s.is_ascii() {
         return Some(Cow::Borrowed(s.as_bytes()));
     }
-    s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect::<Option<Vec<u8>>>().map(Cow::Owned)
+    s.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()
+        .map(Cow::Owned)
 }

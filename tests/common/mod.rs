@@ -67,7 +67,10 @@ impl Launch {
     pub fn new(args: &[&str]) -> Launch {
         let mut cmd = Command::new(BIN);
         cmd.args(args).current_dir(apps_dir());
-        cmd.env_remove("VIRTUAL_ENV").env_remove("GUNICORN_CMD_ARGS").env_remove("WEB_CONCURRENCY").env_remove("PORT");
+        cmd.env_remove("VIRTUAL_ENV")
+            .env_remove("GUNICORN_CMD_ARGS")
+            .env_remove("WEB_CONCURRENCY")
+            .env_remove("PORT");
         Launch { cmd, bind: true }
     }
 
@@ -112,7 +115,9 @@ impl Launch {
         let mut server = self.spawn();
         let port = wait_until(WAIT, || {
             let text = std::fs::read_to_string(path).ok()?;
-            text.lines().find(|l| l.contains("Listening at: ")).and_then(parse_port)
+            text.lines()
+                .find(|l| l.contains("Listening at: "))
+                .and_then(parse_port)
         });
         match port {
             Some(port) => {
@@ -128,13 +133,21 @@ impl Launch {
         if self.bind {
             self.cmd.args(["-b", "127.0.0.1:0"]);
         }
-        self.cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         // Own process group, so cleanup reaches the workers too.
         self.cmd.process_group(0);
         let mut child = self.cmd.spawn().expect("spawn gunicorn-rs");
         let log = collect(child.stderr.take().expect("stderr"));
         let stdout = collect(child.stdout.take().expect("stdout"));
-        Server { child, port: 0, log, stdout }
+        Server {
+            child,
+            port: 0,
+            log,
+            stdout,
+        }
     }
 }
 
@@ -173,11 +186,15 @@ impl Server {
     }
 
     pub fn count(&self, needle: &str) -> usize {
-        self.log_lines().iter().filter(|l| l.contains(needle)).count()
+        self.log_lines()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
     }
 
     pub fn signal(&self, sig: Signal) {
-        kill(Pid::from_raw(self.pid()), sig).unwrap_or_else(|e| panic!("kill({}, {sig}): {e}", self.pid()));
+        kill(Pid::from_raw(self.pid()), sig)
+            .unwrap_or_else(|e| panic!("kill({}, {sig}): {e}", self.pid()));
     }
 
     /// Worker pids: children of the master.
@@ -191,7 +208,13 @@ impl Server {
             let w = self.workers();
             (w.len() == n).then_some(w)
         })
-        .unwrap_or_else(|| panic!("expected {n} workers, have {:?}; log:\n{}", self.workers(), self.log_text()))
+        .unwrap_or_else(|| {
+            panic!(
+                "expected {n} workers, have {:?}; log:\n{}",
+                self.workers(),
+                self.log_text()
+            )
+        })
     }
 
     /// Wait for the master to exit.
@@ -216,11 +239,15 @@ impl Server {
     pub fn request(&self, raw: &[u8]) -> Response {
         let mut s = self.connect();
         s.write_all(raw).expect("send request");
-        read_response(&mut s).unwrap_or_else(|e| panic!("no response: {e}; log:\n{}", self.log_text()))
+        read_response(&mut s)
+            .unwrap_or_else(|e| panic!("no response: {e}; log:\n{}", self.log_text()))
     }
 
     pub fn get(&self, path: &str) -> Response {
-        self.request(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
+        self.request(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
     }
 }
 
@@ -247,12 +274,24 @@ pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
 /// Pids whose parent is `pid`, from /proc.
 pub fn children_of(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for entry in dir.flatten() {
-        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
         // Fields after the ")" of the command name: state, ppid, ...
-        let Some(rest) = stat.rsplit(')').next() else { continue };
+        let Some(rest) = stat.rsplit(')').next() else {
+            continue;
+        };
         let mut fields = rest.split_whitespace();
         let state = fields.next();
         if fields.next().and_then(|p| p.parse::<i32>().ok()) == Some(pid) && state != Some("Z") {
@@ -288,11 +327,18 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn text(&self) -> String {
@@ -338,20 +384,36 @@ fn parse_head(head: &str) -> Result<Response, String> {
     let status_line = lines.next().ok_or("empty head")?;
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or_default().to_owned();
-    let status = parts.next().and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let status = parts
+        .next()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
     let reason = parts.next().unwrap_or_default().to_owned();
     let headers = lines
         .filter(|l| !l.is_empty())
-        .filter_map(|l| l.split_once(':').map(|(n, v)| (n.to_owned(), v.trim().to_owned())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(n, v)| (n.to_owned(), v.trim().to_owned()))
+        })
         .collect();
-    Ok(Response { version, status, reason, headers, body: Vec::new(), raw_head: head.to_owned() })
+    Ok(Response {
+        version,
+        status,
+        reason,
+        headers,
+        body: Vec::new(),
+        raw_head: head.to_owned(),
+    })
 }
 
 fn read_body(s: &mut TcpStream, mut resp: Response, method: &str) -> Result<Response, String> {
     if method == "HEAD" || resp.status == 204 || resp.status == 304 {
         return Ok(resp);
     }
-    if resp.header("transfer-encoding").is_some_and(|te| te.eq_ignore_ascii_case("chunked")) {
+    if resp
+        .header("transfer-encoding")
+        .is_some_and(|te| te.eq_ignore_ascii_case("chunked"))
+    {
         loop {
             let line = read_line(s)?;
             let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
@@ -371,7 +433,8 @@ fn read_body(s: &mut TcpStream, mut resp: Response, method: &str) -> Result<Resp
     } else if let Some(len) = resp.header("content-length") {
         let len: usize = len.parse().map_err(|_| "bad content-length".to_owned())?;
         resp.body = vec![0u8; len];
-        s.read_exact(&mut resp.body).map_err(|e| format!("short body: {e}"))?;
+        s.read_exact(&mut resp.body)
+            .map_err(|e| format!("short body: {e}"))?;
     } else {
         s.read_to_end(&mut resp.body).map_err(|e| e.to_string())?;
     }
@@ -402,7 +465,10 @@ pub fn closed_by_server(s: &mut TcpStream) -> bool {
             Ok(0) => return true,
             Ok(_) => continue,
             Err(e) => {
-                return matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe);
+                return matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                );
             }
         }
     }
@@ -421,6 +487,9 @@ pub fn exchange_all(port: u16, raw: &[u8]) -> Vec<u8> {
 /// `GET path` on a fresh connection to `port`.
 pub fn connect_get(port: u16, path: &str) -> Response {
     let mut s = connect(port);
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
     read_response(&mut s).expect("response")
 }
