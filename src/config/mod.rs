@@ -105,6 +105,40 @@ pub struct Config {
     pub worker_connections: usize,
     /// `--no-sendfile` / `$SENDFILE`: whether file wrappers go out with sendfile(2).
     pub sendfile: bool,
+    /// Request-parsing relaxations, all off by default as in gunicorn 27.
+    pub http: HttpOptions,
+}
+
+/// `--header-map`: what to do with header names containing `_`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderMapping {
+    Drop,
+    Refuse,
+    Dangerous,
+}
+
+/// gunicorn's parser settings (`--permit-obsolete-folding` and friends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpOptions {
+    pub permit_obsolete_folding: bool,
+    pub strip_header_spaces: bool,
+    pub permit_unconventional_http_method: bool,
+    pub permit_unconventional_http_version: bool,
+    pub casefold_http_method: bool,
+    pub header_map: HeaderMapping,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            permit_obsolete_folding: false,
+            strip_header_spaces: false,
+            permit_unconventional_http_method: false,
+            permit_unconventional_http_version: false,
+            casefold_http_method: false,
+            header_map: HeaderMapping::Drop,
+        }
+    }
 }
 
 impl Config {
@@ -133,6 +167,7 @@ impl Config {
             limit_request_field_size: 8190,
             worker_connections: 1000,
             sendfile: true,
+            http: HttpOptions::default(),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use super::cli::{Given, Value};
 use super::pytext::{self, IntError};
 use super::settings::{Setting, Status};
-use super::{Config, Error, LogLevel};
+use super::{Config, Error, HeaderMapping, LogLevel};
 
 /// gunicorn's `MAX_REQUEST_LINE` (`http/message.py`).
 const MAX_REQUEST_LINE: usize = 8190;
@@ -151,6 +151,26 @@ impl Draft {
                 };
             }
             "preload_app" => c.preload_app = true,
+            "permit_obsolete_folding" => c.http.permit_obsolete_folding = true,
+            "strip_header_spaces" => c.http.strip_header_spaces = true,
+            "permit_unconventional_http_method" => c.http.permit_unconventional_http_method = true,
+            "permit_unconventional_http_version" => {
+                c.http.permit_unconventional_http_version = true
+            }
+            "casefold_http_method" => c.http.casefold_http_method = true,
+            "header_map" => {
+                c.http.header_map = match text()?.to_ascii_lowercase().as_str() {
+                    "drop" => HeaderMapping::Drop,
+                    "refuse" => HeaderMapping::Refuse,
+                    "dangerous" => HeaderMapping::Dangerous,
+                    other => {
+                        return Err(invalid(
+                            name,
+                            format!("Invalid header map behaviour: {other}"),
+                        ));
+                    }
+                };
+            }
             "sendfile" => self.no_sendfile = true,
             "chdir" => c.chdir = chdir(name, &self.cwd, text()?)?,
             "pidfile" => {

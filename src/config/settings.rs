@@ -429,22 +429,28 @@ pub static SETTINGS: &[Setting] = &[
     Setting::new("raw_paste_global_conf", ServerMechanics, &["--paste-global"], List,
         D::List(&[]), "PasteDeploy global variable as KEY=VALUE; repeatable.").meta("CONF"),
     Setting::new("permit_obsolete_folding", ServerMechanics, &["--permit-obsolete-folding"],
-        Flag, D::Bool(false), "Accept header values folded over several lines (obs-fold)."),
+        Flag, D::Bool(false), "Accept header values folded over several lines (obs-fold).")
+        .implemented(),
     Setting::new("strip_header_spaces", ServerMechanics, &["--strip-header-spaces"], Flag,
-        D::Bool(false), "Accept spaces between a header name and its colon (unsafe)."),
+        D::Bool(false), "Accept spaces between a header name and its colon (unsafe).")
+        .implemented(),
     Setting::new("permit_unconventional_http_method", ServerMechanics,
         &["--permit-unconventional-http-method"], Flag, D::Bool(false),
-        "Accept methods that are lowercase, contain #, or are shorter than 3 or longer than 20."),
+        "Accept methods that are lowercase, contain #, or are shorter than 3 or longer than 20.")
+        .implemented(),
     Setting::new("permit_unconventional_http_version", ServerMechanics,
         &["--permit-unconventional-http-version"], Flag, D::Bool(false),
-        "Accept HTTP versions other than 1.0 and 1.1 in the request line."),
+        "Accept HTTP versions other than 1.0 and 1.1 in the request line.")
+        .implemented(),
     Setting::new("casefold_http_method", ServerMechanics, &["--casefold-http-method"], Flag,
-        D::Bool(false), "Uppercase request methods before handing them to the application."),
+        D::Bool(false), "Uppercase request methods before handing them to the application.")
+        .implemented(),
     Setting::new("forwarder_headers", ServerMechanics, &["--forwarder-headers"], Str,
         D::Str("SCRIPT_NAME,PATH_INFO"),
         "Comma-separated underscore headers a trusted proxy may pass into the environ."),
     Setting::new("header_map", ServerMechanics, &["--header-map"], Str, D::Str("drop"),
-        "What to do with header names containing _: drop, refuse or dangerous."),
+        "What to do with header names containing _: drop, refuse or dangerous.")
+        .implemented(),
     // Worker Processes (continued)
     Setting::new("asgi_loop", WorkerProcesses, &["--asgi-loop"], Str, D::Str("auto"),
         "Event loop of the asgi worker: auto, asyncio or uvloop."),
@@ -588,6 +594,12 @@ mod tests {
                 "errorlog",
                 "loglevel",
                 "pythonpath",
+                "permit_obsolete_folding",
+                "strip_header_spaces",
+                "permit_unconventional_http_method",
+                "permit_unconventional_http_version",
+                "casefold_http_method",
+                "header_map",
                 "control_socket_disable",
             ]
         );

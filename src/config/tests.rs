@@ -422,8 +422,8 @@ fn every_unsupported_setting_is_refused_by_name() {
             refused += 1;
         }
     }
-    // 95 settings have flags and 22 are implemented; 9 of the others have two spellings.
-    assert_eq!((settings, refused), (73, 82));
+    // 95 settings have flags and 28 are implemented; 9 of the others have two spellings.
+    assert_eq!((settings, refused), (67, 76));
     // The first one given is named.
     assert_eq!(
         error(&["--reload", "-D", "app"]).to_string(),
@@ -535,4 +535,32 @@ fn working_dir_keeps_pwd_when_it_is_the_same_directory() {
     assert_eq!(with_pwd("relative".to_string()).ok(), Some(real.clone()));
     assert_eq!(working_dir(&|_: &str| None).ok(), Some(real));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn request_parsing_relaxations() {
+    assert_eq!(config(&[]).http, HttpOptions::default());
+    let c = config(&[
+        "--permit-obsolete-folding",
+        "--strip-header-spaces",
+        "--permit-unconventional-http-method",
+        "--permit-unconventional-http-version",
+        "--casefold-http-method",
+        "--header-map",
+        " Dangerous ",
+    ]);
+    assert!(c.http.permit_obsolete_folding && c.http.strip_header_spaces);
+    assert!(c.http.permit_unconventional_http_method && c.http.permit_unconventional_http_version);
+    assert!(c.http.casefold_http_method);
+    assert_eq!(c.http.header_map, HeaderMapping::Dangerous);
+    assert_eq!(
+        config(&["--header-map", "refuse"]).http.header_map,
+        HeaderMapping::Refuse
+    );
+    let e = error(&["--header-map", "keep", "app"]);
+    assert_eq!(e.exit_code(), 1);
+    assert!(
+        e.to_string().contains("Invalid header map behaviour: keep"),
+        "{e}"
+    );
 }

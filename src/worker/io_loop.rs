@@ -17,13 +17,13 @@ use tracing::{debug, error, info, warn};
 
 use super::conn::{Conn, FileSend, Flush, Read, Responding, State};
 use super::sync::SyncExecutor;
-use crate::config::Config;
+use crate::config::{Config, HeaderMapping};
 use crate::http::ParseError;
 use crate::http::body::BodyDecoder;
 use crate::http::date::HttpDate;
 use crate::http::error::write_error_page;
 use crate::http::framing::BodyFramer;
-use crate::http::parser::{BodyKind, Limits, Parsed, ParserConfig, RequestHead};
+use crate::http::parser::{BodyKind, HeaderMap, Limits, Parsed, ParserConfig, RequestHead};
 use crate::http::response::{CONTINUE, RequestInfo, ResponseHead};
 use crate::log::access::{AccessEntry, AccessLog};
 use crate::master::heartbeat::Heartbeat;
@@ -182,14 +182,7 @@ impl<'a> IoLoop<'a> {
                 }
             })
             .collect();
-        let parser = ParserConfig {
-            limits: Limits {
-                request_line: cfg.limit_request_line,
-                fields: cfg.limit_request_fields,
-                field_size: cfg.limit_request_field_size,
-            },
-            ..ParserConfig::default()
-        };
+        let parser = parser_config(cfg);
         let parser_trusted = ParserConfig {
             peer_trusted: true,
             ..parser.clone()
@@ -855,6 +848,29 @@ fn peer_ip(peer: &Peer) -> String {
     match peer {
         Peer::Tcp(sa) => sa.ip().to_string(),
         Peer::Unix => String::new(),
+    }
+}
+
+/// The request parser's settings from the server's.
+fn parser_config(cfg: &Config) -> ParserConfig {
+    let http = &cfg.http;
+    ParserConfig {
+        limits: Limits {
+            request_line: cfg.limit_request_line,
+            fields: cfg.limit_request_fields,
+            field_size: cfg.limit_request_field_size,
+        },
+        permit_obsolete_folding: http.permit_obsolete_folding,
+        strip_header_spaces: http.strip_header_spaces,
+        header_map: match http.header_map {
+            HeaderMapping::Drop => HeaderMap::Drop,
+            HeaderMapping::Refuse => HeaderMap::Refuse,
+            HeaderMapping::Dangerous => HeaderMap::Dangerous,
+        },
+        permit_unconventional_http_method: http.permit_unconventional_http_method,
+        permit_unconventional_http_version: http.permit_unconventional_http_version,
+        casefold_http_method: http.casefold_http_method,
+        ..ParserConfig::default()
     }
 }
 
