@@ -74,6 +74,12 @@ impl Launch {
         Launch { cmd, bind: true }
     }
 
+    /// A command built by the test itself (another binary path, a cleared
+    /// environment); it must bind on its own.
+    pub fn command(cmd: Command) -> Launch {
+        Launch { cmd, bind: false }
+    }
+
     pub fn cwd(mut self, dir: &Path) -> Launch {
         self.cmd.current_dir(dir);
         self
