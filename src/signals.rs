@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::fcntl::OFlag;
-use nix::sys::signal::Signal;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use signal_hook::SigId;
 
 /// Registered handlers and the pipe they write to.
@@ -41,14 +41,12 @@ impl SignalPipe {
             let flag = Arc::clone(&pipe.pending);
             let action = move || {
                 flag.store(true, Ordering::Relaxed);
-                // SAFETY: write(2) on a valid fd with a 1-byte stack buffer is
-                // async-signal-safe; errno is saved and restored so the
-                // interrupted code never sees it change. A full pipe just
-                // drops the byte (the signal is already pending for the loop).
+                // SAFETY: write(2) on a valid fd with a 1-byte buffer is
+                // async-signal-safe (signal-hook saves and restores errno
+                // around actions). A full pipe drops the byte: the loop
+                // already has signals to read.
                 unsafe {
-                    let saved = *libc::__errno_location();
                     libc::write(fd, (&raw const byte).cast(), 1);
-                    *libc::__errno_location() = saved;
                 }
             };
             // SAFETY: the action only stores to an atomic and calls
@@ -82,7 +80,7 @@ impl SignalPipe {
         out
     }
 
-    /// Unregister the handlers (in a child after fork, before it installs its own).
+    /// Unregister the handlers (in a child after fork, once it installed its own).
     pub fn uninstall(self) {
         for id in &self.ids {
             signal_hook::low_level::unregister(*id);
@@ -94,4 +92,18 @@ impl AsFd for SignalPipe {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.read.as_fd()
     }
+}
+
+/// Signals held back while the master forks, so none reaches a child
+/// between fork and the moment its own handlers are in place (an action
+/// left behind by the master would swallow it).
+pub fn block_all() -> nix::Result<SigSet> {
+    let mut old = SigSet::empty();
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old))?;
+    Ok(old)
+}
+
+/// Restore the mask `block_all` returned; signals held meanwhile arrive now.
+pub fn restore(mask: &SigSet) {
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(mask), None);
 }

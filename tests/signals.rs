@@ -264,3 +264,28 @@ fn graceful_exit_runs_atexit_handlers_in_workers() {
         "marker: {text:?}"
     );
 }
+
+#[test]
+fn a_stop_signal_while_workers_are_booting_is_not_lost() {
+    // The master forwards TERM/QUIT to workers that may be a few
+    // instructions past fork: they must still act on it.
+    for (i, sig) in [Signal::SIGTERM, Signal::SIGQUIT, Signal::SIGINT]
+        .into_iter()
+        .cycle()
+        .take(12)
+        .enumerate()
+    {
+        let mut server = Launch::new(&["-w", "4", "--graceful-timeout", "30", "hello"]).start();
+        if i % 2 == 1 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        server.signal(sig);
+        let status = server.wait_exit(Duration::from_secs(10));
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "{sig}: {}",
+            server.log_text()
+        );
+    }
+}

@@ -26,7 +26,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::python::fork::Forked;
-use crate::signals::SignalPipe;
+use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
 use crate::{critical, python, sock, worker};
 use heartbeat::Heartbeat;
@@ -287,8 +287,11 @@ impl Arbiter {
         self.worker_age += 1;
         let heartbeat = Heartbeat::create(&self.tmp_dir)
             .map_err(|e| Error::Io("cannot create a heartbeat file", e))?;
-        match python::fork::fork().map_err(|e| Error::Io("fork failed", e.into()))? {
-            Forked::Parent(pid) => {
+        let mask = signals::block_all().map_err(|e| Error::Io("cannot block signals", e.into()))?;
+        let forked = python::fork::fork();
+        match forked {
+            Ok(Forked::Parent(pid)) => {
+                signals::restore(&mask);
                 let slot = WorkerSlot {
                     age: self.worker_age,
                     heartbeat,
@@ -298,19 +301,23 @@ impl Arbiter {
                 self.workers.insert(pid, slot);
                 Ok(())
             }
-            Forked::Child => {
-                // The child keeps nothing of the master's: no siblings'
-                // heartbeat files, no master signal handlers.
+            Err(e) => {
+                signals::restore(&mask);
+                Err(Error::Io("fork failed", e.into()))
+            }
+            Ok(Forked::Child) => {
+                // The child keeps nothing of the master's but the listeners:
+                // no siblings' heartbeat files, no master signal actions
+                // (dropped once the worker's own are installed).
                 self.workers.clear();
-                if let Some(signals) = self.signals.take() {
-                    signals.uninstall();
-                }
                 let code = worker::run(worker::Boot {
                     cfg: &self.cfg,
                     listeners: &self.listeners,
                     heartbeat,
                     app: self.app.take(),
                     master: Pid::from_raw(self.pid as i32),
+                    master_signals: self.signals.take(),
+                    signal_mask: mask,
                 });
                 std::process::exit(code);
             }

@@ -8,7 +8,7 @@ mod conn;
 mod io_loop;
 mod sync;
 
-use nix::sys::signal::Signal;
+use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::Pid;
 use pyo3::prelude::*;
 use tracing::{error, info};
@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::log::access::AccessLog;
 use crate::master::heartbeat::Heartbeat;
 use crate::python;
-use crate::signals::SignalPipe;
+use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
 use crate::wsgi::Wsgi;
 
@@ -43,6 +43,11 @@ pub struct Boot<'a> {
     pub app: Option<Py<PyAny>>,
     /// The master's pid: when our parent changes, the master is gone.
     pub master: Pid,
+    /// The master's signal actions, inherited through fork: removed once
+    /// the worker's own are installed.
+    pub master_signals: Option<SignalPipe>,
+    /// The signal mask to restore then (the master blocks signals across fork).
+    pub signal_mask: SigSet,
 }
 
 /// Run a worker to completion; returns its exit status.
@@ -59,7 +64,12 @@ pub fn run(boot: Boot<'_>) -> i32 {
 
 fn serve(boot: Boot<'_>) -> i32 {
     let cfg = boot.cfg;
-    let signals = match SignalPipe::install(&SIGNALS) {
+    let installed = SignalPipe::install(&SIGNALS);
+    if let Some(master) = boot.master_signals {
+        master.uninstall();
+    }
+    signals::restore(&boot.signal_mask);
+    let signals = match installed {
         Ok(s) => s,
         Err(e) => {
             error!("Exception in worker process: cannot install signal handlers: {e}");
