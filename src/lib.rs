@@ -12,12 +12,15 @@
 //! - [`python`]: the only place that touches the raw C API: finding the
 //!   interpreter and virtualenv, start-up with `PyConfig`, the one fork
 //!   wrapper, app loading.
-//! - [`master`]: the arbiter: signals through a self-pipe, spawning and
-//!   reaping workers, heartbeats, reload, shutdown, pidfile.
+//! - [`master`]: the arbiter: spawning and reaping workers, checking their
+//!   heartbeats, reload, shutdown, pidfile.
+//! - [`signals`]: the self-pipe both master and workers receive signals
+//!   through, and blocking signals across fork.
 //! - [`sock`]: listener kinds (tcp, `[v6]`, `unix:`, `fd://`) and their parsing.
 //! - [`worker`]: the worker process: the epoll I/O loop, connection state
-//!   machines, heartbeat, in-worker signals, the `sync` executor.
-//! - [`http`]: request-head parser, body decoders, response heads, error pages.
+//!   machines, the heartbeat file, in-worker signals, the `sync` executor.
+//! - [`http`]: request-head parser, body decoders, response heads and body
+//!   framing, error pages.
 //! - [`wsgi`]: PEP 3333: environ, `wsgi.input`, `start_response`, calling and
 //!   iterating the app, the file wrapper. The only code that runs Python per request.
 //! - [`log`]: the error log and access log in gunicorn's formats.

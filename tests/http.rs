@@ -354,3 +354,44 @@ fn the_limit_flags_change_the_limits() {
     let resp = server.request(b"GET /short HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(resp.status, 200);
 }
+
+#[test]
+fn a_large_upload_arrives_intact_while_other_clients_are_served() {
+    let server = routes();
+    let body: Vec<u8> = (0..24 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let digest = {
+        let out = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = out;
+        child.stdin.take().unwrap().write_all(&body).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let port = server.port;
+    let upload = std::thread::spawn(move || {
+        let mut s = common::connect(port);
+        let head = format!(
+            "POST /digest HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&body).unwrap();
+        read_response(&mut s).unwrap().text()
+    });
+    // Other clients keep getting answers while the upload streams in.
+    for _ in 0..20 {
+        assert_eq!(server.get("/").text(), "root");
+    }
+    assert_eq!(
+        upload.join().unwrap(),
+        format!("{} {digest}", 24 * 1024 * 1024)
+    );
+}

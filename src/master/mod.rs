@@ -7,7 +7,6 @@
 //! never touches a client connection and has no threads besides its own,
 //! so forking stays safe.
 
-pub mod heartbeat;
 pub mod pidfile;
 
 use std::collections::BTreeMap;
@@ -28,8 +27,8 @@ use crate::config::Config;
 use crate::python::fork::Forked;
 use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
+use crate::worker::heartbeat::Heartbeat;
 use crate::{critical, python, sock, worker};
-use heartbeat::Heartbeat;
 use pidfile::Pidfile;
 
 /// Signals the master handles (gunicorn's `Arbiter.SIGNALS` plus CHLD).

@@ -18,6 +18,10 @@ use crate::wsgi;
 
 /// Smallest free space offered to a read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Bytes one connection may read per turn of the loop, so a client that
+/// sends fast (a large upload, data while we linger) cannot keep the worker
+/// from its other connections.
+pub const READ_BUDGET: usize = 1024 * 1024;
 
 /// Received bytes not yet parsed.
 #[derive(Debug, Default)]
@@ -65,6 +69,8 @@ impl InBuf {
 pub enum Read {
     Data,
     WouldBlock,
+    /// This turn's read budget is spent; more may be waiting.
+    Yield,
     Eof,
     Failed,
 }
@@ -142,6 +148,8 @@ pub struct Conn {
     pub peer_closed: bool,
     pub state: State,
     pub deadline: Instant,
+    /// Bytes this connection may still read in the current turn.
+    pub budget: usize,
     /// Requests answered on this connection.
     pub served: u64,
 }
@@ -162,6 +170,7 @@ impl Conn {
             peer_closed: false,
             state: State::Head,
             deadline,
+            budget: READ_BUDGET,
             served: 0,
         }
     }
@@ -175,6 +184,9 @@ impl Conn {
                 Read::WouldBlock
             };
         }
+        if self.budget == 0 {
+            return Read::Yield;
+        }
         loop {
             let spare = self.inbuf.spare();
             let room = spare.len();
@@ -186,6 +198,7 @@ impl Conn {
                 }
                 Ok(n) => {
                     self.inbuf.end += n;
+                    self.budget = self.budget.saturating_sub(n);
                     if n < room {
                         self.readable = false;
                     }
@@ -275,6 +288,11 @@ impl Conn {
     }
 
     /// Read and drop whatever arrives (lingering close).
+    /// Whether the turn ended with input left unread.
+    pub fn yielded(&self) -> bool {
+        self.budget == 0 && self.readable
+    }
+
     pub fn discard_input(&mut self) -> Read {
         let outcome = self.read_some();
         self.inbuf.consume(usize::MAX);

@@ -15,7 +15,8 @@ use nix::unistd::Pid;
 use pyo3::prelude::*;
 use tracing::{debug, error, info, warn};
 
-use super::conn::{Conn, FileSend, Flush, Read, Responding, State};
+use super::conn::{Conn, FileSend, Flush, READ_BUDGET, Read, Responding, State};
+use super::heartbeat::Heartbeat;
 use super::sync::SyncExecutor;
 use crate::config::{Config, HeaderMapping};
 use crate::http::ParseError;
@@ -26,7 +27,6 @@ use crate::http::framing::BodyFramer;
 use crate::http::parser::{BodyKind, HeaderMap, Limits, Parsed, ParserConfig, RequestHead};
 use crate::http::response::{CONTINUE, RequestInfo, ResponseHead};
 use crate::log::access::{AccessEntry, AccessLog};
-use crate::master::heartbeat::Heartbeat;
 use crate::signals::SignalPipe;
 use crate::sock::{Listener, Peer};
 use crate::wsgi::{self, CallError, Wsgi};
@@ -48,7 +48,8 @@ const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(5);
 /// How long a closing connection waits for the client to close its side.
 const LINGER: Duration = Duration::from_secs(2);
 /// The loop wakes at least this often: heartbeat, timeouts, master check.
-const TICK: Duration = Duration::from_secs(1);
+const TICK_MS: u16 = 1000;
+const TICK: Duration = Duration::from_millis(TICK_MS as u64);
 
 /// How the worker is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +143,9 @@ pub struct IoLoop<'a> {
     access_log: Option<AccessLog>,
     mode: Mode,
     last_sweep: Instant,
+    /// Connections that spent their read budget with input left: served
+    /// again next turn (edge-triggered epoll will not report them again).
+    revisit: Vec<usize>,
 }
 
 /// What a worker's loop is built from.
@@ -206,6 +210,7 @@ impl<'a> IoLoop<'a> {
             access_log,
             mode: Mode::Running,
             last_sweep: now,
+            revisit: Vec::new(),
         };
         lp.set_accepting(true)?;
         Ok(lp)
@@ -226,7 +231,11 @@ impl<'a> IoLoop<'a> {
                 _ => {}
             }
             let epoll = &self.epoll;
-            let timeout = EpollTimeout::try_from(TICK).unwrap_or(EpollTimeout::NONE);
+            let timeout = if self.revisit.is_empty() {
+                EpollTimeout::from(TICK_MS)
+            } else {
+                EpollTimeout::ZERO
+            };
             let n = match py.detach(|| epoll.wait(&mut events, timeout)) {
                 Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => 0,
@@ -237,6 +246,9 @@ impl<'a> IoLoop<'a> {
             };
             for ev in &events[..n] {
                 self.dispatch(py, ev.data(), ev.events());
+            }
+            for id in std::mem::take(&mut self.revisit) {
+                self.advance(py, id);
             }
             self.run_ready(py);
             self.housekeeping(py);
@@ -400,6 +412,7 @@ impl<'a> IoLoop<'a> {
         let Some(mut conn) = self.conns.take(id) else {
             return;
         };
+        conn.budget = READ_BUDGET;
         loop {
             let step = match conn.state {
                 State::Head => self.step_head(&mut conn),
@@ -409,13 +422,16 @@ impl<'a> IoLoop<'a> {
                 State::Closing => step_closing(&mut conn),
                 State::Lingering => match conn.discard_input() {
                     Read::Data => Step::Continue,
-                    Read::WouldBlock => Step::Wait,
+                    Read::WouldBlock | Read::Yield => Step::Wait,
                     Read::Eof | Read::Failed => Step::Close,
                 },
             };
             match step {
                 Step::Continue => {}
                 Step::Wait => {
+                    if conn.yielded() && !self.revisit.contains(&id) {
+                        self.revisit.push(id);
+                    }
                     self.conns.put_back(id, conn);
                     return;
                 }
@@ -457,6 +473,7 @@ impl<'a> IoLoop<'a> {
         }
         match conn.read_some() {
             Read::Data => Step::Continue,
+            Read::Yield => Step::Wait,
             Read::WouldBlock => {
                 let idle = if conn.inbuf.is_empty() && conn.served > 0 {
                     Duration::from_secs(self.cfg.keepalive)
@@ -519,6 +536,7 @@ impl<'a> IoLoop<'a> {
         }
         match conn.read_some() {
             Read::Data => Step::Continue,
+            Read::Yield => Step::Wait,
             Read::WouldBlock => {
                 conn.deadline = Instant::now() + IO_IDLE_TIMEOUT;
                 Step::Wait

@@ -5,6 +5,7 @@
 //! could not boot, 4 when the application could not be loaded.
 
 mod conn;
+pub mod heartbeat;
 mod io_loop;
 mod sync;
 
@@ -15,11 +16,11 @@ use tracing::{error, info};
 
 use crate::config::Config;
 use crate::log::access::AccessLog;
-use crate::master::heartbeat::Heartbeat;
 use crate::python;
 use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
 use crate::wsgi::Wsgi;
+use heartbeat::Heartbeat;
 
 /// gunicorn's WORKER_BOOT_ERROR.
 pub const BOOT_ERROR: i32 = 3;

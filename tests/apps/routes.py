@@ -137,6 +137,10 @@ def app(environ, start_response):
         after = inp.read()
         body = repr((first, two, rest, after)).encode()
         return text(start_response, body)
+    if path == "/digest":
+        import hashlib
+        body = environ["wsgi.input"].read()
+        return text(start_response, "%d %s" % (len(body), hashlib.sha256(body).hexdigest()))
     if path == "/errors":
         environ["wsgi.errors"].write("message to wsgi.errors\n")
         environ["wsgi.errors"].flush()

@@ -1,6 +1,6 @@
 //! Worker liveness without IPC, as gunicorn's `WorkerTmp`: each worker owns
-//! an unlinked temporary file; the worker touches its times, the master
-//! reads them. Times are CLOCK_MONOTONIC, so wall-clock jumps do not kill
+//! an unlinked temporary file, created by the master before the fork; the
+//! worker touches its times, the master reads them. Times are CLOCK_MONOTONIC, so wall-clock jumps do not kill
 //! workers.
 
 use std::io;
