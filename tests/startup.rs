@@ -325,3 +325,37 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+#[test]
+fn an_inherited_listening_socket_via_fd_url() {
+    // A parent (here Python) opens the socket and hands its descriptor over.
+    let script = format!(
+        "import os, socket\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(16)\n\
+         os.set_inheritable(s.fileno(), True)\n\
+         os.execv({bin:?}, [{bin:?}, '-b', 'fd://%d' % s.fileno(), 'hello'])\n",
+        bin = common::BIN
+    );
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", &script]);
+    let server = Launch::command(cmd).cwd(&common::apps_dir()).start();
+    assert_eq!(server.get("/").text(), "Hello, World!");
+}
+
+#[test]
+fn ipv6_loopback_bind() {
+    // The machines this project runs on have IPv6 loopback; without it this
+    // test fails rather than passing untested.
+    assert!(
+        std::net::TcpListener::bind("[::1]:0").is_ok(),
+        "this machine has no IPv6 loopback"
+    );
+    let server = Launch::new(&["-b", "[::1]:0", "hello"])
+        .no_bind()
+        .start_v6();
+    let mut s = std::net::TcpStream::connect(("::1", server.port)).unwrap();
+    use std::io::Write;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let resp = common::read_response(&mut s).unwrap();
+    assert_eq!(resp.body, b"Hello, World!");
+}

@@ -260,6 +260,25 @@ fn file_wrapper_sends_files_whole_from_offsets_and_by_length() {
 }
 
 #[test]
+fn real_files_go_out_with_sendfile_not_by_reading() {
+    let data = std::fs::read(common::apps_dir().join("data.bin")).unwrap();
+    let server = routes();
+    assert_eq!(server.get("/file-counted").body, data);
+    assert_eq!(
+        server.get("/file-reads").text(),
+        "0",
+        "the worker read the file through Python"
+    );
+    let server = Launch::new(&["--no-sendfile", "routes:app"]).start();
+    assert_eq!(server.get("/file-counted").body, data);
+    assert_ne!(
+        server.get("/file-reads").text(),
+        "0",
+        "--no-sendfile must iterate the wrapper"
+    );
+}
+
+#[test]
 fn wsgi_errors_writes_to_the_error_log() {
     let server = routes();
     assert_eq!(server.get("/errors").text(), "logged");

@@ -12,6 +12,15 @@ if MARKER:
     atexit.register(lambda: open(MARKER, "a").write("atexit %d\n" % os.getpid()))
 
 CLOSED = []
+FILE_READS = []
+
+
+class CountingFile(__import__("io").FileIO):
+    """A real file that records read() calls: none when sent with sendfile."""
+
+    def read(self, size=-1):
+        FILE_READS.append(size)
+        return super().read(size)
 
 
 def text(start_response, body, status="200 OK", headers=()):
@@ -125,6 +134,12 @@ def app(environ, start_response):
             headers.append(("Content-Length", arg("len", "0")))
         start_response("200 OK", headers)
         return environ["wsgi.file_wrapper"](f, 4096)
+    if path == "/file-counted":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        f = CountingFile(os.path.join(os.path.dirname(__file__), "data.bin"))
+        return environ["wsgi.file_wrapper"](f, 4096)
+    if path == "/file-reads":
+        return text(start_response, str(len(FILE_READS)))
     if path == "/filelike":
         import io
         start_response("200 OK", [("Content-Type", "text/plain")])

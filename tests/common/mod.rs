@@ -116,6 +116,21 @@ impl Launch {
         }
     }
 
+    /// Start a server bound only to an IPv6 address.
+    pub fn start_v6(self) -> Server {
+        let mut server = self.spawn();
+        let port = server
+            .wait_for(WAIT, |line| line.contains("Listening at: "))
+            .and_then(|line| parse_port_v6(&line));
+        match port {
+            Some(port) => {
+                server.port = port;
+                server
+            }
+            None => panic!("server did not start; log:\n{}", server.log_text()),
+        }
+    }
+
     /// Start a server whose error log goes to `path`, and wait until it listens.
     pub fn start_with_log_file(self, path: &Path) -> Server {
         let mut server = self.spawn();
@@ -155,6 +170,13 @@ impl Launch {
             stdout,
         }
     }
+}
+
+/// The port of the first `http://[` (IPv6) listener in a "Listening at:" line.
+fn parse_port_v6(line: &str) -> Option<u16> {
+    let urls = line.split("Listening at: ").nth(1)?.split(' ').next()?;
+    let tcp = urls.split(',').find(|u| u.starts_with("http://["))?;
+    tcp.rsplit(':').next()?.parse().ok()
 }
 
 /// The port of the first `http://` listener in a "Listening at:" line.
