@@ -12,6 +12,7 @@ pub mod pidfile;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -429,7 +430,7 @@ impl Arbiter {
         let Some(signals) = &self.signals else {
             return Vec::new();
         };
-        let mut fds = [PollFd::new(signals_fd(signals), PollFlags::POLLIN)];
+        let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
         let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
         match poll(&mut fds, PollTimeout::from(ms)) {
             Ok(n) if n > 0 => signals.drain(),
@@ -488,11 +489,6 @@ impl Arbiter {
         self.kill_workers(Signal::SIGKILL);
         let _ = self.reap_workers();
     }
-}
-
-fn signals_fd(signals: &SignalPipe) -> std::os::fd::BorrowedFd<'_> {
-    use std::os::fd::AsFd;
-    signals.as_fd()
 }
 
 /// gunicorn's names in "Handling signal: term".

@@ -178,12 +178,9 @@ impl<'a> IoLoop<'a> {
         )?;
         let listeners = listeners
             .iter()
-            .map(|l| {
-                let path = l.url().trim_start_matches("unix:").to_owned();
-                ListenerSlot {
-                    listener: l,
-                    server: wsgi::environ::Server::new(py, l.server_name_port(), path),
-                }
+            .map(|l| ListenerSlot {
+                listener: l,
+                server: wsgi::environ::Server::new(py, l),
             })
             .collect();
         let parser = parser_config(cfg);

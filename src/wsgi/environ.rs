@@ -67,13 +67,19 @@ pub enum Server {
 }
 
 impl Server {
-    pub fn new(py: Python<'_>, name_port: Option<(String, String)>, path: String) -> Self {
-        match name_port {
+    pub fn new(py: Python<'_>, listener: &crate::sock::Listener) -> Self {
+        match listener.server_name_port() {
             Some((name, port)) => Server::Tcp {
                 name: PyString::new(py, &name).unbind(),
                 port: PyString::new(py, &port).unbind(),
             },
-            None => Server::Unix { path },
+            // gunicorn uses the socket's own name (its path) when no Host came.
+            None => Server::Unix {
+                path: listener
+                    .unix_path()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            },
         }
     }
 }

@@ -51,19 +51,13 @@ impl FileWrapper {
 }
 
 impl FileWrapper {
-    /// The file descriptor and current offset when the wrapped object is a
-    /// regular file, so it can go out with sendfile(2).
-    pub fn regular_file(&self, py: Python<'_>) -> Option<i32> {
-        let fd: i32 = self
-            .filelike
+    /// The descriptor of the wrapped object, when it has one.
+    pub fn fileno(&self, py: Python<'_>) -> Option<i32> {
+        self.filelike
             .bind(py)
             .call_method0("fileno")
             .ok()?
             .extract()
-            .ok()?;
-        let os = py.import("os").ok()?;
-        let st = os.call_method1("fstat", (fd,)).ok()?;
-        let mode: u32 = st.getattr("st_mode").ok()?.extract().ok()?;
-        (mode & libc::S_IFMT == libc::S_IFREG).then_some(fd)
+            .ok()
     }
 }

@@ -16,7 +16,7 @@ use std::fmt;
 use std::os::fd::OwnedFd;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList};
 
 use crate::http::parser::RequestHead;
 use crate::http::response::ResponseHead;
@@ -57,7 +57,7 @@ pub struct FileBody {
 enum Source {
     /// Nothing left to pull.
     Done,
-    Iter(Py<PyAny>),
+    Iter(Py<PyIterator>),
     File(FileBody),
 }
 
@@ -170,7 +170,7 @@ impl Wsgi {
             response.source = Source::File(file);
             return Ok(());
         }
-        response.source = Source::Iter(result.try_iter()?.into_any().unbind());
+        response.source = Source::Iter(result.try_iter()?.unbind());
         while response.ready.is_empty() && !matches!(response.source, Source::Done) {
             response.pull_one(py)?;
         }
@@ -270,27 +270,34 @@ fn append_bytes(item: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
     Ok(())
 }
 
-/// A sendfile-able view of a file wrapper, or None to iterate it instead.
+/// A sendfile-able view of a file wrapper, or None to iterate it instead:
+/// our own descriptor for the file (so Python may close its copy), from
+/// the file's current offset, for the app's Content-Length or to the end.
 fn file_body(
     py: Python<'_>,
     wrapper: &FileWrapper,
     sr: &Py<StartResponse>,
 ) -> PyResult<Option<FileBody>> {
-    let Some(fd) = wrapper.regular_file(py) else {
+    let Some(fd) = wrapper.fileno(py) else {
         return Ok(None);
     };
-    let os = py.import("os")?;
-    let offset: u64 = os.call_method1("lseek", (fd, 0, 1))?.extract()?;
-    let size: u64 = os
-        .call_method1("fstat", (fd,))?
-        .getattr("st_size")?
-        .extract()?;
+    let fd = crate::python::dup_fd(py, fd)?;
+    let Ok(st) = nix::sys::stat::fstat(&fd) else {
+        return Ok(None);
+    };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Ok(None);
+    }
+    // The duplicate shares the file offset: this is where the app left it.
+    let Ok(offset) = nix::unistd::lseek(&fd, 0, nix::unistd::Whence::SeekCur) else {
+        return Ok(None);
+    };
+    let (offset, size) = (offset as u64, st.st_size as u64);
     let len = sr
         .borrow(py)
         .head
         .content_length()
         .unwrap_or(size.saturating_sub(offset));
-    let fd = crate::python::dup_fd(py, fd)?;
     Ok(Some(FileBody { fd, offset, len }))
 }
 
