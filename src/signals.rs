@@ -10,13 +10,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::fcntl::OFlag;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+use nix::sys::signal::{
+    SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal, pthread_sigmask, sigaction,
+};
 use signal_hook::SigId;
 
-/// Registered handlers and the pipe they write to.
+/// Registered handlers and the pipe they write to. Dropping it unregisters
+/// the handlers before the pipe closes, so no handler can ever write into a
+/// descriptor number that was reused.
 pub struct SignalPipe {
     read: OwnedFd,
-    /// Kept open for the handlers; closed only after they are unregistered.
+    /// Written by the handlers; closed only after they are unregistered.
     write: OwnedFd,
     ids: Vec<SigId>,
     /// Set by the handlers too: a free check between two pieces of work
@@ -79,11 +83,12 @@ impl SignalPipe {
         }
         out
     }
+}
 
-    /// Unregister the handlers (in a child after fork, once it installed its own).
-    pub fn uninstall(self) {
-        for id in &self.ids {
-            signal_hook::low_level::unregister(*id);
+impl Drop for SignalPipe {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
         }
     }
 }
@@ -106,4 +111,37 @@ pub fn block_all() -> nix::Result<SigSet> {
 /// Restore the mask `block_all` returned; signals held meanwhile arrive now.
 pub fn restore(mask: &SigSet) {
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(mask), None);
+}
+
+/// Give `signals` their default disposition again (in a worker, for the
+/// master's signals it does not handle: HUP or USR2 end a worker, as in
+/// gunicorn, instead of being swallowed by an action-less handler).
+pub fn reset_to_default(signals: &[Signal]) {
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for &sig in signals {
+        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
+        // signal-hook keeps believing its handler is installed for these
+        // signals, which is harmless as long as nothing registers them again
+        // in this process (workers do not).
+        let _ = unsafe { sigaction(sig, &default) };
+    }
+}
+
+/// SIGABRT (what the master sends a worker that missed its heartbeat) ends
+/// the process with status 1 at once, as gunicorn's worker does, instead of
+/// the default abort and its core dump.
+pub fn exit_on_abort() -> io::Result<()> {
+    // SAFETY: `_exit` is async-signal-safe: it ends the process without
+    // running any handler, destructor or lock-taking code.
+    unsafe { signal_hook::low_level::register(libc::SIGABRT, || libc::_exit(1)) }?;
+    Ok(())
+}
+
+/// Ignore SIGPIPE: a client that went away must be an EPIPE error on the
+/// socket, not the end of the worker. Re-asserted after the application
+/// loaded, since an app may have restored the default action.
+pub fn ignore_sigpipe() {
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN runs no code of ours in signal context.
+    let _ = unsafe { sigaction(Signal::SIGPIPE, &ignore) };
 }

@@ -117,3 +117,19 @@ fn error_log_file() {
         server.log_text()
     );
 }
+
+#[test]
+fn path_atom_is_path_info_without_script_name() {
+    let server = Launch::new(&[
+        "--access-logfile",
+        "-",
+        "--access-logformat",
+        "%(U)s|%({script_name}e)s",
+        "hello",
+    ])
+    .env("SCRIPT_NAME", "/app")
+    .start();
+    assert_eq!(server.get("/app/caf%E9").status, 200);
+    let line = wait_until(WAIT, || server.stdout_lines().into_iter().next()).expect("access line");
+    assert_eq!(line, "/caf\u{e9}|/app");
+}

@@ -289,3 +289,76 @@ fn a_stop_signal_while_workers_are_booting_is_not_lost() {
         );
     }
 }
+
+#[test]
+fn busy_workers_keep_their_heartbeat() {
+    // 30 queued 0.2 s requests keep one worker busy for 6 s, three times its
+    // timeout: it must still never be taken for a hung worker.
+    let server = Launch::new(&["-t", "2", "routes:app"]).start();
+    let port = server.port;
+    let clients: Vec<_> = (0..30)
+        .map(|_| std::thread::spawn(move || common::connect_get(port, "/sleep?s=0.2").status))
+        .collect();
+    for c in clients {
+        assert_eq!(c.join().unwrap(), 200);
+    }
+    assert!(
+        !server.log_text().contains("WORKER TIMEOUT"),
+        "{}",
+        server.log_text()
+    );
+}
+
+#[test]
+fn hup_or_usr2_sent_to_a_worker_ends_it_and_it_is_replaced() {
+    for sig in [Signal::SIGHUP, Signal::SIGUSR2] {
+        let server = Launch::new(&["hello"]).start();
+        let before = server.wait_workers(1, WAIT)[0];
+        kill(Pid::from_raw(before), sig).unwrap();
+        let replaced = wait_until(WAIT, || {
+            let w = server.workers();
+            (w.len() == 1 && w[0] != before).then_some(())
+        });
+        assert!(replaced.is_some(), "{sig}: {}", server.log_text());
+    }
+}
+
+#[test]
+fn running_out_of_descriptors_does_not_spin_the_worker() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!("ulimit -n 40 && exec {} -b 127.0.0.1:0 hello", common::BIN),
+    ]);
+    cmd.current_dir(common::apps_dir()).process_group(0);
+    let server = Launch::command(cmd).start();
+    let worker = server.wait_workers(1, WAIT)[0];
+    let held: Vec<_> = (0..60)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", server.port)).ok())
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let failures = server.count("accept() failed");
+    assert!(
+        failures <= 4,
+        "{failures} accept failures logged in 2 s: the worker spins"
+    );
+    let ticks = |pid: i32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = ticks(worker);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        ticks(worker) - before < 30,
+        "the worker burns CPU while out of descriptors"
+    );
+    drop(held);
+    assert_eq!(server.get("/").status, 200, "accepting resumes");
+}

@@ -156,6 +156,78 @@ fn body_beyond_content_length_is_cut_and_a_short_body_closes() {
 }
 
 #[test]
+fn header_pairs_may_be_any_two_item_iterable() {
+    let resp = routes().get("/list-headers");
+    assert_eq!(
+        (resp.status, resp.header("content-type")),
+        (200, Some("text/plain"))
+    );
+}
+
+#[test]
+fn a_rejected_second_start_response_keeps_the_first() {
+    let resp = routes().get("/second-call-invalid");
+    assert_eq!(
+        (resp.status, resp.text().as_str()),
+        (200, "kept"),
+        "{}",
+        resp.raw_head
+    );
+}
+
+#[test]
+fn a_body_on_a_head_response_is_dropped_with_a_warning() {
+    let server = routes();
+    let mut s = server.connect();
+    s.write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    common::read_response_for(&mut s, "HEAD").unwrap();
+    assert_eq!(read_response(&mut s).unwrap().text(), "root");
+    assert!(
+        server
+            .wait_for(WAIT, |l| l.contains(
+                "[WARNING] WSGI app sent body bytes on a no-body response (method=HEAD status=200)"
+            ))
+            .is_some(),
+        "{}",
+        server.log_text()
+    );
+}
+
+#[test]
+fn large_uploads_are_spooled_not_held_in_memory() {
+    let server = routes();
+    let worker = server.wait_workers(1, WAIT)[0];
+    let size: usize = 128 * 1024 * 1024;
+    let mut s = server.connect();
+    s.write_all(
+        format!("POST /digest-stream HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let block = vec![b'z'; 1 << 20];
+    for _ in 0..size / block.len() {
+        s.write_all(&block).unwrap();
+    }
+    let resp = read_response(&mut s).unwrap();
+    assert!(
+        resp.text().starts_with(&format!("{size} ")),
+        "{}",
+        resp.text()
+    );
+    let status = std::fs::read_to_string(format!("/proc/{worker}/status")).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM");
+    assert!(
+        peak_kib < 96 * 1024,
+        "worker peaked at {peak_kib} KiB for a {size}-byte upload"
+    );
+}
+
+#[test]
 fn latin1_header_values_go_out_as_latin1() {
     let resp = routes().get("/latin1-header");
     assert!(

@@ -79,10 +79,10 @@ impl BodyFramer {
         self.sent
     }
 
-    /// Bytes the application produced that were not sent (over the
-    /// Content-Length, or a body on a no-body response).
-    pub fn dropped(&self) -> u64 {
-        self.dropped
+    /// The application produced a body for a response that cannot have
+    /// one (HEAD, 1xx, 204, 304): gunicorn warns about it.
+    pub fn dropped_body(&self) -> bool {
+        self.framing == Framing::NoBody && self.dropped > 0
     }
 
     fn allowance(&self, len: u64) -> u64 {

@@ -1,9 +1,10 @@
 //! The arbiter: the master process that binds the listeners, forks the
 //! workers, watches them and shuts them down.
 //!
-//! A small fixed cycle, as gunicorn's `Arbiter.run`: wait up to a second
-//! for a signal on the self-pipe, handle what arrived, then check heartbeats
-//! (`murder_workers`) and the worker count (`manage_workers`). The master
+//! A small fixed cycle, as gunicorn's `Arbiter.run`: bring the worker count
+//! to its target (`manage_workers`), wait up to a second for a signal on the
+//! self-pipe, handle what arrived, reap, then check heartbeats
+//! (`murder_workers`). The master
 //! never touches a client connection and has no threads besides its own,
 //! so forking stays safe.
 
@@ -240,6 +241,8 @@ impl Arbiter {
     /// preloaded), then the old ones are stopped gracefully, oldest first.
     fn reload(&mut self) {
         info!("Hang up: Master");
+        // As gunicorn: a reload restores the configured count (TTIN/TTOU undone).
+        self.num_workers = self.cfg.workers;
         if let Err(e) = crate::log::reopen() {
             error!("Cannot reopen the error log: {e}");
         }

@@ -6,6 +6,9 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::OpenOptionsExt;
+
+use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
@@ -53,21 +56,31 @@ impl Pidfile {
             path: path.to_path_buf(),
             source,
         };
+        // A process we may not signal (EPERM) is alive too: another user's server.
         if let Some(old) = read_pid(path)
             && old != pid as i32
-            && kill(Pid::from_raw(old), None).is_ok()
+            && matches!(kill(Pid::from_raw(old), None), Ok(()) | Err(Errno::EPERM))
         {
             return Err(Error::AlreadyRunning {
                 pid: old,
                 path: path.to_path_buf(),
             });
         }
-        // Write beside the target, then rename: readers never see a partial file.
+        // Write beside the target, then rename: readers never see a partial
+        // file. `create_new` never follows a planted symlink or truncates
+        // somebody else's file.
         let tmp = path.with_extension(format!("tmp{pid}"));
-        let mut file = fs::File::create(&tmp).map_err(io_err)?;
-        file.write_all(format!("{pid}\n").as_bytes())
-            .map_err(io_err)?;
-        fs::rename(&tmp, path).map_err(io_err)?;
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)
+            .and_then(|mut file| file.write_all(format!("{pid}\n").as_bytes()))
+            .and_then(|()| fs::rename(&tmp, path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(e));
+        }
         Ok(Pidfile {
             path: path.to_path_buf(),
         })

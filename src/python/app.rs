@@ -5,18 +5,25 @@ use std::ffi::CString;
 use std::path::Path;
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyList;
 
 use super::{Error, format_exception};
 
 const LOADER_SOURCE: &str = include_str!("loader.py");
 
-/// The loader module (built once per process from `loader.py`).
+/// The loader module, built once per process from `loader.py`.
 fn loader(py: Python<'_>) -> Result<Bound<'_, PyModule>, Error> {
-    let code =
-        CString::new(LOADER_SOURCE).map_err(|_| Error::Init("loader.py holds a NUL".into()))?;
-    PyModule::from_code(py, &code, c"gunicorn_rs/loader.py", c"gunicorn_rs_loader")
-        .map_err(|e| Error::Init(format_exception(py, &e)))
+    static LOADER: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    LOADER
+        .get_or_try_init(py, || {
+            let code = CString::new(LOADER_SOURCE)
+                .map_err(|_| Error::Init("loader.py holds a NUL".into()))?;
+            PyModule::from_code(py, &code, c"gunicorn_rs/loader.py", c"gunicorn_rs_loader")
+                .map(Bound::unbind)
+                .map_err(|e| Error::Init(format_exception(py, &e)))
+        })
+        .map(|m| m.bind(py).clone())
 }
 
 /// `os.chdir(chdir)` and put it, then each `--pythonpath` entry, first on `sys.path`.

@@ -25,9 +25,11 @@ pub enum Forked {
 pub fn fork() -> nix::Result<Forked> {
     Python::attach(|_py| {
         // SAFETY: the GIL is held (inside `attach`), which the PyOS_* hooks
-        // require; the process has a single thread, so the child inherits no
-        // lock held by a thread that would not exist there. Each path calls
-        // exactly one AfterFork hook matching BeforeFork.
+        // require. The only threads besides this one are Python threads (a
+        // preloaded app's), whose interpreter locks PyOS_BeforeFork takes
+        // and PyOS_AfterFork_Child re-initialises; the server itself runs no
+        // other thread that could hold a lock across the fork. Each path
+        // calls exactly one AfterFork hook matching BeforeFork.
         unsafe {
             ffi::PyOS_BeforeFork();
             let result = nix::unistd::fork();

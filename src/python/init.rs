@@ -8,6 +8,7 @@
 
 use std::ffi::{CStr, CString, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -31,22 +32,25 @@ pub fn initialize(interp: &Interpreter, argv: &[OsString]) -> Result<(), Error> 
     // `PyConfig_Clear` frees what the config owns on every path.
     unsafe {
         let mut config: ffi::PyConfig = std::mem::zeroed();
-        ffi::PyConfig_InitPythonConfig(&mut config);
-        config.install_signal_handlers = 0;
-        config.parse_argv = 0;
+        let c = &raw mut config;
+        ffi::PyConfig_InitPythonConfig(c);
+        (*c).install_signal_handlers = 0;
+        (*c).parse_argv = 0;
+        // Raw pointers: the setter takes the config and one of its own
+        // fields, which two `&mut` could not express.
         let mut status =
-            ffi::PyConfig_SetBytesString(&mut config, &mut config.program_name, program.as_ptr());
+            ffi::PyConfig_SetBytesString(c, &raw mut (*c).program_name, program.as_ptr());
         if ffi::PyStatus_Exception(status) == 0 {
             status = ffi::PyConfig_SetBytesArgv(
-                &mut config,
+                c,
                 arg_ptrs.len() as ffi::Py_ssize_t,
                 arg_ptrs.as_mut_ptr(),
             );
         }
         if ffi::PyStatus_Exception(status) == 0 {
-            status = ffi::Py_InitializeFromConfig(&config);
+            status = ffi::Py_InitializeFromConfig(c);
         }
-        ffi::PyConfig_Clear(&mut config);
+        ffi::PyConfig_Clear(c);
         if ffi::PyStatus_Exception(status) != 0 {
             return Err(Error::Init(status_message(&status)));
         }
@@ -76,14 +80,22 @@ fn check_running_version() -> Result<(), Error> {
 /// Run `atexit` handlers, flush `sys.stdout`/`sys.stderr` and join
 /// non-daemon threads, as a Python process does when it exits: without this
 /// an app's buffered output is lost (../shared/embedding.md §b). Returns
-/// whether finalisation succeeded. The interpreter must not be used again.
+/// whether finalisation succeeded. Call it last, on a thread that is not
+/// attached; the interpreter must not be used afterwards (a second call,
+/// or a call while attached, does nothing and returns false).
 pub fn finalize() -> bool {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    // SAFETY: PyGILState_Check only reads this thread's state.
+    let attached = unsafe { ffi::PyGILState_Check() } != 0;
+    if attached || DONE.swap(true, Ordering::SeqCst) {
+        return false;
+    }
     // SAFETY: the interpreter was initialised by `initialize` in this
     // process (or the parent that forked it, after PyOS_AfterFork_Child);
-    // this thread does not hold the GIL (every `Python::attach` has
-    // returned), so `PyGILState_Ensure` takes it, as `Py_FinalizeEx` requires.
-    // The matching release is deliberately omitted: after finalisation the
-    // thread state no longer exists and the process exits next.
+    // this thread is not attached (checked above), so `PyGILState_Ensure`
+    // takes the GIL, as `Py_FinalizeEx` requires, and `DONE` makes this the
+    // only finalisation. The matching release is deliberately omitted:
+    // after finalisation the thread state no longer exists.
     unsafe {
         ffi::PyGILState_Ensure();
         ffi::Py_FinalizeEx() == 0

@@ -69,3 +69,21 @@ pub fn dup_fd(py: Python<'_>, fd: i32) -> PyResult<std::os::fd::OwnedFd> {
     // to; ownership passes to the OwnedFd, which closes it exactly once.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(dup) })
 }
+
+/// A Python str holding `bytes` read as latin-1 (each byte one character):
+/// how header values and paths reach the environ. One pass in C, ASCII or not.
+pub fn latin1_str<'py>(
+    py: Python<'py>,
+    bytes: &[u8],
+) -> PyResult<Bound<'py, pyo3::types::PyString>> {
+    let len = pyo3::ffi::Py_ssize_t::try_from(bytes.len())
+        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("value too long"))?;
+    // SAFETY: the pointer and length describe `bytes`, which outlives the
+    // call (CPython copies them); a NULL errors parameter means "strict",
+    // which latin-1 cannot fail. The result is a new reference to a str or
+    // NULL with an exception set, which `from_owned_ptr_or_err` turns into Err.
+    unsafe {
+        let obj = pyo3::ffi::PyUnicode_DecodeLatin1(bytes.as_ptr().cast(), len, std::ptr::null());
+        Ok(Bound::from_owned_ptr_or_err(py, obj)?.cast_into_unchecked())
+    }
+}

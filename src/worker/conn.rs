@@ -5,19 +5,25 @@
 //! tracked here: a short read or write means the kernel buffer was drained
 //! or filled, and the next edge will say when to try again.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Instant;
 
 use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, Shutdown, send, shutdown};
 
+use super::spool::BodySink;
 use crate::http::body::BodyDecoder;
 use crate::http::framing::BodyFramer;
 use crate::http::parser::{HeadParser, RequestHead};
 use crate::sock::Peer;
 use crate::wsgi;
+use crate::wsgi::input::RequestBody;
 
 /// Smallest free space offered to a read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Buffers grown past this (a large request or response) are given back
+/// once empty, so a kept-alive connection does not hold on to them.
+const KEEP_CAPACITY: usize = 256 * 1024;
 /// Bytes one connection may read per turn of the loop, so a client that
 /// sends fast (a large upload, data while we linger) cannot keep the worker
 /// from its other connections.
@@ -45,6 +51,9 @@ impl InBuf {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            if self.buf.len() > KEEP_CAPACITY {
+                self.buf = Vec::new();
+            }
         }
     }
 
@@ -112,12 +121,12 @@ pub enum State {
     Body {
         head: RequestHead,
         decoder: BodyDecoder,
-        body: Vec<u8>,
+        body: BodySink,
     },
     /// A complete request waiting for the executor.
     Ready {
         head: RequestHead,
-        body: Vec<u8>,
+        body: RequestBody,
     },
     Responding(Box<Responding>),
     /// Send what is pending, then close.
@@ -132,6 +141,8 @@ pub enum State {
 pub struct Conn {
     pub fd: OwnedFd,
     pub peer: Peer,
+    /// The peer's address as logs show it (`REMOTE_ADDR`).
+    pub remote_addr: String,
     /// `REMOTE_ADDR`/`REMOTE_PORT` as Python strings, made at first use.
     pub peer_py: Option<wsgi::environ::Peer>,
     pub listener: usize,
@@ -146,19 +157,26 @@ pub struct Conn {
     pub writable: bool,
     /// The peer shut its sending side (EPOLLRDHUP).
     pub peer_closed: bool,
+    /// Bytes went out since the last `take_write_progress`.
+    wrote: bool,
     pub state: State,
     pub deadline: Instant,
     /// Bytes this connection may still read in the current turn.
     pub budget: usize,
-    /// Requests answered on this connection.
-    pub served: u64,
+    /// A response was completed on this connection.
+    pub served: bool,
 }
 
 impl Conn {
     pub fn new(fd: OwnedFd, peer: Peer, listener: usize, deadline: Instant) -> Self {
+        let remote_addr = match &peer {
+            Peer::Tcp(sa) => sa.ip().to_string(),
+            Peer::Unix => String::new(),
+        };
         Conn {
             fd,
             peer,
+            remote_addr,
             peer_py: None,
             listener,
             inbuf: InBuf::default(),
@@ -168,10 +186,11 @@ impl Conn {
             readable: true,
             writable: true,
             peer_closed: false,
+            wrote: false,
             state: State::Head,
             deadline,
             budget: READ_BUDGET,
-            served: 0,
+            served: false,
         }
     }
 
@@ -229,9 +248,12 @@ impl Conn {
                 return Flush::Blocked;
             }
             let pending = &self.out[self.out_pos..];
-            match nix::unistd::write(&self.fd, pending) {
+            // MSG_NOSIGNAL: a client gone away is EPIPE, never SIGPIPE, even
+            // if the application restored SIGPIPE's default action.
+            match send(self.fd.as_raw_fd(), pending, MsgFlags::MSG_NOSIGNAL) {
                 Ok(n) => {
                     self.out_pos += n;
+                    self.wrote |= n > 0;
                     if n < pending.len() {
                         self.writable = false;
                     }
@@ -243,7 +265,15 @@ impl Conn {
         }
         self.out.clear();
         self.out_pos = 0;
+        if self.out.capacity() > KEEP_CAPACITY {
+            self.out = Vec::new();
+        }
         Flush::Done
+    }
+
+    /// Whether bytes went out since the last call.
+    pub fn take_write_progress(&mut self) -> bool {
+        std::mem::take(&mut self.wrote)
     }
 
     /// Send more of a file body.
@@ -267,6 +297,7 @@ impl Conn {
                 Ok(n) => {
                     file.sent += n as u64;
                     file.remaining -= n as u64;
+                    self.wrote = true;
                     if n < count {
                         self.writable = false;
                     }
@@ -281,18 +312,15 @@ impl Conn {
 
     /// Shut our sending side (after the last response).
     pub fn shutdown_write(&self) {
-        let _ = nix::sys::socket::shutdown(
-            std::os::fd::AsRawFd::as_raw_fd(&self.fd),
-            nix::sys::socket::Shutdown::Write,
-        );
+        let _ = shutdown(self.fd.as_raw_fd(), Shutdown::Write);
     }
 
-    /// Read and drop whatever arrives (lingering close).
     /// Whether the turn ended with input left unread.
     pub fn yielded(&self) -> bool {
         self.budget == 0 && self.readable
     }
 
+    /// Read and drop whatever arrives (lingering close).
     pub fn discard_input(&mut self) -> Read {
         let outcome = self.read_some();
         self.inbuf.consume(usize::MAX);

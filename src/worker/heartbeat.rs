@@ -1,15 +1,14 @@
 //! Worker liveness without IPC, as gunicorn's `WorkerTmp`: each worker owns
-//! an unlinked temporary file, created by the master before the fork; the
-//! worker touches its times, the master reads them. Times are CLOCK_MONOTONIC, so wall-clock jumps do not kill
-//! workers.
+//! an anonymous temporary file, created by the master before the fork; the
+//! worker touches its times, the master reads them. Times are
+//! CLOCK_MONOTONIC, so wall-clock jumps do not kill workers.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use nix::fcntl::{OFlag, open};
-use nix::sys::stat::{Mode, fstat, futimens};
+use nix::sys::stat::{fstat, futimens};
 use nix::sys::time::TimeSpec;
 use nix::time::{ClockId, clock_gettime};
 
@@ -24,17 +23,9 @@ impl Heartbeat {
     /// worker is watched from its first notify, after it loaded the app,
     /// as in gunicorn (a slow import is not a timeout).
     pub fn create(dir: &Path) -> io::Result<Heartbeat> {
-        let flags = OFlag::O_TMPFILE | OFlag::O_RDWR | OFlag::O_CLOEXEC;
-        let fd = match open(dir, flags, Mode::S_IRUSR | Mode::S_IWUSR) {
-            Ok(fd) => fd,
-            // File systems without O_TMPFILE: create and unlink at once.
-            Err(_) => {
-                let (fd, path) = nix::unistd::mkstemp(&dir.join("wgunicorn-rs-XXXXXX"))?;
-                let _ = std::fs::remove_file(path);
-                fd
-            }
+        let beat = Heartbeat {
+            fd: OwnedFd::from(super::tmpfile::anonymous(dir)?),
         };
-        let beat = Heartbeat { fd };
         beat.set(TimeSpec::new(0, 0))?;
         Ok(beat)
     }

@@ -7,7 +7,9 @@
 mod conn;
 pub mod heartbeat;
 mod io_loop;
+mod spool;
 mod sync;
+mod tmpfile;
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::Pid;
@@ -33,6 +35,13 @@ const SIGNALS: [Signal; 4] = [
     Signal::SIGINT,
     Signal::SIGQUIT,
     Signal::SIGUSR1,
+];
+/// The master's signals that take their default action in a worker.
+const MASTER_ONLY_SIGNALS: [Signal; 4] = [
+    Signal::SIGHUP,
+    Signal::SIGUSR2,
+    Signal::SIGCHLD,
+    Signal::SIGWINCH,
 ];
 
 /// What a freshly forked worker starts from.
@@ -65,10 +74,10 @@ pub fn run(boot: Boot<'_>) -> i32 {
 
 fn serve(boot: Boot<'_>) -> i32 {
     let cfg = boot.cfg;
-    let installed = SignalPipe::install(&SIGNALS);
-    if let Some(master) = boot.master_signals {
-        master.uninstall();
-    }
+    let installed =
+        SignalPipe::install(&SIGNALS).and_then(|pipe| signals::exit_on_abort().map(|()| pipe));
+    drop(boot.master_signals);
+    signals::reset_to_default(&MASTER_ONLY_SIGNALS);
     signals::restore(&boot.signal_mask);
     let signals = match installed {
         Ok(s) => s,
@@ -97,6 +106,7 @@ fn serve(boot: Boot<'_>) -> i32 {
                 Err(code) => return code,
             },
         };
+        signals::ignore_sigpipe();
         let wsgi = match Wsgi::new(py, app, cfg.workers > 1, cfg.sendfile) {
             Ok(w) => w,
             Err(e) => {

@@ -15,6 +15,7 @@ use super::errors::ErrorStream;
 use super::file_wrapper::FileWrapper;
 use super::input::Input;
 use crate::http::parser::RequestHead;
+use crate::python::latin1_str;
 
 /// Distinct `HTTP_*` keys remembered per worker; past this a key string is
 /// made per request, so odd header names sent by clients cannot grow memory.
@@ -177,8 +178,8 @@ impl EnvironBuilder {
         let k = &self.keys;
         env.set_item(&k.wsgi_input, input)?;
         env.set_item(&k.request_method, self.method(py, head.method()))?;
-        env.set_item(&k.query_string, latin1_str(py, head.query()))?;
-        env.set_item(&k.raw_uri, latin1_str(py, head.uri()))?;
+        env.set_item(&k.query_string, latin1_str(py, head.query())?)?;
+        env.set_item(&k.raw_uri, latin1_str(py, head.uri())?)?;
         let protocol = match head.version() {
             (1, 1) => self.http11.bind(py).clone(),
             (1, 0) => self.http10.bind(py).clone(),
@@ -188,13 +189,16 @@ impl EnvironBuilder {
 
         let mut script_name: Option<&[u8]> = None;
         let mut host: Option<&[u8]> = None;
+        // Repeated fields are joined with "," in arrival order, once at the
+        // end: joining as they come would copy the value again each time.
+        let mut repeated: Vec<(Bound<'py, PyString>, Vec<u8>)> = Vec::new();
         for h in head.headers() {
             if h.name.eq_ignore_ascii_case(b"content-type") {
-                env.set_item(&k.content_type, latin1_str(py, h.value))?;
+                env.set_item(&k.content_type, latin1_str(py, h.value)?)?;
                 continue;
             }
             if h.name.eq_ignore_ascii_case(b"content-length") {
-                env.set_item(&k.content_length, latin1_str(py, h.value))?;
+                env.set_item(&k.content_length, latin1_str(py, h.value)?)?;
                 continue;
             }
             if h.name.eq_ignore_ascii_case(b"host") {
@@ -202,16 +206,25 @@ impl EnvironBuilder {
             } else if h.name.eq_ignore_ascii_case(b"script_name") {
                 script_name = Some(h.value);
             }
-            let key = self.header_keys.key(py, h.name);
-            let value = latin1_str(py, h.value);
-            match env.get_item(&key)? {
-                // Repeated fields are joined with "," in arrival order.
-                Some(prev) => env.set_item(
-                    &key,
-                    format!("{},{}", prev.extract::<&str>()?, value.to_str()?),
-                )?,
-                None => env.set_item(&key, value)?,
+            let key = self.header_keys.key(py, h.name)?;
+            if let Some(joined) = repeated
+                .iter_mut()
+                .find(|(k, _)| k.as_any().eq(&key).unwrap_or(false))
+            {
+                joined.1.push(b',');
+                joined.1.extend_from_slice(h.value);
+            } else if let Some(first) = env.get_item(&key)? {
+                let mut joined: Vec<u8> =
+                    first.extract::<&str>()?.chars().map(|c| c as u8).collect();
+                joined.push(b',');
+                joined.extend_from_slice(h.value);
+                repeated.push((key, joined));
+            } else {
+                env.set_item(&key, latin1_str(py, h.value)?)?;
             }
+        }
+        for (key, joined) in repeated {
+            env.set_item(key, latin1_str(py, &joined)?)?;
         }
 
         env.set_item(&k.remote_addr, peer.addr.bind(py))?;
@@ -246,8 +259,8 @@ impl EnvironBuilder {
                 String::from_utf8_lossy(script_name)
             )));
         };
-        env.set_item(&k.path_info, latin1_str(py, &percent_decode(rest)))?;
-        env.set_item(&k.script_name, latin1_str(py, script_name))?;
+        env.set_item(&k.path_info, latin1_str(py, &percent_decode(rest))?)?;
+        env.set_item(&k.script_name, latin1_str(py, script_name)?)?;
         Ok(env)
     }
 
@@ -263,7 +276,7 @@ impl EnvironBuilder {
 
 impl HeaderKeys {
     /// `HTTP_` + the name upper-cased with `-` as `_`, from the cache when seen before.
-    fn key<'py>(&mut self, py: Python<'py>, name: &[u8]) -> Bound<'py, PyString> {
+    fn key<'py>(&mut self, py: Python<'py>, name: &[u8]) -> PyResult<Bound<'py, PyString>> {
         self.buf.clear();
         self.buf.extend_from_slice(b"HTTP_");
         self.buf.extend(name.iter().map(|&b| {
@@ -274,13 +287,13 @@ impl HeaderKeys {
             }
         }));
         if let Some(key) = self.map.get(&self.buf) {
-            return key.bind(py).clone();
+            return Ok(key.bind(py).clone());
         }
-        let key = latin1_str(py, &self.buf);
+        let key = latin1_str(py, &self.buf)?;
         if self.map.len() < HEADER_KEY_CACHE_MAX {
             self.map.insert(self.buf.clone(), key.clone().unbind());
         }
-        key
+        Ok(key)
     }
 }
 
@@ -295,17 +308,6 @@ fn unix_server_name(path: &str, host: Option<&[u8]>) -> (String, String) {
             }
         }
         None => (path.to_owned(), String::new()),
-    }
-}
-
-/// A Python str holding `bytes` read as latin-1 (every byte one character).
-pub fn latin1_str<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) if bytes.is_ascii() => PyString::new(py, s),
-        _ => PyString::new(
-            py,
-            &bytes.iter().map(|&b| char::from(b)).collect::<String>(),
-        ),
     }
 }
 

@@ -15,6 +15,8 @@ pub mod start_response;
 use std::fmt;
 use std::os::fd::OwnedFd;
 
+use pyo3::exceptions::PyAttributeError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList};
 
@@ -22,7 +24,7 @@ use crate::http::parser::RequestHead;
 use crate::http::response::ResponseHead;
 use environ::{BuildError, EnvironBuilder, Peer, Server};
 use file_wrapper::FileWrapper;
-use input::Input;
+use input::{Input, RequestBody};
 use start_response::StartResponse;
 
 /// Why a request got no response from the application.
@@ -65,8 +67,9 @@ enum Source {
 pub struct Response {
     /// Status and headers, validated.
     pub head: ResponseHead,
-    /// The environ, kept for the access log's `%({key}e)s`.
-    pub environ: Py<PyDict>,
+    /// The environ, kept only when the access log needs it (`%(U)s`,
+    /// `%({key}e)s`): it holds the request body alive.
+    pub environ: Option<Py<PyDict>>,
     /// Body bytes already produced (the first chunk, `write()` output).
     pub ready: Vec<u8>,
     source: Source,
@@ -103,9 +106,10 @@ impl Wsgi {
         &mut self,
         py: Python<'_>,
         head: &RequestHead,
-        body: Vec<u8>,
+        body: RequestBody,
         peer: &Peer,
         server: &Server,
+        keep_environ: bool,
     ) -> Result<Response, CallError> {
         let input = Bound::new(py, Input::new(body)).map_err(|e| app_error(py, &e))?;
         let environ = match self.environ.build(py, head, input, peer, server) {
@@ -122,7 +126,7 @@ impl Wsgi {
 
         let mut response = Response {
             head: ResponseHead::default(),
-            environ: environ.unbind(),
+            environ: keep_environ.then(|| environ.unbind()),
             ready: Vec::new(),
             source: Source::Done,
             result: None,
@@ -227,23 +231,22 @@ impl Response {
         let Some(result) = self.result.take() else {
             return;
         };
-        let result = result.bind(py);
-        match result.hasattr("close") {
-            Ok(true) => {
-                if let Err(e) = result.call_method0("close") {
-                    tracing::error!(
-                        "Error closing the response iterable\n{}",
-                        crate::python::format_exception(py, &e)
-                    );
-                }
-            }
-            Ok(false) => {}
-            Err(e) => tracing::error!(
-                "Error closing the response iterable\n{}",
-                crate::python::format_exception(py, &e)
-            ),
+        let close = match result.bind(py).getattr(intern!(py, "close")) {
+            Ok(close) => close,
+            Err(e) if e.is_instance_of::<PyAttributeError>(py) => return,
+            Err(e) => return log_close_error(py, &e),
+        };
+        if let Err(e) = close.call0() {
+            log_close_error(py, &e);
         }
     }
+}
+
+fn log_close_error(py: Python<'_>, err: &PyErr) {
+    tracing::error!(
+        "Error closing the response iterable\n{}",
+        crate::python::format_exception(py, err)
+    );
 }
 
 /// Move `write()` output into the body, keeping order with iterated chunks.

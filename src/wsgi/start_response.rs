@@ -42,40 +42,50 @@ impl StartResponse {
         }
     }
 
+    /// Validate `status` and `headers` into a new head; the current one is
+    /// replaced only when all of it is valid, so a rejected second call
+    /// (with `exc_info`) leaves the first response intact.
     fn set(&mut self, status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<()> {
+        let invalid_status = || PyValueError::new_err(format!("Invalid status {}", repr(status)));
         let status_str = status
             .cast::<PyString>()
             .map_err(|_| PyTypeError::new_err(format!("{} is not a string", repr(status))))?;
-        self.head.clear();
-        let bytes = latin1(status_str.to_str()?)
-            .ok_or_else(|| PyValueError::new_err(format!("Invalid status {}", repr(status))))?;
-        self.head
-            .set_status(&bytes)
-            .map_err(|_| PyValueError::new_err(format!("Invalid status {}", repr(status))))?;
+        let mut head = ResponseHead::default();
+        let bytes = latin1(status_str.to_str()?).ok_or_else(invalid_status)?;
+        head.set_status(&bytes).map_err(|_| invalid_status())?;
         for item in headers.try_iter()? {
-            let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
-            let name_str = name
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err(format!("{} is not a string", repr(&name))))?
-                .to_str()?;
-            let value_str = value
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err(format!("{} is not a string", repr(&value))))?
-                .to_str()?;
-            let invalid_value = || {
+            // Any two-item iterable, as gunicorn's `for name, value in headers`.
+            let item = item?;
+            let mut pair = item.try_iter()?;
+            let (Some(name), Some(value), None) = (pair.next(), pair.next(), pair.next()) else {
+                return Err(PyValueError::new_err(format!(
+                    "a response header must be a (name, value) pair, not {}",
+                    repr(&item)
+                )));
+            };
+            let (name, value) = (name?, value?);
+            let name_str = as_str(&name)?;
+            let value_str = as_str(&value)?;
+            let value_bytes = latin1(value_str).ok_or_else(|| {
                 header_error(
                     &ResponseError::InvalidHeaderValue(name_str.to_owned()),
                     name_str,
                 )
-            };
-            let value_bytes = latin1(value_str).ok_or_else(invalid_value)?;
-            self.head
-                .push_header(name_str.as_bytes(), &value_bytes)
+            })?;
+            head.push_header(name_str.as_bytes(), &value_bytes)
                 .map_err(|e| header_error(&e, name_str))?;
         }
+        self.head = head;
         self.called = true;
         Ok(())
     }
+}
+
+/// The str behind a header name or value (gunicorn refuses anything else).
+fn as_str<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
+    obj.cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("{} is not a string", repr(obj))))?
+        .to_str()
 }
 
 impl Default for StartResponse {
@@ -93,7 +103,8 @@ impl StartResponse {
         headers: &Bound<'py, PyAny>,
         exc_info: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let exc_info = exc_info.filter(|e| !e.is_none());
+        // gunicorn tests exc_info for truth: None and () both mean "not given".
+        let exc_info = exc_info.filter(|e| e.is_truthy().unwrap_or(true));
         {
             let mut this = slf.borrow_mut();
             match exc_info {

@@ -156,6 +156,29 @@ def app(environ, start_response):
         import hashlib
         body = environ["wsgi.input"].read()
         return text(start_response, "%d %s" % (len(body), hashlib.sha256(body).hexdigest()))
+    if path == "/digest-stream":
+        import hashlib
+        h, n, inp = hashlib.sha256(), 0, environ["wsgi.input"]
+        while True:
+            block = inp.read(65536)
+            if not block:
+                break
+            h.update(block)
+            n += len(block)
+        return text(start_response, "%d %s" % (n, h.hexdigest()))
+    if path == "/list-headers":
+        start_response("200 OK", [["Content-Type", "text/plain"], ("Content-Length", "2")])
+        return [b"ok"]
+    if path == "/second-call-invalid":
+        start_response("200 OK", [("Content-Length", "4")])
+        try:
+            raise ValueError("late")
+        except ValueError:
+            try:
+                start_response("bad status", [], sys.exc_info())
+            except ValueError:
+                pass
+        return [b"kept"]
     if path == "/errors":
         environ["wsgi.errors"].write("message to wsgi.errors\n")
         environ["wsgi.errors"].flush()

@@ -1,0 +1,513 @@
+//! The worker's I/O loop: one epoll set over the shared listeners, the
+//! worker's signal pipe and every client connection.
+//!
+//! Connections move through [`State`]: head, body, ready, responding,
+//! closing, lingering. Requests reach the application only when complete
+//! (`request`), and its response is pulled only as fast as the client takes
+//! it (`respond`), so Python never waits on a socket. The GIL is released
+//! only around `epoll_wait`.
+
+mod request;
+mod respond;
+mod slab;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use pyo3::prelude::*;
+use tracing::{debug, error, info, warn};
+
+use super::conn::{Conn, READ_BUDGET, State};
+use super::heartbeat::Heartbeat;
+use super::sync::SyncExecutor;
+use crate::config::{Config, HeaderMapping};
+use crate::http::date::HttpDate;
+use crate::http::parser::{HeaderMap, Limits, ParserConfig};
+use crate::log::access::AccessLog;
+use crate::signals::SignalPipe;
+use crate::sock::Listener;
+use crate::wsgi::{self, Wsgi};
+use slab::Slab;
+
+const TOKEN_SIGNALS: u64 = u64::MAX;
+/// Listener `i` has token `TOKEN_LISTENER_BASE - i`; connections use their slot index.
+const TOKEN_LISTENER_BASE: u64 = u64::MAX - 1;
+/// Connections accepted per listener wake-up, so one worker does not take
+/// a whole burst while its siblings sit idle.
+const ACCEPT_BATCH: usize = 64;
+/// After accept fails (out of descriptors or memory), wait this long
+/// before trying again, rather than spin on a level-triggered listener.
+const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// Response bytes buffered per connection before the app's iterator is paused.
+const OUT_HIGH_WATER: usize = 256 * 1024;
+/// A client that stops sending mid-request, or stops reading our response,
+/// for this long is dropped.
+const IO_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A new connection may take this long (or `--keep-alive`, if longer) to
+/// send its first request.
+const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(5);
+/// How long a closing connection waits for the client to close its side.
+const LINGER: Duration = Duration::from_secs(2);
+/// The loop wakes at least this often: heartbeat, timeouts, master check.
+const TICK_MS: u16 = 1000;
+const TICK: Duration = Duration::from_millis(TICK_MS as u64);
+/// The heartbeat file is touched at most this often (a syscall each time).
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+
+/// How the worker is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Running,
+    /// TERM: no new connections; answer what is in flight, then exit.
+    Graceful {
+        deadline: Instant,
+    },
+    /// INT/QUIT, or the master is gone: exit now.
+    Quit,
+}
+
+/// What a step of a connection's state machine wants next.
+enum Step {
+    Continue,
+    Wait,
+    Close,
+}
+
+struct ListenerSlot<'a> {
+    listener: &'a Listener,
+    server: wsgi::environ::Server,
+}
+
+/// The loop of one worker process.
+pub struct IoLoop<'a> {
+    cfg: &'a Config,
+    epoll: Epoll,
+    listeners: Vec<ListenerSlot<'a>>,
+    accepting: bool,
+    /// Accepting is paused after a failure until then.
+    accept_resume: Option<Instant>,
+    conns: Slab,
+    executor: SyncExecutor,
+    signals: SignalPipe,
+    heartbeat: Heartbeat,
+    last_notify: Instant,
+    master: Pid,
+    wsgi: Wsgi,
+    /// Parser settings for peers outside / inside `forwarded_allow_ips`.
+    parser: ParserConfig,
+    parser_trusted: ParserConfig,
+    keepalive: Duration,
+    date: HttpDate,
+    access_log: Option<AccessLog>,
+    mode: Mode,
+    last_sweep: Instant,
+    /// Where large request bodies are spooled.
+    tmp_dir: PathBuf,
+    /// Connections that spent their read budget with input left: served
+    /// again next turn (edge-triggered epoll will not report them again).
+    revisit: Vec<usize>,
+}
+
+/// What a worker's loop is built from.
+pub struct Parts<'a> {
+    pub cfg: &'a Config,
+    pub listeners: &'a [Listener],
+    pub signals: SignalPipe,
+    pub heartbeat: Heartbeat,
+    /// The master's pid: when our parent changes, the master is gone.
+    pub master: Pid,
+    pub wsgi: Wsgi,
+    pub access_log: Option<AccessLog>,
+}
+
+impl<'a> IoLoop<'a> {
+    pub fn new(py: Python<'_>, parts: Parts<'a>) -> std::io::Result<Self> {
+        let Parts {
+            cfg,
+            listeners,
+            signals,
+            heartbeat,
+            master,
+            wsgi,
+            access_log,
+        } = parts;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        epoll.add(
+            &signals,
+            EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_SIGNALS),
+        )?;
+        let listeners = listeners
+            .iter()
+            .map(|l| ListenerSlot {
+                listener: l,
+                server: wsgi::environ::Server::new(py, l),
+            })
+            .collect();
+        let parser = parser_config(cfg);
+        let parser_trusted = ParserConfig {
+            peer_trusted: true,
+            ..parser.clone()
+        };
+        let now = Instant::now();
+        let mut lp = IoLoop {
+            cfg,
+            epoll,
+            listeners,
+            accepting: false,
+            accept_resume: None,
+            conns: Slab::default(),
+            executor: SyncExecutor::default(),
+            signals,
+            heartbeat,
+            last_notify: now,
+            master,
+            wsgi,
+            parser,
+            parser_trusted,
+            keepalive: Duration::from_secs(cfg.keepalive),
+            date: HttpDate::default(),
+            access_log,
+            mode: Mode::Running,
+            last_sweep: now,
+            tmp_dir: std::env::temp_dir(),
+            revisit: Vec::new(),
+        };
+        lp.set_accepting(true)?;
+        Ok(lp)
+    }
+
+    /// Serve until told to stop. Returns the worker's exit status.
+    pub fn run(&mut self, py: Python<'_>) -> i32 {
+        let mut events = vec![EpollEvent::empty(); 256];
+        let _ = self.heartbeat.notify();
+        loop {
+            match self.mode {
+                Mode::Quit => return 0,
+                Mode::Graceful { deadline }
+                    if self.conns.live == 0 || Instant::now() >= deadline =>
+                {
+                    return 0;
+                }
+                _ => {}
+            }
+            let epoll = &self.epoll;
+            let timeout = if self.revisit.is_empty() {
+                EpollTimeout::from(TICK_MS)
+            } else {
+                EpollTimeout::ZERO
+            };
+            let n = match py.detach(|| epoll.wait(&mut events, timeout)) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => 0,
+                Err(e) => {
+                    error!("epoll_wait failed: {e}");
+                    return 1;
+                }
+            };
+            for ev in &events[..n] {
+                if self.mode == Mode::Quit {
+                    break;
+                }
+                self.dispatch(py, ev.data(), ev.events());
+            }
+            for id in std::mem::take(&mut self.revisit) {
+                self.advance(py, id);
+            }
+            self.run_ready(py);
+            self.housekeeping(py);
+        }
+    }
+
+    fn dispatch(&mut self, py: Python<'_>, token: u64, flags: EpollFlags) {
+        if token == TOKEN_SIGNALS {
+            self.handle_signals(py);
+            return;
+        }
+        if token > TOKEN_LISTENER_BASE - self.listeners.len() as u64 {
+            self.accept((TOKEN_LISTENER_BASE - token) as usize, py);
+            return;
+        }
+        let id = token as usize;
+        let Some(Some(conn)) = self.conns.slots.get_mut(id) else {
+            return;
+        };
+        let hangup = EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
+        if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | hangup) {
+            conn.readable = true;
+        }
+        if flags.intersects(EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP) {
+            conn.peer_closed = true;
+        }
+        if flags.intersects(EpollFlags::EPOLLOUT | hangup) {
+            conn.writable = true;
+        }
+        self.advance(py, id);
+    }
+
+    fn handle_signals(&mut self, py: Python<'_>) {
+        for sig in self.signals.drain() {
+            match sig {
+                Signal::SIGTERM => self.stop_gracefully(py),
+                Signal::SIGINT | Signal::SIGQUIT => self.mode = Mode::Quit,
+                Signal::SIGUSR1 => self.reopen_logs(),
+                _ => {}
+            }
+        }
+    }
+
+    /// USR1: reopen the error and access logs (after log rotation).
+    fn reopen_logs(&mut self) {
+        if let Err(e) = crate::log::reopen() {
+            error!("Cannot reopen the error log: {e}");
+        }
+        if let Some(log) = &mut self.access_log
+            && let Err(e) = log.reopen()
+        {
+            error!("Cannot reopen the access log: {e}");
+        }
+    }
+
+    /// Stop accepting; idle connections go now, busy ones after their response.
+    fn stop_gracefully(&mut self, py: Python<'_>) {
+        if self.mode != Mode::Running {
+            return;
+        }
+        self.mode = Mode::Graceful {
+            deadline: deadline_in(Duration::from_secs(self.cfg.graceful_timeout)),
+        };
+        let _ = self.set_accepting(false);
+        let idle = self.conns.matching(|c| {
+            matches!(c.state, State::Head) && c.inbuf.is_empty() && c.out_pending() == 0
+        });
+        for id in idle {
+            if let Some(conn) = self.conns.take(id) {
+                self.close(py, id, conn);
+            }
+        }
+    }
+
+    fn set_accepting(&mut self, on: bool) -> std::io::Result<()> {
+        if on == self.accepting {
+            return Ok(());
+        }
+        for (i, slot) in self.listeners.iter().enumerate() {
+            if on {
+                // EPOLLEXCLUSIVE: one worker is woken per connection, not all.
+                let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE;
+                self.epoll.add(
+                    slot.listener,
+                    EpollEvent::new(flags, TOKEN_LISTENER_BASE - i as u64),
+                )?;
+            } else {
+                self.epoll.delete(slot.listener)?;
+            }
+        }
+        self.accepting = on;
+        Ok(())
+    }
+
+    /// Accept again if it was paused and nothing stands in the way.
+    fn maybe_resume_accepting(&mut self) {
+        let backing_off = self.accept_resume.is_some_and(|t| Instant::now() < t);
+        if !self.accepting
+            && !backing_off
+            && self.mode == Mode::Running
+            && self.conns.live < self.cfg.worker_connections
+        {
+            self.accept_resume = None;
+            let _ = self.set_accepting(true);
+        }
+    }
+
+    fn accept(&mut self, index: usize, py: Python<'_>) {
+        let Some(slot) = self.listeners.get(index) else {
+            return;
+        };
+        let listener = slot.listener;
+        for _ in 0..ACCEPT_BATCH {
+            if self.conns.live >= self.cfg.worker_connections || self.mode != Mode::Running {
+                let _ = self.set_accepting(false);
+                return;
+            }
+            match listener.accept() {
+                Ok(Some((fd, peer))) => {
+                    let conn = Conn::new(
+                        fd,
+                        peer,
+                        index,
+                        deadline_in(FIRST_REQUEST_WAIT.max(self.keepalive)),
+                    );
+                    let id = self.conns.insert(conn);
+                    let flags = EpollFlags::EPOLLIN
+                        | EpollFlags::EPOLLOUT
+                        | EpollFlags::EPOLLRDHUP
+                        | EpollFlags::EPOLLET;
+                    let registered = match &self.conns.slots[id] {
+                        Some(c) => self.epoll.add(&c.fd, EpollEvent::new(flags, id as u64)),
+                        None => continue,
+                    };
+                    if let Err(e) = registered {
+                        warn!("Cannot watch a new connection: {e}");
+                        if let Some(conn) = self.conns.take(id) {
+                            self.close(py, id, conn);
+                        }
+                        continue;
+                    }
+                    // Requests often arrive with the connection: try at once.
+                    self.advance(py, id);
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    warn!("accept() failed: {e}; not accepting new connections for a second");
+                    let _ = self.set_accepting(false);
+                    self.accept_resume = Some(Instant::now() + ACCEPT_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Run queued requests while the application is free.
+    fn run_ready(&mut self, py: Python<'_>) {
+        while self.mode != Mode::Quit
+            && let Some(id) = self.executor.next()
+        {
+            match self.conns.slots.get(id) {
+                Some(Some(conn)) if matches!(conn.state, State::Ready { .. }) => {
+                    self.advance(py, id)
+                }
+                _ => {
+                    // Only a connection with a complete request can be queued.
+                    debug_assert!(false, "connection {id} queued without a request");
+                    self.executor.forget(id);
+                    if let Some(conn) = self.conns.take(id) {
+                        self.close(py, id, conn);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drive connection `id` as far as it can go without waiting.
+    fn advance(&mut self, py: Python<'_>, id: usize) {
+        let Some(mut conn) = self.conns.take(id) else {
+            return;
+        };
+        conn.budget = READ_BUDGET;
+        loop {
+            let step = match conn.state {
+                State::Head => self.step_head(&mut conn),
+                State::Body { .. } => self.step_body(&mut conn),
+                State::Ready { .. } => self.step_ready(py, id, &mut conn),
+                State::Responding(_) => self.step_respond(py, id, &mut conn),
+                State::Closing => request::step_closing(&mut conn),
+                State::Lingering => request::step_lingering(&mut conn),
+            };
+            match step {
+                Step::Continue => {}
+                Step::Wait => {
+                    if conn.yielded() && !self.revisit.contains(&id) {
+                        self.revisit.push(id);
+                    }
+                    self.conns.put_back(id, conn);
+                    return;
+                }
+                Step::Close => {
+                    self.close(py, id, conn);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, py: Python<'_>, id: usize, mut conn: Conn) {
+        if let State::Responding(r) = &mut conn.state {
+            self.end_app(py, id, r);
+        }
+        self.executor.forget(id);
+        let _ = self.epoll.delete(&conn.fd);
+        drop(conn);
+        self.conns.release(id);
+        self.maybe_resume_accepting();
+    }
+
+    /// Touch the heartbeat file (at most every `HEARTBEAT_EVERY`) and check
+    /// that the master is still our parent.
+    fn beat(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.last_notify) < HEARTBEAT_EVERY {
+            return;
+        }
+        let _ = self.heartbeat.notify();
+        self.last_notify = now;
+        if nix::unistd::getppid() != self.master {
+            info!(
+                "Parent changed, shutting down: worker {}",
+                std::process::id()
+            );
+            self.mode = Mode::Quit;
+        }
+    }
+
+    /// Heartbeat, accept back-off and idle timeouts, about once a second.
+    fn housekeeping(&mut self, py: Python<'_>) {
+        self.beat();
+        let now = Instant::now();
+        if now.duration_since(self.last_sweep) < TICK {
+            return;
+        }
+        self.last_sweep = now;
+        self.maybe_resume_accepting();
+        for id in self.conns.matching(|c| c.deadline <= now) {
+            let Some(conn) = self.conns.take(id) else {
+                continue;
+            };
+            if matches!(conn.state, State::Body { .. } | State::Responding(_))
+                || !conn.inbuf.is_empty()
+            {
+                debug!(
+                    "Closing a connection from {} that stalled mid-request",
+                    conn.remote_addr
+                );
+            }
+            self.close(py, id, conn);
+        }
+    }
+}
+
+/// The request parser's settings from the server's.
+fn parser_config(cfg: &Config) -> ParserConfig {
+    let http = &cfg.http;
+    ParserConfig {
+        limits: Limits {
+            request_line: cfg.limit_request_line,
+            fields: cfg.limit_request_fields,
+            field_size: cfg.limit_request_field_size,
+        },
+        permit_obsolete_folding: http.permit_obsolete_folding,
+        strip_header_spaces: http.strip_header_spaces,
+        header_map: match http.header_map {
+            HeaderMapping::Drop => HeaderMap::Drop,
+            HeaderMapping::Refuse => HeaderMap::Refuse,
+            HeaderMapping::Dangerous => HeaderMap::Dangerous,
+        },
+        permit_unconventional_http_method: http.permit_unconventional_http_method,
+        permit_unconventional_http_version: http.permit_unconventional_http_version,
+        casefold_http_method: http.casefold_http_method,
+        ..ParserConfig::default()
+    }
+}
+
+/// `now + d`, or a year from now when that would overflow (huge timeouts).
+fn deadline_in(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(86400 * 365))
+}
+
+fn far_future() -> Instant {
+    deadline_in(Duration::from_secs(86400 * 365))
+}

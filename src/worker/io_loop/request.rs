@@ -1,0 +1,196 @@
+//! The receiving side of a connection: reading and parsing request heads
+//! and bodies, error pages for bad requests, and closing.
+
+use tracing::{error, warn};
+
+use super::{FIRST_REQUEST_WAIT, IO_IDLE_TIMEOUT, IoLoop, LINGER, Mode, Step, deadline_in};
+use crate::http::ParseError;
+use crate::http::body::BodyDecoder;
+use crate::http::error::write_error_page;
+use crate::http::parser::{BodyKind, Parsed, ParserConfig, RequestHead};
+use crate::http::response::CONTINUE;
+use crate::sock::Peer;
+use crate::worker::conn::{Conn, Flush, Read, State};
+use crate::worker::spool::BodySink;
+use crate::wsgi::input::RequestBody;
+
+impl IoLoop<'_> {
+    /// Parser settings for this peer: trusted peers may send forwarder headers.
+    pub(super) fn parser_for(&self, peer: &Peer) -> &ParserConfig {
+        let trusted = match peer {
+            Peer::Tcp(sa) => {
+                sa.ip() == std::net::Ipv4Addr::LOCALHOST || sa.ip() == std::net::Ipv6Addr::LOCALHOST
+            }
+            Peer::Unix => true,
+        };
+        if trusted {
+            &self.parser_trusted
+        } else {
+            &self.parser
+        }
+    }
+
+    pub(super) fn step_head(&mut self, conn: &mut Conn) -> Step {
+        if !conn.inbuf.is_empty() {
+            let parser = self.parser_for(&conn.peer);
+            match conn.head_parser.parse(conn.inbuf.data(), parser) {
+                Ok(Parsed::Complete { head, consumed }) => {
+                    conn.inbuf.consume(consumed);
+                    self.begin_body(conn, head);
+                    return Step::Continue;
+                }
+                Ok(Parsed::Partial) => {}
+                Err(e) => return reject(conn, &e),
+            }
+        } else if self.mode != Mode::Running {
+            // Shutting down: a connection between requests is closed.
+            return Step::Close;
+        }
+        match conn.read_some() {
+            Read::Data => Step::Continue,
+            Read::Yield => Step::Wait,
+            Read::WouldBlock => {
+                let idle = if !conn.inbuf.is_empty() {
+                    IO_IDLE_TIMEOUT
+                } else if conn.served {
+                    self.keepalive
+                } else {
+                    FIRST_REQUEST_WAIT.max(self.keepalive)
+                };
+                conn.deadline = deadline_in(idle);
+                Step::Wait
+            }
+            // Between requests an EOF is the normal end; mid-head, gunicorn's
+            // NoMoreData: closed without an answer.
+            Read::Eof | Read::Failed => Step::Close,
+        }
+    }
+
+    fn begin_body(&mut self, conn: &mut Conn, head: RequestHead) {
+        let kind = head.body_kind();
+        if kind == BodyKind::Empty {
+            conn.state = State::Ready {
+                head,
+                body: RequestBody::empty(),
+            };
+            return;
+        }
+        if head.expects_continue() && conn.inbuf.is_empty() {
+            conn.out.extend_from_slice(CONTINUE);
+        }
+        let expected = match kind {
+            BodyKind::Length(n) => Some(n),
+            _ => None,
+        };
+        let decoder = BodyDecoder::with_config(kind, self.parser_for(&conn.peer));
+        conn.state = State::Body {
+            head,
+            decoder,
+            body: BodySink::new(expected),
+        };
+    }
+
+    pub(super) fn step_body(&mut self, conn: &mut Conn) -> Step {
+        if conn.out_pending() > 0 && conn.flush() == Flush::Failed {
+            return Step::Close;
+        }
+        let State::Body { decoder, body, .. } = &mut conn.state else {
+            return Step::Close;
+        };
+        match decoder.decode(conn.inbuf.data(), body.buf()) {
+            Ok(used) => conn.inbuf.consume(used),
+            Err(e) => return reject(conn, &e),
+        }
+        if let Err(e) = body.settle(&self.tmp_dir) {
+            return self.spool_failed(conn, &e);
+        }
+        if decoder.is_done() {
+            let State::Body { head, body, .. } = std::mem::replace(&mut conn.state, State::Closing)
+            else {
+                return Step::Close;
+            };
+            match body.finish(&self.tmp_dir) {
+                Ok(body) => conn.state = State::Ready { head, body },
+                Err(e) => return self.spool_failed(conn, &e),
+            }
+            return Step::Continue;
+        }
+        match conn.read_some() {
+            Read::Data => Step::Continue,
+            Read::Yield => Step::Wait,
+            Read::WouldBlock => {
+                conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
+                Step::Wait
+            }
+            // As gunicorn: a Content-Length body cut short by the client's
+            // EOF is served with what arrived; a cut chunked body is an error.
+            Read::Eof => {
+                let State::Body { decoder, .. } = &mut conn.state else {
+                    return Step::Close;
+                };
+                match decoder.finish_at_eof() {
+                    Ok(()) => Step::Continue,
+                    Err(err) => reject(conn, &err),
+                }
+            }
+            Read::Failed => Step::Close,
+        }
+    }
+
+    /// The body could not be written to the spool file (disk full...).
+    fn spool_failed(&self, conn: &mut Conn, err: &std::io::Error) -> Step {
+        error!(
+            "Cannot store a request body in {}: {err}",
+            self.tmp_dir.display()
+        );
+        error_page(conn, 500, "Internal Server Error", "");
+        Step::Continue
+    }
+}
+
+/// Answer a bad request with gunicorn's error page and close.
+pub(super) fn reject(conn: &mut Conn, err: &ParseError) -> Step {
+    if !err.responds() {
+        return Step::Close;
+    }
+    warn!("Invalid request from ip={}: {err}", conn.remote_addr);
+    error_page(conn, err.status(), err.reason(), &err.page_message());
+    Step::Continue
+}
+
+/// Replace whatever was not sent yet with an error page, then close.
+pub(super) fn error_page(conn: &mut Conn, status: u16, reason: &str, message: &str) {
+    conn.out.truncate(conn.out_pos);
+    write_error_page(&mut conn.out, status, reason, message);
+    conn.state = State::Closing;
+    conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
+}
+
+/// Send the rest, shut our side, then linger until the client closes.
+pub(super) fn step_closing(conn: &mut Conn) -> Step {
+    match conn.flush() {
+        Flush::Done => {
+            conn.shutdown_write();
+            conn.deadline = deadline_in(LINGER);
+            conn.state = State::Lingering;
+            Step::Continue
+        }
+        Flush::Blocked => {
+            // Only progress earns more time: a client that never reads goes.
+            if conn.take_write_progress() {
+                conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
+            }
+            Step::Wait
+        }
+        Flush::Failed => Step::Close,
+    }
+}
+
+/// Lingering close: drop what the client still sends until it closes.
+pub(super) fn step_lingering(conn: &mut Conn) -> Step {
+    match conn.discard_input() {
+        Read::Data => Step::Continue,
+        Read::WouldBlock | Read::Yield => Step::Wait,
+        Read::Eof | Read::Failed => Step::Close,
+    }
+}

@@ -1,0 +1,282 @@
+//! The answering side of a connection: calling the application for a
+//! complete request (one at a time, through the sync executor), then
+//! pumping its response to the socket as fast as the client takes it.
+
+use std::time::Instant;
+
+use pyo3::prelude::*;
+use tracing::{debug, error, warn};
+
+use super::request::error_page;
+use super::{IO_IDLE_TIMEOUT, IoLoop, Mode, OUT_HIGH_WATER, Step, deadline_in, far_future};
+use crate::http::ParseError;
+use crate::http::framing::BodyFramer;
+use crate::http::parser::RequestHead;
+use crate::http::response::{RequestInfo, ResponseHead};
+use crate::log::access::AccessEntry;
+use crate::worker::conn::{Conn, FileSend, Flush, Responding, State};
+use crate::wsgi::{self, CallError};
+
+/// Where pumping a response got to.
+enum Pump {
+    /// The client is not taking more now.
+    Wait,
+    /// The application failed mid-body: send what it produced, then close
+    /// without ending the body, so the client sees it cut short.
+    Failed,
+    /// The connection is broken (I/O error, file shorter than announced).
+    Abort,
+    Complete,
+}
+
+impl IoLoop<'_> {
+    pub(super) fn step_ready(&mut self, py: Python<'_>, id: usize, conn: &mut Conn) -> Step {
+        if !self.executor.try_start(id) {
+            conn.deadline = far_future();
+            return Step::Wait;
+        }
+        // Back-to-back requests must never look like a hung worker.
+        self.beat();
+        if self.mode == Mode::Quit {
+            self.executor.release(id);
+            return Step::Close;
+        }
+        let State::Ready { head, body } = std::mem::replace(&mut conn.state, State::Closing) else {
+            self.executor.release(id);
+            return Step::Close;
+        };
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            debug!("{} {}", head.method(), String::from_utf8_lossy(head.path()));
+        }
+        let started = Instant::now();
+        let server = &self.listeners[conn.listener].server;
+        let peer = conn
+            .peer_py
+            .get_or_insert_with(|| wsgi::environ::Peer::new(py, &conn.peer));
+        let keep_environ = self.access_log.is_some();
+        let result = self.wsgi.call(py, &head, body, peer, server, keep_environ);
+        // A TERM that came while the app ran must already shape this
+        // response (`Connection: close`).
+        if self.signals.pending() {
+            self.handle_signals(py);
+        }
+        match result {
+            Ok(response) => {
+                let info = RequestInfo {
+                    version: head.version(),
+                    is_head: head.method() == "HEAD",
+                    keep_alive: head.wants_keep_alive(),
+                };
+                let force_close = self.mode != Mode::Running || self.cfg.keepalive == 0;
+                let (framing, keep_alive) =
+                    response
+                        .head
+                        .encode(&info, force_close, self.date.now(), &mut conn.out);
+                conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
+                conn.state = State::Responding(Box::new(Responding {
+                    request: head,
+                    response,
+                    framer: BodyFramer::new(framing),
+                    keep_alive,
+                    app_done: false,
+                    file: None,
+                    started,
+                }));
+            }
+            Err(err) => {
+                self.executor.release(id);
+                let (status, reason, message) = match err {
+                    CallError::App(tb) => {
+                        error!(
+                            "Error handling request {} {}\n{}",
+                            head.method(),
+                            String::from_utf8_lossy(head.uri()),
+                            tb.trim_end()
+                        );
+                        (500, "Internal Server Error", String::new())
+                    }
+                    CallError::ScriptName(msg) => {
+                        warn!("Invalid request from ip={}: {msg}", conn.remote_addr);
+                        let err = ParseError::ConfigurationProblem(msg);
+                        (err.status(), err.reason(), err.page_message())
+                    }
+                };
+                error_page(conn, status, reason, &message);
+                self.log_error_access(conn, &head, status, reason, started);
+            }
+        }
+        Step::Continue
+    }
+
+    pub(super) fn step_respond(&mut self, py: Python<'_>, id: usize, conn: &mut Conn) -> Step {
+        let State::Responding(mut r) = std::mem::replace(&mut conn.state, State::Closing) else {
+            return Step::Close;
+        };
+        match self.pump(py, id, conn, &mut r) {
+            Pump::Wait => {
+                // Only progress earns more time: a client that sends but
+                // never reads is dropped after IO_IDLE_TIMEOUT.
+                if conn.take_write_progress() {
+                    conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
+                }
+                conn.state = State::Responding(r);
+                Step::Wait
+            }
+            Pump::Failed => {
+                self.end_app(py, id, &mut r);
+                self.log_access(py, conn, &r);
+                Step::Continue
+            }
+            Pump::Abort => {
+                self.end_app(py, id, &mut r);
+                self.log_access(py, conn, &r);
+                Step::Close
+            }
+            Pump::Complete => {
+                conn.served = true;
+                self.log_access(py, conn, &r);
+                if r.keep_alive && self.mode == Mode::Running {
+                    conn.state = State::Head;
+                } else {
+                    conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
+                }
+                Step::Continue
+            }
+        }
+    }
+
+    /// Move response bytes from the application to the socket until the
+    /// response is complete or the client stops taking them.
+    fn pump(&mut self, py: Python<'_>, id: usize, conn: &mut Conn, r: &mut Responding) -> Pump {
+        loop {
+            if !r.app_done && r.file.is_none() && conn.out_pending() < OUT_HIGH_WATER {
+                let pulled = r.response.pull(py, OUT_HIGH_WATER);
+                r.framer.push(&r.response.ready, &mut conn.out);
+                r.response.ready.clear();
+                match pulled {
+                    Ok(exhausted) => {
+                        if let Some(body) = r.response.take_file() {
+                            let remaining = r.framer.file_start(body.len, &mut conn.out);
+                            r.file = Some(FileSend {
+                                body,
+                                remaining,
+                                sent: 0,
+                            });
+                            self.executor.release(id);
+                        } else if exhausted {
+                            self.finish_app(py, id, conn, r);
+                        }
+                    }
+                    Err(tb) => {
+                        // The head is out: send what the app produced, then close.
+                        error!("Error handling request\n{}", tb.trim_end());
+                        return Pump::Failed;
+                    }
+                }
+            }
+            match conn.flush() {
+                Flush::Done => {}
+                Flush::Blocked => return Pump::Wait,
+                Flush::Failed => return Pump::Abort,
+            }
+            if let Some(file) = &mut r.file {
+                match conn.send_file(file) {
+                    Flush::Done => {
+                        let sent = file.sent;
+                        r.file = None;
+                        r.framer.file_end(sent, &mut conn.out);
+                        self.finish_app(py, id, conn, r);
+                        continue;
+                    }
+                    Flush::Blocked => return Pump::Wait,
+                    Flush::Failed => return Pump::Abort,
+                }
+            }
+            if r.app_done {
+                return Pump::Complete;
+            }
+        }
+    }
+
+    /// The body is fully produced: close the iterable, end the framing.
+    fn finish_app(&mut self, py: Python<'_>, id: usize, conn: &mut Conn, r: &mut Responding) {
+        self.end_app(py, id, r);
+        if r.framer.dropped_body() {
+            warn!(
+                "WSGI app sent body bytes on a no-body response (method={} status={}); dropping per RFC 9110.",
+                r.request.method(),
+                r.response.head.status_code()
+            );
+        }
+        if !r.framer.finish(&mut conn.out) {
+            // Shorter than its Content-Length: the client cannot find the
+            // next response, so the connection ends with this one.
+            r.keep_alive = false;
+        }
+    }
+
+    /// The application is done with this response (PEP 3333: close() once).
+    pub(super) fn end_app(&mut self, py: Python<'_>, id: usize, r: &mut Responding) {
+        if !r.app_done {
+            r.response.close(py);
+            r.app_done = true;
+        }
+        self.executor.release(id);
+    }
+
+    fn log_access(&mut self, py: Python<'_>, conn: &Conn, r: &Responding) {
+        let Some(log) = &mut self.access_log else {
+            return;
+        };
+        let environ = r.response.environ.as_ref().map(|e| e.bind(py));
+        let lookup = |key: &str| -> Option<String> {
+            let value = environ?.get_item(key).ok()??;
+            value.str().ok().map(|s| s.to_string())
+        };
+        // `%(U)s` is the environ's PATH_INFO (decoded, SCRIPT_NAME removed).
+        let path_info = lookup("PATH_INFO").unwrap_or_default();
+        log.log(&AccessEntry {
+            request: &r.request,
+            response: &r.response.head,
+            remote_addr: &conn.remote_addr,
+            path_info: &path_info,
+            body_bytes: r.framer.sent(),
+            request_time: r.started.elapsed(),
+            environ: &lookup,
+        });
+    }
+
+    /// Access-log line for a request answered with an error page.
+    fn log_error_access(
+        &mut self,
+        conn: &Conn,
+        head: &RequestHead,
+        status: u16,
+        reason: &str,
+        started: Instant,
+    ) {
+        let Some(log) = &mut self.access_log else {
+            return;
+        };
+        let mut response = ResponseHead::default();
+        if response
+            .set_status(format!("{status} {reason}").as_bytes())
+            .is_err()
+        {
+            return;
+        }
+        let path_info: String = wsgi::environ::percent_decode(head.path())
+            .iter()
+            .map(|&b| char::from(b))
+            .collect();
+        log.log(&AccessEntry {
+            request: head,
+            response: &response,
+            remote_addr: &conn.remote_addr,
+            path_info: &path_info,
+            body_bytes: 0,
+            request_time: started.elapsed(),
+            environ: &|_| None,
+        });
+    }
+}
