@@ -99,7 +99,7 @@ impl Draft {
     /// Apply one value, checked by the setting's validator.
     fn set(&mut self, setting: &'static Setting, value: &Value) -> Result<(), Error> {
         let text = || match value {
-            Value::One(s) => Ok(s.trim()),
+            Value::One(s) => Ok(pytext::strip(s)),
             _ => Err(mismatch(setting)),
         };
         let name = setting.name;
@@ -108,7 +108,7 @@ impl Draft {
         match setting.name {
             "bind" => match value {
                 Value::Many(items) => {
-                    self.bind = Some(items.iter().map(|s| s.trim().to_string()).collect());
+                    self.bind = Some(items.iter().map(|s| pytext::strip(s).to_string()).collect());
                 }
                 _ => return Err(mismatch(setting)),
             },
