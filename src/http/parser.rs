@@ -282,8 +282,10 @@ pub fn parse_head(buf: &[u8], cfg: &ParserConfig) -> Result<Parsed, ParseError> 
 /// once the caller drops the consumed bytes.
 #[derive(Debug, Clone, Default)]
 pub struct HeadParser {
-    /// Length of the request line (CRLF excluded), once found and valid.
-    line_len: Option<usize>,
+    /// The request line (length, CRLF excluded, and where its parts are),
+    /// once found and valid: judged once, however many reads the header
+    /// section takes.
+    line: Option<(usize, RequestLine)>,
     /// How far the current phase (request line, then header section) has
     /// searched without finding its end.
     scanned: usize,
@@ -320,9 +322,8 @@ impl HeadParser {
             _ => 0,
         };
         let data = &buf[skip..];
-        let mut line = None;
-        let line_len = match self.line_len {
-            Some(n) => n,
+        let line_len = match &self.line {
+            Some((n, _)) => *n,
             None => {
                 let Some(n) = find_request_line(data, self.scanned, cfg.limits.request_line_max())?
                 else {
@@ -330,8 +331,7 @@ impl HeadParser {
                     return Ok(Parsed::Partial);
                 };
                 // gunicorn judges the request line before it reads the headers.
-                line = Some(parse_request_line(&data[..n], cfg)?);
-                self.line_len = Some(n);
+                self.line = Some((n, parse_request_line(&data[..n], cfg)?));
                 self.scanned = 0;
                 n
             }
@@ -348,8 +348,15 @@ impl HeadParser {
             return Ok(Parsed::Partial);
         };
         let head_len = line_len + 2 + section_len;
-        // The final empty line holds two of the line feeds.
-        let fields = self.lfs.saturating_sub(1);
+        // The final empty line holds two of the line feeds. The client
+        // chooses that count: never reserve room for more fields than the
+        // limit lets through.
+        let fields = self.lfs.saturating_sub(1).min(cfg.limits.fields_max());
+        // Always stored above; parsing again is only the fallback.
+        let line = match self.line.take() {
+            Some((_, line)) => line,
+            None => parse_request_line(&data[..line_len], cfg)?,
+        };
         let head = build_head(data[..head_len].to_vec(), line_len, line, fields, cfg)?;
         Ok(Parsed::Complete {
             head,
@@ -426,6 +433,7 @@ fn find_section_end(
 }
 
 /// Where the parts of a valid request line are.
+#[derive(Debug, Clone)]
 struct RequestLine {
     method: Range<usize>,
     uri: Range<usize>,
@@ -514,15 +522,10 @@ fn parse_version(text: &[u8], cfg: &ParserConfig) -> Result<(u8, u8), ParseError
 fn build_head(
     mut buf: Vec<u8>,
     line_len: usize,
-    line: Option<RequestLine>,
+    line: RequestLine,
     field_lines: usize,
     cfg: &ParserConfig,
 ) -> Result<RequestHead, ParseError> {
-    // Parsed again only when it was validated by an earlier call.
-    let line = match line {
-        Some(line) => line,
-        None => parse_request_line(&buf[..line_len], cfg)?,
-    };
     if cfg.casefold_http_method {
         buf[line.method.clone()].make_ascii_uppercase();
     }

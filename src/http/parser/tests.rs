@@ -789,3 +789,46 @@ fn incremental_parser_survives_a_shrinking_buffer() {
     };
     assert_eq!(head.uri(), b"/");
 }
+
+#[test]
+fn field_list_is_sized_by_the_limit_not_by_the_line_count() {
+    // 2000 underscore fields are dropped, so the head passes a 100-field
+    // limit: the list must not have been sized for 2000 lines.
+    let mut input = b"GET / HTTP/1.1\r\n".to_vec();
+    for _ in 0..2000 {
+        input.extend_from_slice(b"X_Y: 1\r\n");
+    }
+    input.extend_from_slice(b"Host: x\r\n\r\n");
+    let cfg = ParserConfig::default();
+    let Ok(Parsed::Complete { head, .. }) = parse_head(&input, &cfg) else {
+        panic!()
+    };
+    assert_eq!(head.fields.len(), 1);
+    assert!(head.fields.capacity() <= 100, "{}", head.fields.capacity());
+}
+
+#[test]
+fn request_line_is_judged_once_across_reads() {
+    let cfg = ParserConfig::default();
+    let mut parser = HeadParser::new();
+    let input = b"GET /a?b HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n";
+    assert_eq!(parser.parse(&input[..25], &cfg), Ok(Parsed::Partial));
+    // Kept from the first read: where the method, target and version are.
+    let Some((len, line)) = &parser.line else {
+        panic!("request line not kept")
+    };
+    assert_eq!(
+        (*len, line.method.clone(), line.version),
+        (17, 0..3, (1, 1))
+    );
+    assert_eq!(parser.parse(&input[..33], &cfg), Ok(Parsed::Partial));
+    let Ok(Parsed::Complete { head, consumed }) = parser.parse(input, &cfg) else {
+        panic!()
+    };
+    assert_eq!(
+        (head.method(), head.path(), head.query()),
+        ("GET", &b"/a"[..], &b"b"[..])
+    );
+    assert_eq!(consumed, input.len());
+    assert!(parser.line.is_none(), "a complete head resets the parser");
+}
