@@ -295,6 +295,7 @@ impl BodyDecoder {
             strip_header_spaces: self.rules.strip_header_spaces,
             header_map: self.rules.header_map,
             forwarders: &[],
+            secure_scheme_headers: &[],
             trailer: true,
             version: (1, 1),
         };

@@ -124,9 +124,22 @@ pub struct ParserConfig {
     /// Underscore header names a trusted peer may send (upper case, as
     /// gunicorn compares them; `*` allows all).
     pub forwarder_headers: Vec<String>,
-    /// The peer is in `forwarded_allow_ips` (or is a UNIX-socket peer).
+    /// Headers, with their values, by which a trusted proxy says the
+    /// request came over https (gunicorn's `secure_scheme_headers`). Names
+    /// upper case: a received name is upper-cased and compared with them
+    /// as written. Values compared exactly. See [`RequestHead::scheme`].
+    pub secure_scheme_headers: Vec<(String, String)>,
+    /// The peer is in `forwarded_allow_ips` (or is a UNIX-socket peer):
+    /// its `forwarder_headers` and `secure_scheme_headers` count.
     pub peer_trusted: bool,
 }
+
+/// gunicorn's default `secure_scheme_headers`.
+pub const DEFAULT_SECURE_SCHEME_HEADERS: [(&str, &str); 3] = [
+    ("X-FORWARDED-PROTOCOL", "ssl"),
+    ("X-FORWARDED-PROTO", "https"),
+    ("X-FORWARDED-SSL", "on"),
+];
 
 impl Default for ParserConfig {
     fn default() -> Self {
@@ -139,6 +152,10 @@ impl Default for ParserConfig {
             permit_unconventional_http_version: false,
             casefold_http_method: false,
             forwarder_headers: vec!["SCRIPT_NAME".to_owned(), "PATH_INFO".to_owned()],
+            secure_scheme_headers: DEFAULT_SECURE_SCHEME_HEADERS
+                .iter()
+                .map(|&(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
             peer_trusted: false,
         }
     }
@@ -153,6 +170,11 @@ impl ParserConfig {
             header_map: self.header_map,
             forwarders: if self.peer_trusted {
                 &self.forwarder_headers
+            } else {
+                &[]
+            },
+            secure_scheme_headers: if self.peer_trusted {
+                &self.secure_scheme_headers
             } else {
                 &[]
             },
@@ -190,6 +212,8 @@ pub struct RequestHead {
     body: BodyKind,
     expect_continue: bool,
     keep_alive: bool,
+    /// A trusted peer's secure-scheme header said https.
+    https: bool,
 }
 
 /// One header field as kept by the parser (dropped ones never appear).
@@ -253,6 +277,12 @@ impl RequestHead {
     /// request (version default, `Connection` header, CONNECT...).
     pub fn wants_keep_alive(&self) -> bool {
         self.keep_alive
+    }
+    /// `wsgi.url_scheme`: `"https"` when the first of the trusted peer's
+    /// `secure_scheme_headers` had its configured value, else `"http"`
+    /// (the connection itself is never TLS here). Trailers never change it.
+    pub fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
     }
 }
 
@@ -534,7 +564,7 @@ fn build_head(
     let end = buf.len().saturating_sub(4).max(start);
     let region = start..end;
     let mut fields = Vec::with_capacity(field_lines);
-    let expect_continue = fields::parse_fields(
+    let found = fields::parse_fields(
         &mut buf,
         region,
         &cfg.field_rules(line.version),
@@ -554,8 +584,9 @@ fn build_head(
         version: line.version,
         fields,
         body,
-        expect_continue,
+        expect_continue: found.expect_continue,
         keep_alive,
+        https: found.https == Some(true),
         buf,
     })
 }
