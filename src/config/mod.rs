@@ -13,7 +13,9 @@
 //! - `shlex`: splitting `GUNICORN_CMD_ARGS` as Python's `shlex.split`.
 //! - `resolve`: precedence, environment fallbacks and validation.
 //! - `pytext`: Python's `int()`, gunicorn's `auto_int` and `repr()`.
+//! - `allowlist`: trusted-peer lists (`--forwarded-allow-ips`).
 
+mod allowlist;
 mod cli;
 mod pytext;
 mod resolve;
@@ -24,6 +26,8 @@ mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+pub use allowlist::AllowList;
 
 /// Severity threshold of the error log (`--log-level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,6 +109,11 @@ pub struct Config {
     pub worker_connections: usize,
     /// `--no-sendfile` / `$SENDFILE`: whether file wrappers go out with sendfile(2).
     pub sendfile: bool,
+    /// `--forwarded-allow-ips`, else `$FORWARDED_ALLOW_IPS`, else
+    /// `127.0.0.1,::1`: the peers whose `secure_scheme_headers` and
+    /// `forwarder_headers` count. A unix-socket peer is always trusted
+    /// (gunicorn: a peer without an IP address is).
+    pub forwarded_allow_ips: AllowList,
     /// Request-parsing relaxations, all off by default as in gunicorn 27.
     pub http: HttpOptions,
 }
@@ -167,6 +176,7 @@ impl Config {
             limit_request_field_size: 8190,
             worker_connections: 1000,
             sendfile: true,
+            forwarded_allow_ips: AllowList::default(),
             http: HttpOptions::default(),
         }
     }

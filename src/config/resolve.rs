@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use super::cli::{Given, Value};
 use super::pytext::{self, IntError};
 use super::settings::{Setting, Status};
-use super::{Config, Error, HeaderMapping, LogLevel};
+use super::{AllowList, Config, Error, HeaderMapping, LogLevel};
 
 /// gunicorn's `MAX_REQUEST_LINE` (`http/message.py`).
 const MAX_REQUEST_LINE: usize = 8190;
@@ -77,6 +77,7 @@ struct Draft {
     cfg: Config,
     workers: Option<u32>,
     bind: Option<Vec<String>>,
+    forwarded_allow_ips: Option<AllowList>,
     no_sendfile: bool,
     worker_class: String,
     threads: i64,
@@ -89,6 +90,7 @@ impl Draft {
             cfg: Config::defaults(cwd.to_path_buf()),
             workers: None,
             bind: None,
+            forwarded_allow_ips: None,
             no_sendfile: false,
             worker_class: "sync".to_string(),
             threads: 1,
@@ -172,6 +174,10 @@ impl Draft {
                 };
             }
             "sendfile" => self.no_sendfile = true,
+            "forwarded_allow_ips" => {
+                let list = AllowList::parse(text()?).map_err(|m| invalid(name, m))?;
+                self.forwarded_allow_ips = Some(list);
+            }
             "chdir" => c.chdir = chdir(name, &self.cwd, text()?)?,
             "pidfile" => {
                 let path = text()?;
@@ -239,6 +245,20 @@ impl Draft {
             (Some(bind), _) => bind,
             (None, Some(port)) => vec![format!("0.0.0.0:{port}")],
             (None, None) => self.cfg.bind,
+        };
+        // The flag wins, then $FORWARDED_ALLOW_IPS (read only when the flag
+        // is absent, like $WEB_CONCURRENCY; gunicorn also refuses a bad one
+        // that the flag overrides).
+        self.cfg.forwarded_allow_ips = match (self.forwarded_allow_ips, env("FORWARDED_ALLOW_IPS"))
+        {
+            (Some(list), _) => list,
+            (None, Some(value)) => AllowList::parse(&value).map_err(|m| {
+                invalid(
+                    "forwarded_allow_ips",
+                    format!("{m} (in FORWARDED_ALLOW_IPS)"),
+                )
+            })?,
+            (None, None) => AllowList::default(),
         };
         // gunicorn's `Config.sendfile`: the flag wins, then $SENDFILE.
         self.cfg.sendfile = !self.no_sendfile

@@ -288,8 +288,9 @@ pub static SETTINGS: &[Setting] = &[
         "Headers, and their values, by which a trusted proxy says the request came over HTTPS."),
     Setting::new("forwarded_allow_ips", ServerMechanics, &["--forwarded-allow-ips"], Str,
         D::Str("127.0.0.1,::1"),
-        "Comma-separated IPs or networks of trusted proxies; * trusts everyone.")
-        .env(&["FORWARDED_ALLOW_IPS"]),
+        "Comma-separated IPs or networks of trusted proxies, whose X-Forwarded-Proto and \
+         similar headers count; * trusts everyone. Defaults to $FORWARDED_ALLOW_IPS when set.")
+        .env(&["FORWARDED_ALLOW_IPS"]).implemented(),
     // Logging
     Setting::new("accesslog", Logging, &["--access-logfile"], Str, D::None,
         "Write the access log to this file; - means standard output.").meta("FILE")
@@ -589,6 +590,7 @@ mod tests {
                 "sendfile",
                 "chdir",
                 "pidfile",
+                "forwarded_allow_ips",
                 "accesslog",
                 "access_log_format",
                 "errorlog",
