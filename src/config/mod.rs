@@ -4,7 +4,12 @@
 //! One table (`settings`) lists each gunicorn 27 setting with its flags,
 //! default, environment fallback and validator. The command line is built
 //! from that table, so a gunicorn flag is never misread: a setting this
-//! version does not implement yet is recognised and refused by name.
+//! version does not implement yet is recognised and refused by name, and
+//! so is a `./gunicorn.conf.py` that gunicorn would load. Environment
+//! fallbacks (`$PORT`, `$WEB_CONCURRENCY`, `$SENDFILE`,
+//! `$FORWARDED_ALLOW_IPS`) are honoured; the control socket's
+//! `$XDG_RUNTIME_DIR`/`$HOME` only place a socket that is never opened.
+//! No setting is silently ignored.
 //!
 //! Never touches Python, sockets or processes.
 //!
@@ -28,6 +33,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use allowlist::AllowList;
+pub use resolve::MAX_TIMEOUT_SECS;
 
 /// Severity threshold of the error log (`--log-level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,6 +80,9 @@ pub struct Config {
     /// `--backlog`, default 2048.
     pub backlog: i32,
     /// `-t/--timeout` seconds; 0 disables the heartbeat check. Default 30.
+    /// This and the two below are at most 100 years (`MAX_TIMEOUT_SECS`):
+    /// larger values are clamped, so `Instant + Duration::from_secs(..)`
+    /// never overflows.
     pub timeout: u64,
     /// `--graceful-timeout` seconds, default 30.
     pub graceful_timeout: u64,
@@ -106,6 +115,7 @@ pub struct Config {
     /// gunicorn uses it (not "unlimited", whatever its docs say).
     pub limit_request_field_size: usize,
     /// `--worker-connections`, default 1000: open connections per worker.
+    /// Never 0 (refused: a worker would never accept).
     pub worker_connections: usize,
     /// `--no-sendfile` / `$SENDFILE`: whether file wrappers go out with sendfile(2).
     pub sendfile: bool,

@@ -4,7 +4,7 @@
 //! [`crate::http::pytext`], shared with the request parser and the logs.
 
 use crate::http::pytext::int_auto;
-pub use crate::http::pytext::{IntError, int, repr, strip};
+pub use crate::http::pytext::{IntError, int, int_sign_magnitude, repr, strip};
 
 /// gunicorn's `auto_int`: a leading `0` followed by a digit means octal
 /// (`0022`), otherwise Python's `int(s, 0)` (`0x1f`, `0o22`, `0b11`, `18`).

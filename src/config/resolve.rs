@@ -18,6 +18,11 @@ const MAX_REQUEST_LINE: usize = 8190;
 const MAX_HEADERS: usize = 32768;
 /// gunicorn's `DEFAULT_MAX_HEADERFIELD_SIZE`.
 const DEFAULT_MAX_HEADERFIELD_SIZE: usize = 8190;
+/// Longest timeout kept (`--timeout`, `--graceful-timeout`, `--keep-alive`):
+/// 100 years. gunicorn takes any size; larger values mean the same thing
+/// ("never", for a server) and are clamped to this, so that `Instant +
+/// Duration` cannot overflow where they are used.
+pub const MAX_TIMEOUT_SECS: u64 = 100 * 365 * 86_400;
 
 /// Spellings of the sync worker gunicorn accepts (`workers/__init__.py`,
 /// `util.load_class`).
@@ -125,10 +130,21 @@ impl Draft {
             "backlog" => c.backlog = fit(name, int()?)?,
             "worker_class" => self.worker_class = text()?.to_string(),
             "threads" => self.threads = int()?,
-            "worker_connections" => c.worker_connections = fit(name, int()?)?,
-            "timeout" => c.timeout = fit(name, int()?)?,
-            "graceful_timeout" => c.graceful_timeout = fit(name, int()?)?,
-            "keepalive" => c.keepalive = fit(name, int()?)?,
+            "worker_connections" => {
+                let n = int()?;
+                // gunicorn's sync worker ignores it; ours would never accept.
+                if n == 0 {
+                    return Err(invalid(
+                        name,
+                        "Value must be positive: 0 (a worker would never accept a connection)"
+                            .to_string(),
+                    ));
+                }
+                c.worker_connections = fit(name, n)?;
+            }
+            "timeout" => c.timeout = seconds(name, text()?)?,
+            "graceful_timeout" => c.graceful_timeout = seconds(name, text()?)?,
+            "keepalive" => c.keepalive = seconds(name, text()?)?,
             // The clamping is gunicorn's `Request.__init__` and `Message.__init__`.
             "limit_request_line" => {
                 let n = int()?;
@@ -307,6 +323,18 @@ fn pos_int(setting: &'static str, raw: &str) -> Result<i64, Error> {
             setting,
             format!("invalid int value: {}", pytext::repr(raw)),
         )),
+    }
+}
+
+/// A duration in seconds: `validate_pos_int`, then clamped to
+/// [`MAX_TIMEOUT_SECS`] (even beyond `i64`, which Python would accept).
+fn seconds(setting: &'static str, raw: &str) -> Result<u64, Error> {
+    match pytext::int_sign_magnitude(raw) {
+        Ok((false, magnitude) | (true, magnitude @ Some(0))) => {
+            Ok(magnitude.map_or(MAX_TIMEOUT_SECS, |n| n.min(MAX_TIMEOUT_SECS)))
+        }
+        // Negative or malformed: validate_pos_int's messages.
+        _ => pos_int(setting, raw).and_then(|n| fit(setting, n)),
     }
 }
 

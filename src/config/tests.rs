@@ -611,3 +611,62 @@ fn forwarded_allow_ips_flag_env_and_errors() {
          network (in FORWARDED_ALLOW_IPS)"
     );
 }
+
+#[test]
+fn worker_connections_zero_is_refused() {
+    let e = error(&["--worker-connections", "0", "app"]);
+    assert_eq!(
+        e.to_string(),
+        "Invalid value for worker_connections: Value must be positive: 0 \
+         (a worker would never accept a connection)"
+    );
+    assert_eq!(e.exit_code(), 1);
+    assert_eq!(config(&["--worker-connections", "1"]).worker_connections, 1);
+}
+
+#[test]
+fn huge_timeouts_are_clamped_so_deadlines_cannot_overflow() {
+    let hundred_years = 100 * 365 * 86_400;
+    assert_eq!(MAX_TIMEOUT_SECS, hundred_years);
+    for value in [
+        "3153600001",
+        "9223372036854775807",
+        "99999999999999999999999",
+    ] {
+        let c = config(&[
+            "-t",
+            value,
+            "--graceful-timeout",
+            value,
+            "--keep-alive",
+            value,
+        ]);
+        assert_eq!(
+            (c.timeout, c.graceful_timeout, c.keepalive),
+            (hundred_years, hundred_years, hundred_years),
+            "{value}"
+        );
+        // What the master and the workers do with them.
+        let _ = std::time::Instant::now() + std::time::Duration::from_secs(c.timeout);
+    }
+    assert_eq!(config(&["-t", "3153600000"]).timeout, hundred_years);
+    assert_eq!(config(&["-t", "-0"]).timeout, 0);
+    assert_eq!(config(&["--keep-alive", "7"]).keepalive, 7);
+    for value in ["-1", "-99999999999999999999"] {
+        let e = error(&["--timeout", value, "app"]);
+        assert!(
+            matches!(
+                e,
+                Error::Invalid {
+                    setting: "timeout",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        error(&["--keep-alive", "-3", "app"]).to_string(),
+        "Invalid value for keepalive: Value must be positive: -3"
+    );
+}
