@@ -6,8 +6,8 @@
 //! [`SETTINGS`] (a config file and `--print-config` will be too), so a
 //! gunicorn setting can never be silently misread: either it is
 //! implemented or it is refused by name. The environment variables a
-//! default is read from ([`Setting::env`]) are honoured for every
-//! implemented setting; the only unsupported setting with any,
+//! default is read from (the `env` field of [`Setting`]) are honoured for
+//! every implemented setting; the only unsupported setting with any,
 //! `control_socket`, reads `$XDG_RUNTIME_DIR`/`$HOME` just to place a
 //! socket gunicorn-rs never opens (as if `--no-control-socket` were
 //! given), so nothing is lost. Order and sections follow gunicorn's

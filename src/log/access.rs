@@ -177,7 +177,7 @@ impl Source for AccessEntry<'_> {
 }
 
 /// `key` is lower-cased already: ask for it, then for its ASCII upper-case
-/// form (see [`AccessEntry::environ`]).
+/// form (see the `environ` field of [`AccessEntry`]).
 fn environ_lookup(get: &dyn Fn(&str) -> Option<String>, key: &str) -> Option<String> {
     get(key).or_else(|| {
         let upper = key.to_ascii_uppercase();
@@ -185,9 +185,9 @@ fn environ_lookup(get: &dyn Fn(&str) -> Option<String>, key: &str) -> Option<Str
     })
 }
 
-/// The value for `key` (lower-cased) in `environ`, as gunicorn's atoms
-/// find it: the last entry whose key lower-cases to `key`. What a
-/// [`AccessEntry::environ`] closure should do over the environ's entries.
+/// The value for `key` (lower-cased) among the environ's `entries`, as
+/// gunicorn's atoms find it: the last entry whose key lower-cases to `key`.
+/// What the closure in [`AccessEntry`]'s `environ` should do.
 pub fn find_environ<K, V, I>(entries: I, key: &str) -> Option<V>
 where
     K: AsRef<str>,
