@@ -91,6 +91,13 @@ impl AllowList {
         self.any || self.networks.iter().any(|n| n.contains(ip))
     }
 
+    /// gunicorn's trust test for a connection's peer: `None` is a peer
+    /// without an IP address (a unix-socket client), which gunicorn always
+    /// trusts; otherwise [`allows_ip`](Self::allows_ip).
+    pub fn allows_peer(&self, ip: Option<&IpAddr>) -> bool {
+        ip.is_none_or(|ip| self.allows_ip(ip))
+    }
+
     /// Whether every peer is trusted (an entry is `*`).
     pub fn allows_all(&self) -> bool {
         self.any
@@ -384,6 +391,10 @@ mod tests {
         assert!(star.allows_all() && star.allows_ip(&ip("8.8.8.8")));
         let nobody = AllowList::parse("").unwrap();
         assert!(!nobody.allows_ip(&ip("127.0.0.1")) && !nobody.allows_all());
+        // A unix-socket peer has no IP address and is always trusted.
+        assert!(nobody.allows_peer(None));
+        assert!(!nobody.allows_peer(Some(&ip("127.0.0.1"))));
+        assert!(list.allows_peer(Some(&ip("::1"))));
         // The scope of a link-local entry does not matter, as in Python.
         let scoped = AllowList::parse("fe80::1%eth0").unwrap();
         assert!(scoped.allows_ip(&ip("fe80::1")));
