@@ -294,15 +294,21 @@ fn collect(m: &ArgMatches) -> Given {
 /// integer is a usage error (exit 2) even for an unsupported setting.
 fn check_ints(given: &Given) -> Result<(), String> {
     for (setting, value) in &given.settings {
-        let parse = match setting.kind {
-            Kind::Int => pytext::int,
-            Kind::AutoInt => pytext::auto_int,
+        // argparse names the type function in the message.
+        let type_name = match setting.kind {
+            Kind::Int => "int",
+            Kind::AutoInt => "auto_int",
             _ => continue,
         };
         if let Value::One(raw) = value {
-            if parse(raw) == Err(IntError::Invalid) {
+            let parsed = if setting.kind == Kind::AutoInt {
+                pytext::auto_int(raw)
+            } else {
+                pytext::int(raw)
+            };
+            if parsed == Err(IntError::Invalid) {
                 return Err(format!(
-                    "argument {}: invalid int value: {}",
+                    "argument {}: invalid {type_name} value: {}",
                     setting.display_flags(),
                     pytext::repr(raw)
                 ));
@@ -500,9 +506,14 @@ mod tests {
             error(&["--max-requests", "1.5"]),
             "argument --max-requests: invalid int value: '1.5'"
         );
+        // gunicorn 27: argparse names the type, auto_int.
         assert_eq!(
             error(&["--umask", "08"]),
-            "argument -m/--umask: invalid int value: '08'"
+            "argument -m/--umask: invalid auto_int value: '08'"
+        );
+        assert_eq!(
+            error(&["--control-socket-mode", "rw"]),
+            "argument --control-socket-mode: invalid auto_int value: 'rw'"
         );
         assert_eq!(
             error(&["--preload=yes"]),

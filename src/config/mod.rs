@@ -4,7 +4,12 @@
 //! One table (`settings`) lists each gunicorn 27 setting with its flags,
 //! default, environment fallback and validator. The command line is built
 //! from that table, so a gunicorn flag is never misread: a setting this
-//! version does not implement yet is recognised and refused by name.
+//! version does not implement yet is recognised and refused by name, and
+//! so is a `./gunicorn.conf.py` that gunicorn would load. Environment
+//! fallbacks (`$PORT`, `$WEB_CONCURRENCY`, `$SENDFILE`,
+//! `$FORWARDED_ALLOW_IPS`) are honoured; the control socket's
+//! `$XDG_RUNTIME_DIR`/`$HOME` only place a socket that is never opened.
+//! No setting is silently ignored.
 //!
 //! Never touches Python, sockets or processes.
 //!
@@ -13,7 +18,9 @@
 //! - `shlex`: splitting `GUNICORN_CMD_ARGS` as Python's `shlex.split`.
 //! - `resolve`: precedence, environment fallbacks and validation.
 //! - `pytext`: Python's `int()`, gunicorn's `auto_int` and `repr()`.
+//! - `allowlist`: trusted-peer lists (`--forwarded-allow-ips`).
 
+mod allowlist;
 mod cli;
 mod pytext;
 mod resolve;
@@ -24,6 +31,9 @@ mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+pub use allowlist::AllowList;
+pub use resolve::MAX_TIMEOUT_SECS;
 
 /// Severity threshold of the error log (`--log-level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -70,6 +80,9 @@ pub struct Config {
     /// `--backlog`, default 2048.
     pub backlog: i32,
     /// `-t/--timeout` seconds; 0 disables the heartbeat check. Default 30.
+    /// This and the two below are at most 100 years (`MAX_TIMEOUT_SECS`):
+    /// larger values are clamped, so `Instant + Duration::from_secs(..)`
+    /// never overflows.
     pub timeout: u64,
     /// `--graceful-timeout` seconds, default 30.
     pub graceful_timeout: u64,
@@ -102,9 +115,15 @@ pub struct Config {
     /// gunicorn uses it (not "unlimited", whatever its docs say).
     pub limit_request_field_size: usize,
     /// `--worker-connections`, default 1000: open connections per worker.
+    /// Never 0 (refused: a worker would never accept).
     pub worker_connections: usize,
     /// `--no-sendfile` / `$SENDFILE`: whether file wrappers go out with sendfile(2).
     pub sendfile: bool,
+    /// `--forwarded-allow-ips`, else `$FORWARDED_ALLOW_IPS`, else
+    /// `127.0.0.1,::1`: the peers whose `secure_scheme_headers` and
+    /// `forwarder_headers` count. A unix-socket peer is always trusted
+    /// (gunicorn: a peer without an IP address is).
+    pub forwarded_allow_ips: AllowList,
     /// Request-parsing relaxations, all off by default as in gunicorn 27.
     pub http: HttpOptions,
 }
@@ -167,6 +186,7 @@ impl Config {
             limit_request_field_size: 8190,
             worker_connections: 1000,
             sendfile: true,
+            forwarded_allow_ips: AllowList::default(),
             http: HttpOptions::default(),
         }
     }

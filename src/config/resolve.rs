@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use super::cli::{Given, Value};
 use super::pytext::{self, IntError};
 use super::settings::{Setting, Status};
-use super::{Config, Error, HeaderMapping, LogLevel};
+use super::{AllowList, Config, Error, HeaderMapping, LogLevel};
 
 /// gunicorn's `MAX_REQUEST_LINE` (`http/message.py`).
 const MAX_REQUEST_LINE: usize = 8190;
@@ -18,6 +18,11 @@ const MAX_REQUEST_LINE: usize = 8190;
 const MAX_HEADERS: usize = 32768;
 /// gunicorn's `DEFAULT_MAX_HEADERFIELD_SIZE`.
 const DEFAULT_MAX_HEADERFIELD_SIZE: usize = 8190;
+/// Longest timeout kept (`--timeout`, `--graceful-timeout`, `--keep-alive`):
+/// 100 years. gunicorn takes any size; larger values mean the same thing
+/// ("never", for a server) and are clamped to this, so that `Instant +
+/// Duration` cannot overflow where they are used.
+pub const MAX_TIMEOUT_SECS: u64 = 100 * 365 * 86_400;
 
 /// Spellings of the sync worker gunicorn accepts (`workers/__init__.py`,
 /// `util.load_class`).
@@ -77,6 +82,7 @@ struct Draft {
     cfg: Config,
     workers: Option<u32>,
     bind: Option<Vec<String>>,
+    forwarded_allow_ips: Option<AllowList>,
     no_sendfile: bool,
     worker_class: String,
     threads: i64,
@@ -89,6 +95,7 @@ impl Draft {
             cfg: Config::defaults(cwd.to_path_buf()),
             workers: None,
             bind: None,
+            forwarded_allow_ips: None,
             no_sendfile: false,
             worker_class: "sync".to_string(),
             threads: 1,
@@ -99,7 +106,7 @@ impl Draft {
     /// Apply one value, checked by the setting's validator.
     fn set(&mut self, setting: &'static Setting, value: &Value) -> Result<(), Error> {
         let text = || match value {
-            Value::One(s) => Ok(s.trim()),
+            Value::One(s) => Ok(pytext::strip(s)),
             _ => Err(mismatch(setting)),
         };
         let name = setting.name;
@@ -108,7 +115,7 @@ impl Draft {
         match setting.name {
             "bind" => match value {
                 Value::Many(items) => {
-                    self.bind = Some(items.iter().map(|s| s.trim().to_string()).collect());
+                    self.bind = Some(items.iter().map(|s| pytext::strip(s).to_string()).collect());
                 }
                 _ => return Err(mismatch(setting)),
             },
@@ -123,10 +130,21 @@ impl Draft {
             "backlog" => c.backlog = fit(name, int()?)?,
             "worker_class" => self.worker_class = text()?.to_string(),
             "threads" => self.threads = int()?,
-            "worker_connections" => c.worker_connections = fit(name, int()?)?,
-            "timeout" => c.timeout = fit(name, int()?)?,
-            "graceful_timeout" => c.graceful_timeout = fit(name, int()?)?,
-            "keepalive" => c.keepalive = fit(name, int()?)?,
+            "worker_connections" => {
+                let n = int()?;
+                // gunicorn's sync worker ignores it; ours would never accept.
+                if n == 0 {
+                    return Err(invalid(
+                        name,
+                        "Value must be positive: 0 (a worker would never accept a connection)"
+                            .to_string(),
+                    ));
+                }
+                c.worker_connections = fit(name, n)?;
+            }
+            "timeout" => c.timeout = seconds(name, text()?)?,
+            "graceful_timeout" => c.graceful_timeout = seconds(name, text()?)?,
+            "keepalive" => c.keepalive = seconds(name, text()?)?,
             // The clamping is gunicorn's `Request.__init__` and `Message.__init__`.
             "limit_request_line" => {
                 let n = int()?;
@@ -172,6 +190,10 @@ impl Draft {
                 };
             }
             "sendfile" => self.no_sendfile = true,
+            "forwarded_allow_ips" => {
+                let list = AllowList::parse(text()?).map_err(|m| invalid(name, m))?;
+                self.forwarded_allow_ips = Some(list);
+            }
             "chdir" => c.chdir = chdir(name, &self.cwd, text()?)?,
             "pidfile" => {
                 let path = text()?;
@@ -240,6 +262,20 @@ impl Draft {
             (None, Some(port)) => vec![format!("0.0.0.0:{port}")],
             (None, None) => self.cfg.bind,
         };
+        // The flag wins, then $FORWARDED_ALLOW_IPS (read only when the flag
+        // is absent, like $WEB_CONCURRENCY; gunicorn also refuses a bad one
+        // that the flag overrides).
+        self.cfg.forwarded_allow_ips = match (self.forwarded_allow_ips, env("FORWARDED_ALLOW_IPS"))
+        {
+            (Some(list), _) => list,
+            (None, Some(value)) => AllowList::parse(&value).map_err(|m| {
+                invalid(
+                    "forwarded_allow_ips",
+                    format!("{m} (in FORWARDED_ALLOW_IPS)"),
+                )
+            })?,
+            (None, None) => AllowList::default(),
+        };
         // gunicorn's `Config.sendfile`: the flag wins, then $SENDFILE.
         self.cfg.sendfile = !self.no_sendfile
             && env("SENDFILE")
@@ -287,6 +323,18 @@ fn pos_int(setting: &'static str, raw: &str) -> Result<i64, Error> {
             setting,
             format!("invalid int value: {}", pytext::repr(raw)),
         )),
+    }
+}
+
+/// A duration in seconds: `validate_pos_int`, then clamped to
+/// [`MAX_TIMEOUT_SECS`] (even beyond `i64`, which Python would accept).
+fn seconds(setting: &'static str, raw: &str) -> Result<u64, Error> {
+    match pytext::int_sign_magnitude(raw) {
+        Ok((false, magnitude) | (true, magnitude @ Some(0))) => {
+            Ok(magnitude.map_or(MAX_TIMEOUT_SECS, |n| n.min(MAX_TIMEOUT_SECS)))
+        }
+        // Negative or malformed: validate_pos_int's messages.
+        _ => pos_int(setting, raw).and_then(|n| fit(setting, n)),
     }
 }
 

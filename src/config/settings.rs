@@ -2,11 +2,16 @@
 //! spellings, value kind, default, environment fallback, a one-line help
 //! and whether gunicorn-rs implements it.
 //!
-//! The command line (`cli`), `GUNICORN_CMD_ARGS`, and later the config file,
-//! `--print-config` and `docs/compat.md` are all generated from [`SETTINGS`],
-//! so a gunicorn setting can never be silently misread: either it is
-//! implemented or it is refused by name. Order and sections follow
-//! gunicorn's `config.py`, so the help reads like gunicorn's.
+//! The command line (`cli`) and `GUNICORN_CMD_ARGS` are generated from
+//! [`SETTINGS`] (a config file and `--print-config` will be too), so a
+//! gunicorn setting can never be silently misread: either it is
+//! implemented or it is refused by name. The environment variables a
+//! default is read from (the `env` field of [`Setting`]) are honoured for
+//! every implemented setting; the only unsupported setting with any,
+//! `control_socket`, reads `$XDG_RUNTIME_DIR`/`$HOME` just to place a
+//! socket gunicorn-rs never opens (as if `--no-control-socket` were
+//! given), so nothing is lost. Order and sections follow gunicorn's
+//! `config.py`, so the help reads like gunicorn's.
 //!
 //! Pure data: no parsing, no I/O.
 
@@ -288,8 +293,9 @@ pub static SETTINGS: &[Setting] = &[
         "Headers, and their values, by which a trusted proxy says the request came over HTTPS."),
     Setting::new("forwarded_allow_ips", ServerMechanics, &["--forwarded-allow-ips"], Str,
         D::Str("127.0.0.1,::1"),
-        "Comma-separated IPs or networks of trusted proxies; * trusts everyone.")
-        .env(&["FORWARDED_ALLOW_IPS"]),
+        "Comma-separated IPs or networks of trusted proxies, whose X-Forwarded-Proto and \
+         similar headers count; * trusts everyone. Defaults to $FORWARDED_ALLOW_IPS when set.")
+        .env(&["FORWARDED_ALLOW_IPS"]).implemented(),
     // Logging
     Setting::new("accesslog", Logging, &["--access-logfile"], Str, D::None,
         "Write the access log to this file; - means standard output.").meta("FILE")
@@ -563,6 +569,36 @@ mod tests {
         );
     }
 
+    /// Nothing a user sets through the environment is silently dropped:
+    /// every setting with an environment fallback is implemented, except
+    /// the control socket's path, which gunicorn-rs never opens.
+    #[test]
+    fn environment_fallbacks_are_honoured() {
+        for s in SETTINGS.iter().filter(|s| !s.env.is_empty()) {
+            assert!(
+                s.status == Status::Implemented || s.name == "control_socket",
+                "{} reads {:?} but is not implemented",
+                s.name,
+                s.env
+            );
+        }
+        let with_env: Vec<_> = SETTINGS
+            .iter()
+            .filter(|s| !s.env.is_empty())
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(
+            with_env,
+            [
+                "bind",
+                "workers",
+                "sendfile",
+                "forwarded_allow_ips",
+                "control_socket"
+            ]
+        );
+    }
+
     #[test]
     fn implemented_settings() {
         let implemented: Vec<_> = SETTINGS
@@ -589,6 +625,7 @@ mod tests {
                 "sendfile",
                 "chdir",
                 "pidfile",
+                "forwarded_allow_ips",
                 "accesslog",
                 "access_log_format",
                 "errorlog",

@@ -104,6 +104,7 @@ fn defaults() {
     );
     assert_eq!(cfg.worker_connections, 1000);
     assert!(cfg.sendfile);
+    assert_eq!(cfg.forwarded_allow_ips, AllowList::default());
 }
 
 #[test]
@@ -422,8 +423,8 @@ fn every_unsupported_setting_is_refused_by_name() {
             refused += 1;
         }
     }
-    // 95 settings have flags and 28 are implemented; 9 of the others have two spellings.
-    assert_eq!((settings, refused), (67, 76));
+    // 95 settings have flags and 29 are implemented; 9 of the others have two spellings.
+    assert_eq!((settings, refused), (66, 75));
     // The first one given is named.
     assert_eq!(
         error(&["--reload", "-D", "app"]).to_string(),
@@ -562,5 +563,110 @@ fn request_parsing_relaxations() {
     assert!(
         e.to_string().contains("Invalid header map behaviour: keep"),
         "{e}"
+    );
+}
+
+#[test]
+fn forwarded_allow_ips_flag_env_and_errors() {
+    let ips = |args: &[&str], vars: &[(&str, &str)]| config_env(args, vars).forwarded_allow_ips;
+    let v4 = |s: &str| std::net::IpAddr::from(s.parse::<std::net::Ipv4Addr>().unwrap());
+    assert_eq!(ips(&[], &[]).to_string(), "127.0.0.1,::1");
+    let list = ips(&["--forwarded-allow-ips", " 10.0.0.0/8, 192.168.0.1 "], &[]);
+    assert_eq!(list.entries(), ["10.0.0.0/8", "192.168.0.1"]);
+    assert!(list.allows_ip(&v4("10.1.2.3")) && !list.allows_ip(&v4("127.0.0.1")));
+    assert!(ips(&["--forwarded-allow-ips", "*"], &[]).allows_all());
+    // An empty value trusts nobody (but unix-socket peers).
+    assert!(
+        ips(&["--forwarded-allow-ips", ""], &[])
+            .entries()
+            .is_empty()
+    );
+    // $FORWARDED_ALLOW_IPS when the flag is absent; GUNICORN_CMD_ARGS and
+    // the command line win over it, in gunicorn's order.
+    let env = [("FORWARDED_ALLOW_IPS", "10.0.0.1")];
+    assert_eq!(ips(&[], &env).to_string(), "10.0.0.1");
+    let cmd_args = [
+        env[0],
+        ("GUNICORN_CMD_ARGS", "--forwarded-allow-ips 10.0.0.2"),
+    ];
+    assert_eq!(ips(&[], &cmd_args).to_string(), "10.0.0.2");
+    assert_eq!(
+        ips(&["--forwarded-allow-ips", "10.0.0.3"], &cmd_args).to_string(),
+        "10.0.0.3"
+    );
+
+    let e = error(&["--forwarded-allow-ips", "foo", "app"]);
+    assert_eq!(
+        e.to_string(),
+        "Invalid value for forwarded_allow_ips: 'foo' does not appear to be an IPv4 or IPv6 network"
+    );
+    assert_eq!(e.exit_code(), 1);
+    assert_eq!(
+        error(&["--forwarded-allow-ips", "1.2.3.4/24", "app"]).to_string(),
+        "Invalid value for forwarded_allow_ips: 1.2.3.4/24 has host bits set"
+    );
+    assert_eq!(
+        error_env(&["app"], &[("FORWARDED_ALLOW_IPS", "bar")]).to_string(),
+        "Invalid value for forwarded_allow_ips: 'bar' does not appear to be an IPv4 or IPv6 \
+         network (in FORWARDED_ALLOW_IPS)"
+    );
+}
+
+#[test]
+fn worker_connections_zero_is_refused() {
+    let e = error(&["--worker-connections", "0", "app"]);
+    assert_eq!(
+        e.to_string(),
+        "Invalid value for worker_connections: Value must be positive: 0 \
+         (a worker would never accept a connection)"
+    );
+    assert_eq!(e.exit_code(), 1);
+    assert_eq!(config(&["--worker-connections", "1"]).worker_connections, 1);
+}
+
+#[test]
+fn huge_timeouts_are_clamped_so_deadlines_cannot_overflow() {
+    let hundred_years = 100 * 365 * 86_400;
+    assert_eq!(MAX_TIMEOUT_SECS, hundred_years);
+    for value in [
+        "3153600001",
+        "9223372036854775807",
+        "99999999999999999999999",
+    ] {
+        let c = config(&[
+            "-t",
+            value,
+            "--graceful-timeout",
+            value,
+            "--keep-alive",
+            value,
+        ]);
+        assert_eq!(
+            (c.timeout, c.graceful_timeout, c.keepalive),
+            (hundred_years, hundred_years, hundred_years),
+            "{value}"
+        );
+        // What the master and the workers do with them.
+        let _ = std::time::Instant::now() + std::time::Duration::from_secs(c.timeout);
+    }
+    assert_eq!(config(&["-t", "3153600000"]).timeout, hundred_years);
+    assert_eq!(config(&["-t", "-0"]).timeout, 0);
+    assert_eq!(config(&["--keep-alive", "7"]).keepalive, 7);
+    for value in ["-1", "-99999999999999999999"] {
+        let e = error(&["--timeout", value, "app"]);
+        assert!(
+            matches!(
+                e,
+                Error::Invalid {
+                    setting: "timeout",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        error(&["--keep-alive", "-3", "app"]).to_string(),
+        "Invalid value for keepalive: Value must be positive: -3"
     );
 }

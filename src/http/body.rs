@@ -9,7 +9,7 @@
 //! arrive one by one.
 
 use super::ParseError;
-use super::fields::{self, FieldRules, is_tchar};
+use super::fields::{self, FieldRules, find_lf, is_tchar};
 use super::parser::{BodyKind, HeaderMap, Limits, ParserConfig};
 
 /// Incremental body decoder for one request.
@@ -203,11 +203,24 @@ impl BodyDecoder {
     }
 
     /// Collect the chunk-size line up to its CRLF, then act on it.
+    ///
+    /// Works on slices between line feeds, with the outcome of reading one
+    /// byte at a time: the line may reach `limit + 1` bytes only with the
+    /// LF that ends it.
     fn size_line(&mut self, input: &[u8]) -> Result<usize, ParseError> {
         let limit = self.rules.limits.field_size_max();
-        for (i, &b) in input.iter().enumerate() {
-            self.line.push(b);
-            if b == b'\n' && self.line.ends_with(b"\r\n") {
+        let too_long = || {
+            let text = format!("line over {limit} bytes with no terminator");
+            ParseError::InvalidChunkSize(text.into_bytes())
+        };
+        let mut start = 0;
+        while let Some(i) = find_lf(&input[start..]) {
+            let lf = start + i;
+            if self.line.len() + (lf - start) > limit {
+                return Err(too_long());
+            }
+            self.line.extend_from_slice(&input[start..=lf]);
+            if self.line.ends_with(b"\r\n") {
                 self.line.truncate(self.line.len() - 2);
                 let size = parse_size_line(&self.line)?;
                 self.line.clear();
@@ -216,42 +229,60 @@ impl BodyDecoder {
                 } else {
                     State::Data { remaining: size }
                 };
-                return Ok(i + 1);
+                return Ok(lf + 1);
             }
+            // A bare LF is one more byte of the line (refused as a size later).
             if self.line.len() > limit {
-                let text = format!("line over {limit} bytes with no terminator");
-                return Err(ParseError::InvalidChunkSize(text.into_bytes()));
+                return Err(too_long());
             }
+            start = lf + 1;
         }
+        let rest = &input[start..];
+        if self.line.len() + rest.len() > limit {
+            return Err(too_long());
+        }
+        self.line.extend_from_slice(rest);
         Ok(input.len())
     }
 
     /// Collect the trailer section up to its empty line, then parse it.
+    /// Slice by slice, with the outcome of reading one byte at a time (see
+    /// [`size_line`](Self::size_line)).
     fn trailer_section(&mut self, input: &[u8]) -> Result<usize, ParseError> {
         let limit = self.rules.limits.header_buffer_max();
-        for (i, &b) in input.iter().enumerate() {
-            self.line.push(b);
-            let len = self.line.len();
+        let too_large = || ParseError::LimitRequestHeaders("limit request trailer section size");
+        let mut start = 0;
+        while let Some(i) = find_lf(&input[start..]) {
+            let lf = start + i;
+            if self.line.len() + (lf - start) > limit {
+                return Err(too_large());
+            }
+            self.line.extend_from_slice(&input[start..=lf]);
             if self.line == b"\r\n" {
                 self.line = Vec::new();
                 self.state = State::Done;
-                return Ok(i + 1);
+                return Ok(lf + 1);
             }
             if self.line.ends_with(b"\r\n\r\n") {
                 self.finish_trailers()?;
-                return Ok(i + 1);
+                return Ok(lf + 1);
             }
+            let len = self.line.len();
             if len > limit {
-                return Err(ParseError::LimitRequestHeaders(
-                    "limit request trailer section size",
-                ));
+                return Err(too_large());
             }
-            if b == b'\n' && (len == 1 || self.line[len - 2] != b'\r') {
+            if len == 1 || self.line[len - 2] != b'\r' {
                 return Err(ParseError::InvalidHeader(
                     "bare LF as line terminator".into(),
                 ));
             }
+            start = lf + 1;
         }
+        let rest = &input[start..];
+        if self.line.len() + rest.len() > limit {
+            return Err(too_large());
+        }
+        self.line.extend_from_slice(rest);
         Ok(input.len())
     }
 
@@ -264,6 +295,7 @@ impl BodyDecoder {
             strip_header_spaces: self.rules.strip_header_spaces,
             header_map: self.rules.header_map,
             forwarders: &[],
+            secure_scheme_headers: &[],
             trailer: true,
             version: (1, 1),
         };

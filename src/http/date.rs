@@ -37,7 +37,8 @@ pub fn format_http_date(secs: u64) -> [u8; HTTP_DATE_LEN] {
     ];
     let days = secs / 86_400;
     let in_day = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
+    // u64 seconds are at most 2^64 / 86 400 days: they fit an i64.
+    let (year, month, day) = civil_from_days(days as i64);
 
     let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
     // 1970-01-01 was a Thursday, the first entry of DAYS.
@@ -58,20 +59,21 @@ fn put2(dst: &mut [u8], n: u32) {
     dst[1] = b'0' + (n % 10) as u8;
 }
 
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01, with the
-/// proleptic Gregorian calendar. Works in 400-year eras (146 097 days)
-/// counted from 0000-03-01, so leap days fall at the end of each year.
-fn civil_from_days(days: u64) -> (u64, u32, u32) {
+/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (negative
+/// before it), with the proleptic Gregorian calendar. Works in 400-year
+/// eras (146 097 days) counted from 0000-03-01, so leap days fall at the
+/// end of each year. Also used by the log's timestamps.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     // 719 468 days from 0000-03-01 to 1970-01-01.
     let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097; // day of era, 0..=146096
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // day of era, 0..=146096
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // 0..=399
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of year from March 1st
     let mp = (5 * doy + 2) / 153; // month from March, 0..=11
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + u64::from(month <= 2);
+    let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
 
@@ -93,11 +95,12 @@ mod tests {
         assert_eq!(fmt(1_795_305_600), "Sun, 22 Nov 2026 00:00:00 GMT");
     }
 
-    /// Walk day by day through 1970..2401 against a naive calendar.
+    /// Walk day by day through 1600..2401 against a naive calendar.
     #[test]
     fn every_day_matches_naive_calendar() {
-        let mut days = 0u64;
-        for year in 1970u64..2401 {
+        // 1600-01-01 is 370 years of 365 days and 90 leap days before 1970.
+        let mut days: i64 = -(370 * 365 + 90);
+        for year in 1600i64..2401 {
             let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
             let lengths = [
                 31,
@@ -115,11 +118,12 @@ mod tests {
             ];
             for (m, &len) in lengths.iter().enumerate() {
                 for d in 1..=len {
-                    assert_eq!(civil_from_days(days), (year, m as u32 + 1, d));
+                    assert_eq!(civil_from_days(days), (year, m as u32 + 1, d), "{days}");
                     days += 1;
                 }
             }
         }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
     }
 
     #[test]

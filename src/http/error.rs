@@ -6,6 +6,7 @@
 //! in the page. Offending values are kept as received, decoded latin-1 (one
 //! char per byte, as gunicorn does), and shown with Python's `repr` rules.
 
+use super::pytext::{PyBytes, PyStr};
 use std::fmt::{self, Write as _};
 
 /// Why a request cannot be served. Each kind maps to a status code.
@@ -191,59 +192,6 @@ impl std::error::Error for ParseError {}
 /// Decode bytes as latin-1, the way gunicorn turns wire bytes into `str`.
 pub fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
-}
-
-/// Python's `repr()` of a `str` whose chars are all below U+0100.
-pub(crate) struct PyStr<'a>(pub &'a str);
-
-impl fmt::Display for PyStr<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let quote = repr_quote(self.0.contains('\''), self.0.contains('"'));
-        f.write_char(quote)?;
-        for c in self.0.chars() {
-            match c {
-                '\\' => f.write_str("\\\\")?,
-                '\t' => f.write_str("\\t")?,
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                c if c == quote => write!(f, "\\{c}")?,
-                // Not printable for Python: C0, DEL, C1, NBSP, soft hyphen.
-                c if (c as u32) < 0x20 || (0x7f..=0xa0).contains(&(c as u32)) || c == '\u{ad}' => {
-                    write!(f, "\\x{:02x}", c as u32)?
-                }
-                c => f.write_char(c)?,
-            }
-        }
-        f.write_char(quote)
-    }
-}
-
-/// Python's `repr()` of a `bytes` value.
-pub(crate) struct PyBytes<'a>(pub &'a [u8]);
-
-impl fmt::Display for PyBytes<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let quote = repr_quote(self.0.contains(&b'\''), self.0.contains(&b'"'));
-        f.write_char('b')?;
-        f.write_char(quote)?;
-        for &b in self.0 {
-            match b {
-                b'\\' => f.write_str("\\\\")?,
-                b'\t' => f.write_str("\\t")?,
-                b'\n' => f.write_str("\\n")?,
-                b'\r' => f.write_str("\\r")?,
-                b if char::from(b) == quote => write!(f, "\\{}", char::from(b))?,
-                0x20..=0x7e => f.write_char(char::from(b))?,
-                b => write!(f, "\\x{b:02x}")?,
-            }
-        }
-        f.write_char(quote)
-    }
-}
-
-/// Python quotes with `'` unless the text holds `'` and no `"`.
-fn repr_quote(has_single: bool, has_double: bool) -> char {
-    if has_single && !has_double { '"' } else { '\'' }
 }
 
 /// Append gunicorn's error response (status line, `Connection: close`,

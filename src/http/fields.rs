@@ -161,23 +161,35 @@ pub(crate) struct FieldRules<'a> {
     pub header_map: HeaderMap,
     /// Underscore names the peer may set: empty for trailers and untrusted peers.
     pub forwarders: &'a [String],
+    /// `(NAME, value)` pairs meaning https (`secure_scheme_headers`): empty
+    /// for trailers and untrusted peers.
+    pub secure_scheme_headers: &'a [(String, String)],
     /// Parsing a trailer section: forbidden names refused, `Expect` ignored.
     pub trailer: bool,
     pub version: (u8, u8),
 }
 
+/// What the header policy found besides the fields themselves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// An `Expect: 100-continue` applies.
+    pub expect_continue: bool,
+    /// What the first secure-scheme header said (`Some(true)`: https);
+    /// `None` when there was none.
+    pub https: Option<bool>,
+}
+
 /// Parse the field lines in `buf[section]` (CRLF-separated, without the
-/// final empty line, no bare LF) into `out`. Returns whether an `Expect:
-/// 100-continue` applies.
+/// final empty line, no bare LF) into `out`.
 pub(crate) fn parse_fields(
     buf: &mut [u8],
     section: Range<usize>,
     rules: &FieldRules<'_>,
     out: &mut Vec<Field>,
-) -> Result<bool, ParseError> {
+) -> Result<Found, ParseError> {
     let max_fields = rules.limits.fields_max();
     let mut seen = Seen::default();
-    let mut expect_continue = false;
+    let mut found = Found::default();
     let mut pos = section.start;
     while pos < section.end {
         if out.len() >= max_fields {
@@ -187,11 +199,11 @@ pub(crate) fn parse_fields(
         }
         let (field, next) = read_field(buf, pos, section.end, rules)?;
         pos = next;
-        if apply_policy(buf, &field, rules, &mut seen, &mut expect_continue)? {
+        if apply_policy(buf, &field, rules, &mut seen, &mut found)? {
             out.push(field);
         }
     }
-    Ok(expect_continue)
+    Ok(found)
 }
 
 /// End of the line starting at `pos`: index of its CR, or `end`.
@@ -296,14 +308,14 @@ struct Seen {
     content_type: bool,
 }
 
-/// gunicorn's `_apply_header_policy`: singletons, `Expect`, underscores.
-/// Returns whether the field is kept.
+/// gunicorn's `_apply_header_policy`: singletons, `Expect`, secure-scheme
+/// headers, underscores, in that order. Returns whether the field is kept.
 fn apply_policy(
     buf: &[u8],
     field: &Field,
     rules: &FieldRules<'_>,
     seen: &mut Seen,
-    expect_continue: &mut bool,
+    found: &mut Found,
 ) -> Result<bool, ParseError> {
     let name = &buf[field.name.clone()];
     let value = &buf[field.value.clone()];
@@ -326,7 +338,23 @@ fn apply_policy(
         }
         // RFC 9110 10.1.1: an HTTP/1.0 server ignores 100-continue.
         if rules.version >= (1, 1) {
-            *expect_continue = true;
+            found.expect_continue = true;
+        }
+    }
+    // The upper-cased name is looked up among the configured names as they
+    // are written; the value must equal the configured one exactly (case
+    // included). The first such header decides the scheme; a later one
+    // that means the other scheme, whatever its name, is a contradiction.
+    if let Some((_, secure)) = rules
+        .secure_scheme_headers
+        .iter()
+        .find(|(n, _)| is_upper_of(n.as_bytes(), name))
+    {
+        let https = latin1_equals(secure, value);
+        match found.https {
+            None => found.https = Some(https),
+            Some(first) if first != https => return Err(ParseError::InvalidSchemeHeaders),
+            Some(_) => {}
         }
     }
     if !name.contains(&b'_') {
@@ -349,7 +377,15 @@ fn apply_policy(
     }
 }
 
-/// `upper == name.upper()`, as gunicorn compares against `forwarder_headers`.
+/// `text == value.decode("latin-1")`: the configured text against wire bytes.
+fn latin1_equals(text: &str, value: &[u8]) -> bool {
+    text.chars()
+        .map(u32::from)
+        .eq(value.iter().map(|&b| u32::from(b)))
+}
+
+/// `upper == name.upper()`, as gunicorn compares against `forwarder_headers`
+/// and `secure_scheme_headers`.
 fn is_upper_of(upper: &[u8], name: &[u8]) -> bool {
     upper.len() == name.len()
         && upper
@@ -369,6 +405,7 @@ mod tests {
             strip_header_spaces: false,
             header_map: HeaderMap::Drop,
             forwarders: &[],
+            secure_scheme_headers: &[],
             trailer: false,
             version: (1, 1),
         }
@@ -522,12 +559,18 @@ mod tests {
         );
         let mut buf = b"Expect: 100-Continue".to_vec();
         let mut out = Vec::new();
-        assert_eq!(parse_fields(&mut buf, 0..20, &r, &mut out), Ok(true));
+        assert_eq!(
+            parse_fields(&mut buf, 0..20, &r, &mut out).map(|f| f.expect_continue),
+            Ok(true)
+        );
         let r10 = FieldRules {
             version: (1, 0),
             ..r
         };
-        assert_eq!(parse_fields(&mut buf, 0..20, &r10, &mut out), Ok(false));
+        assert_eq!(
+            parse_fields(&mut buf, 0..20, &r10, &mut out).map(|f| f.expect_continue),
+            Ok(false)
+        );
         assert_eq!(
             parse(b"Expect: foo", &r10),
             Err(ParseError::ExpectationFailed("foo".into()))

@@ -124,9 +124,22 @@ pub struct ParserConfig {
     /// Underscore header names a trusted peer may send (upper case, as
     /// gunicorn compares them; `*` allows all).
     pub forwarder_headers: Vec<String>,
-    /// The peer is in `forwarded_allow_ips` (or is a UNIX-socket peer).
+    /// Headers, with their values, by which a trusted proxy says the
+    /// request came over https (gunicorn's `secure_scheme_headers`). Names
+    /// upper case: a received name is upper-cased and compared with them
+    /// as written. Values compared exactly. See [`RequestHead::scheme`].
+    pub secure_scheme_headers: Vec<(String, String)>,
+    /// The peer is in `forwarded_allow_ips` (or is a UNIX-socket peer):
+    /// its `forwarder_headers` and `secure_scheme_headers` count.
     pub peer_trusted: bool,
 }
+
+/// gunicorn's default `secure_scheme_headers`.
+pub const DEFAULT_SECURE_SCHEME_HEADERS: [(&str, &str); 3] = [
+    ("X-FORWARDED-PROTOCOL", "ssl"),
+    ("X-FORWARDED-PROTO", "https"),
+    ("X-FORWARDED-SSL", "on"),
+];
 
 impl Default for ParserConfig {
     fn default() -> Self {
@@ -139,6 +152,10 @@ impl Default for ParserConfig {
             permit_unconventional_http_version: false,
             casefold_http_method: false,
             forwarder_headers: vec!["SCRIPT_NAME".to_owned(), "PATH_INFO".to_owned()],
+            secure_scheme_headers: DEFAULT_SECURE_SCHEME_HEADERS
+                .iter()
+                .map(|&(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
             peer_trusted: false,
         }
     }
@@ -153,6 +170,11 @@ impl ParserConfig {
             header_map: self.header_map,
             forwarders: if self.peer_trusted {
                 &self.forwarder_headers
+            } else {
+                &[]
+            },
+            secure_scheme_headers: if self.peer_trusted {
+                &self.secure_scheme_headers
             } else {
                 &[]
             },
@@ -190,6 +212,8 @@ pub struct RequestHead {
     body: BodyKind,
     expect_continue: bool,
     keep_alive: bool,
+    /// A trusted peer's secure-scheme header said https.
+    https: bool,
 }
 
 /// One header field as kept by the parser (dropped ones never appear).
@@ -254,6 +278,12 @@ impl RequestHead {
     pub fn wants_keep_alive(&self) -> bool {
         self.keep_alive
     }
+    /// `wsgi.url_scheme`: `"https"` when the first of the trusted peer's
+    /// `secure_scheme_headers` had its configured value, else `"http"`
+    /// (the connection itself is never TLS here). Trailers never change it.
+    pub fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
+    }
 }
 
 /// Outcome of feeding bytes to [`parse_head`].
@@ -282,8 +312,10 @@ pub fn parse_head(buf: &[u8], cfg: &ParserConfig) -> Result<Parsed, ParseError> 
 /// once the caller drops the consumed bytes.
 #[derive(Debug, Clone, Default)]
 pub struct HeadParser {
-    /// Length of the request line (CRLF excluded), once found and valid.
-    line_len: Option<usize>,
+    /// The request line (length, CRLF excluded, and where its parts are),
+    /// once found and valid: judged once, however many reads the header
+    /// section takes.
+    line: Option<(usize, RequestLine)>,
     /// How far the current phase (request line, then header section) has
     /// searched without finding its end.
     scanned: usize,
@@ -320,9 +352,8 @@ impl HeadParser {
             _ => 0,
         };
         let data = &buf[skip..];
-        let mut line = None;
-        let line_len = match self.line_len {
-            Some(n) => n,
+        let line_len = match &self.line {
+            Some((n, _)) => *n,
             None => {
                 let Some(n) = find_request_line(data, self.scanned, cfg.limits.request_line_max())?
                 else {
@@ -330,8 +361,7 @@ impl HeadParser {
                     return Ok(Parsed::Partial);
                 };
                 // gunicorn judges the request line before it reads the headers.
-                line = Some(parse_request_line(&data[..n], cfg)?);
-                self.line_len = Some(n);
+                self.line = Some((n, parse_request_line(&data[..n], cfg)?));
                 self.scanned = 0;
                 n
             }
@@ -348,8 +378,15 @@ impl HeadParser {
             return Ok(Parsed::Partial);
         };
         let head_len = line_len + 2 + section_len;
-        // The final empty line holds two of the line feeds.
-        let fields = self.lfs.saturating_sub(1);
+        // The final empty line holds two of the line feeds. The client
+        // chooses that count: never reserve room for more fields than the
+        // limit lets through.
+        let fields = self.lfs.saturating_sub(1).min(cfg.limits.fields_max());
+        // Always stored above; parsing again is only the fallback.
+        let line = match self.line.take() {
+            Some((_, line)) => line,
+            None => parse_request_line(&data[..line_len], cfg)?,
+        };
         let head = build_head(data[..head_len].to_vec(), line_len, line, fields, cfg)?;
         Ok(Parsed::Complete {
             head,
@@ -426,6 +463,7 @@ fn find_section_end(
 }
 
 /// Where the parts of a valid request line are.
+#[derive(Debug, Clone)]
 struct RequestLine {
     method: Range<usize>,
     uri: Range<usize>,
@@ -514,15 +552,10 @@ fn parse_version(text: &[u8], cfg: &ParserConfig) -> Result<(u8, u8), ParseError
 fn build_head(
     mut buf: Vec<u8>,
     line_len: usize,
-    line: Option<RequestLine>,
+    line: RequestLine,
     field_lines: usize,
     cfg: &ParserConfig,
 ) -> Result<RequestHead, ParseError> {
-    // Parsed again only when it was validated by an earlier call.
-    let line = match line {
-        Some(line) => line,
-        None => parse_request_line(&buf[..line_len], cfg)?,
-    };
     if cfg.casefold_http_method {
         buf[line.method.clone()].make_ascii_uppercase();
     }
@@ -531,7 +564,7 @@ fn build_head(
     let end = buf.len().saturating_sub(4).max(start);
     let region = start..end;
     let mut fields = Vec::with_capacity(field_lines);
-    let expect_continue = fields::parse_fields(
+    let found = fields::parse_fields(
         &mut buf,
         region,
         &cfg.field_rules(line.version),
@@ -551,8 +584,9 @@ fn build_head(
         version: line.version,
         fields,
         body,
-        expect_continue,
+        expect_continue: found.expect_continue,
         keep_alive,
+        https: found.https == Some(true),
         buf,
     })
 }

@@ -6,8 +6,9 @@
 //! `process_headers`, `is_chunked`, `should_close`, `default_headers`),
 //! except that the `Server` header names gunicorn-rs.
 
-use super::error::{PyStr, latin1};
+use super::error::latin1;
 use super::fields::{is_token, trim_ows};
+use super::pytext::{self, PyStr};
 use std::fmt;
 use std::ops::Range;
 
@@ -177,8 +178,10 @@ impl ResponseHead {
     }
 
     /// The application asked for `Connection: upgrade` (websocket
-    /// handshake). The connection then belongs to the application: `encode`
-    /// says `Connection: upgrade` and never keeps it for another request.
+    /// handshake). `encode` then says `Connection: upgrade`, as gunicorn
+    /// does, and never keeps the connection for another request: nothing
+    /// here hands the socket over to the application, so after the
+    /// response it is closed.
     pub fn is_upgrade(&self) -> bool {
         self.upgrade
     }
@@ -285,29 +288,20 @@ fn is_hop_by_hop(name: &[u8]) -> bool {
     HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
-/// Python's `int(text)` for a Content-Length: optional sign, digits with
-/// single `_` between them. Negative reads as 0, too large as `u64::MAX`
-/// (Python has no overflow; no body is that long anyway).
+/// Python's `int(text)` for a Content-Length (sign, digits with single
+/// `_` between them, and the whitespace `int()` skips, which here can only
+/// be `\x85` and `\xa0`: the value was checked and trimmed of SP/HTAB).
+/// Negative reads as 0, too large as `u64::MAX` (Python has no overflow;
+/// no body is that long anyway).
 fn parse_python_int(text: &[u8]) -> Option<u64> {
-    let (negative, digits) = match text {
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        _ => (false, text),
+    let text = match std::str::from_utf8(text) {
+        Ok(ascii) if text.is_ascii() => std::borrow::Cow::Borrowed(ascii),
+        _ => std::borrow::Cow::Owned(latin1(text)),
     };
-    let well_formed = digits.first().is_some_and(u8::is_ascii_digit)
-        && digits.last().is_some_and(u8::is_ascii_digit)
-        && digits.iter().all(|&b| b.is_ascii_digit() || b == b'_')
-        && !digits.windows(2).any(|w| w == b"__");
-    if !well_formed {
-        return None;
+    match pytext::int_sign_magnitude(&text).ok()? {
+        (true, _) => Some(0),
+        (false, magnitude) => Some(magnitude.unwrap_or(u64::MAX)),
     }
-    let value = digits
-        .iter()
-        .filter(|b| b.is_ascii_digit())
-        .fold(0u64, |n, &d| {
-            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-        });
-    Some(if negative { 0 } else { value })
 }
 
 fn push_decimal(out: &mut Vec<u8>, n: u8) {

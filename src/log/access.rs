@@ -7,7 +7,9 @@
 //! keys are case-insensitive. Where Python would raise (a positional `%s`, a
 //! bad conversion character), gunicorn logs a traceback instead of the line;
 //! here the offending text is printed as-is and a warning is logged once at
-//! open. Numeric conversions on string atoms print the string.
+//! open. Numeric conversions on string atoms print the string; integer
+//! atoms take every conversion, floats (`%(D)f` is `697.000000`) and `%c`
+//! included, and `%r`/`%a` quote as Python's `repr`/`ascii`.
 
 use std::time::Duration;
 
@@ -38,9 +40,16 @@ pub struct AccessEntry<'a> {
     pub body_bytes: u64,
     /// Time from the first byte of the request to the end of the response.
     pub request_time: Duration,
-    /// Look up an environ key for `%({key}e)s`. Called with the key as
-    /// written in the format, then upper-cased, then lower-cased, until one
-    /// is found (gunicorn matches environ keys case-insensitively).
+    /// Look up an environ key for `%({key}e)s`, as gunicorn does: the key
+    /// of the format is lower-cased (Python's `str.lower()`), and matches an
+    /// environ key whose lower-cased form is the same; if several do, the
+    /// last one in the environ's order. Return its `str()`.
+    ///
+    /// Called with the lower-cased key. A closure that can only look keys
+    /// up exactly (`dict.get`) finds the lower-case ones (`wsgi.*`); for
+    /// it, a miss is asked again once with the key in ASCII upper case, so
+    /// the CGI keys (`REMOTE_ADDR`) are found too. A closure that compares
+    /// lower-cased keys answers that second call with `None`.
     pub environ: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -167,17 +176,41 @@ impl Source for AccessEntry<'_> {
     }
 }
 
-/// Try `key` as written, upper-cased (CGI keys), then lower-cased (`wsgi.*`).
+/// `key` is lower-cased already: ask for it, then for its ASCII upper-case
+/// form (see the `environ` field of [`AccessEntry`]).
 fn environ_lookup(get: &dyn Fn(&str) -> Option<String>, key: &str) -> Option<String> {
-    get(key)
-        .or_else(|| {
-            let upper = key.to_ascii_uppercase();
-            if upper == key { None } else { get(&upper) }
-        })
-        .or_else(|| {
-            let lower = key.to_ascii_lowercase();
-            if lower == key { None } else { get(&lower) }
-        })
+    get(key).or_else(|| {
+        let upper = key.to_ascii_uppercase();
+        if upper == key { None } else { get(&upper) }
+    })
+}
+
+/// The value for `key` (lower-cased) among the environ's `entries`, as
+/// gunicorn's atoms find it: the last entry whose key lower-cases to `key`.
+/// What the closure in [`AccessEntry`]'s `environ` should do.
+pub fn find_environ<K, V, I>(entries: I, key: &str) -> Option<V>
+where
+    K: AsRef<str>,
+    I: IntoIterator<Item = (K, V)>,
+{
+    entries
+        .into_iter()
+        .filter(|(k, _)| lower_equals(k.as_ref(), key))
+        .last()
+        .map(|(_, v)| v)
+}
+
+/// `name.lower() == lower`, without allocating for ASCII names.
+fn lower_equals(name: &str, lower: &str) -> bool {
+    if name.is_ascii() {
+        name.len() == lower.len()
+            && name
+                .bytes()
+                .zip(lower.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b)
+    } else {
+        name.to_lowercase() == lower
+    }
 }
 
 /// Per-line values that do not come from the request.
@@ -266,12 +299,8 @@ mod tests {
             }
         }
         fn environ(&self, key: &str) -> Option<String> {
-            let get = |k: &str| {
-                self.environ
-                    .iter()
-                    .find(|(ek, _)| *ek == k)
-                    .map(|(_, v)| v.to_string())
-            };
+            // As the worker's closure should: compare lower-cased keys.
+            let get = |k: &str| find_environ(self.environ.iter().copied(), k).map(str::to_string);
             environ_lookup(&get, key)
         }
     }

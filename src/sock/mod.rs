@@ -4,8 +4,13 @@
 //! Behaviour follows gunicorn's `util.parse_address` and `sock.py`
 //! (`create_sockets`, `TCPSocket`, `UnixSocket`). Listeners are non-blocking
 //! and close-on-exec; a USR2 re-exec must clear that with
-//! [`Listener::set_inheritable`]. The only `unsafe` here takes ownership of
-//! descriptors handed to us by `accept4` or by the user (`fd://N`).
+//! [`Listener::set_inheritable`]. Unix sockets are bound under gunicorn's
+//! default `umask` of 0, so their file is `srwxrwxrwx` whatever the
+//! process umask.
+//!
+//! The `unsafe` blocks here take ownership of descriptors: one just
+//! returned by `accept4`, or one the user hands over with `fd://N` (after
+//! checking with `fcntl` that it is open).
 
 mod addr;
 
@@ -29,10 +34,14 @@ use nix::sys::socket::{
     self, AddressFamily, Backlog, SockFlag, SockType, SockaddrLike, SockaddrStorage, UnixAddr,
     sockopt,
 };
+use nix::sys::stat::{self, Mode};
 
-/// gunicorn `create_sockets`: five attempts, one second apart.
+/// gunicorn `create_sockets`: five attempts, each failure followed by a
+/// one-second sleep (the last one too: 5 s before giving up).
 const BIND_ATTEMPTS: u32 = 5;
 const BIND_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// gunicorn's default `--umask`: unix socket files get mode 0777.
+pub const DEFAULT_UMASK: u32 = 0;
 /// Connections that die in the accept queue are skipped; after this many in
 /// one `accept` call, report "nothing waiting" and let the loop come back.
 const ACCEPT_SKIP_LIMIT: usize = 64;
@@ -250,7 +259,9 @@ impl AsFd for Listener {
     }
 }
 
-/// Bind every address, retrying each up to 5 times one second apart as gunicorn does.
+/// Bind every address, trying each up to 5 times with a one-second sleep
+/// after every failure (the last one too, so 5 s before giving up), as
+/// gunicorn does.
 ///
 /// All values are parsed before anything is bound. Each failed attempt is
 /// logged as gunicorn logs it ("Connection in use: ('127.0.0.1', 8000)",
@@ -311,7 +322,7 @@ fn bind_retrying(
 ) -> Result<Listener, Error> {
     let shown = gunicorn_repr(addr);
     let mut last_error = None;
-    for attempt in 1..=attempts.max(1) {
+    for _ in 0..attempts.max(1) {
         let failure = match bind_once(addr, backlog) {
             Ok(listener) => return Ok(listener),
             Err(f) if !f.retry => {
@@ -332,10 +343,10 @@ fn bind_retrying(
             python_os_error(&failure)
         );
         last_error = Some(failure);
-        if attempt < attempts {
-            tracing::debug!("Retrying in 1 second.");
-            thread::sleep(delay);
-        }
+        // gunicorn sleeps after every failure, the last one included
+        // (its `if i < 5` is always true).
+        tracing::debug!("Retrying in 1 second.");
+        thread::sleep(delay);
     }
     tracing::error!("Can't connect to {shown}");
     Err(Error::Bind {
@@ -425,12 +436,25 @@ fn bind_unix(path: &Path, n: i32) -> Result<Listener, Failure> {
     };
     let addr = addr.map_err(|e| Failure::fatal(format!("bad unix socket path: {e}")))?;
     let fd = new_socket(AddressFamily::Unix)?;
-    socket::bind(fd.as_raw_fd(), &addr)?;
+    // bind(2) creates the socket file with mode 0777 & ~umask.
+    with_umask(DEFAULT_UMASK, || socket::bind(fd.as_raw_fd(), &addr))?;
     socket::listen(&fd, backlog(n))?;
     Ok(Listener {
         fd,
         kind: Kind::Unix(name),
     })
+}
+
+/// Run `f` with the process umask set to `mask`, then put the previous
+/// one back (gunicorn's `UnixSocket.bind`; a later `--umask` passes its
+/// value here). The umask is per process: call this only while no other
+/// thread creates files, as in the master while it binds its listeners.
+pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
+    let mask = Mode::from_bits_truncate(mask as libc::mode_t);
+    let previous = stat::umask(mask);
+    let result = f();
+    stat::umask(previous);
+    result
 }
 
 /// gunicorn `UnixSocket.__init__`: a socket left by a previous run is
@@ -455,9 +479,15 @@ fn adopt_fd(n: i32, backlog_len: i32) -> Result<Listener, Failure> {
             "fd {n} is not an open file descriptor"
         )));
     }
-    // SAFETY: fd `n` is open (checked above) and `fd://N` hands it to the
-    // server, which owns it from here on as gunicorn does. `bind_all` refuses
-    // the same N twice; on failure ownership is released without closing.
+    // SAFETY: `OwnedFd` needs a descriptor that is open and that nothing
+    // else owns or will close. Open is checked above; ownership cannot be
+    // checked, and is what `fd://N` means: whoever started the server
+    // passed descriptor N for it to listen on (inherited, as from systemd
+    // or a supervisor), and no other part of this process uses it. A user
+    // naming a descriptor the process uses for something else (0-2, or one
+    // Python opened) breaks that promise, and the listener would close it
+    // under its owner. `bind_all` refuses the same N twice, so there is
+    // only one owner here; on failure ownership is released without closing.
     let fd = unsafe { OwnedFd::from_raw_fd(n) };
     match configure_adopted(&fd, n, backlog_len) {
         Ok(kind) => Ok(Listener { fd, kind }),
@@ -565,6 +595,16 @@ mod tests {
         }
     }
 
+    /// The umask is per process: tests that bind unix sockets (which set
+    /// it around bind) or change it take this, so they never interleave.
+    static UMASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn umask_lock() -> std::sync::MutexGuard<'static, ()> {
+        UMASK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn temp_dir(name: &str) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("gunicorn-rs-sock-{}-{name}", std::process::id()));
@@ -670,9 +710,23 @@ mod tests {
             "a name binds its IPv4 address as gunicorn does: {addr}"
         );
 
-        // The same port again: EADDRINUSE, logged and retried, then Error::Bind.
+        // The same port again: EADDRINUSE, logged and retried, then
+        // Error::Bind; as gunicorn, a sleep follows every failed attempt,
+        // the last one included.
         let value = format!("127.0.0.1:{}", addr.port());
-        let err = bind_all_with(std::slice::from_ref(&value), 16, 2, Duration::ZERO).unwrap_err();
+        let started = std::time::Instant::now();
+        let err = bind_all_with(
+            std::slice::from_ref(&value),
+            16,
+            2,
+            Duration::from_millis(100),
+        )
+        .unwrap_err();
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "slept {:?}, not twice",
+            started.elapsed()
+        );
         match err {
             Error::Bind {
                 addr: shown,
@@ -711,6 +765,7 @@ mod tests {
 
     #[test]
     fn unix_bind_stale_replace_and_refusal() {
+        let _umask = umask_lock();
         let dir = temp_dir("unix");
         let path = dir.join("app.sock");
         let addr = parse_bind(&format!("unix:{}", path.display())).unwrap();
@@ -754,7 +809,36 @@ mod tests {
     }
 
     #[test]
+    fn unix_socket_file_mode_ignores_the_process_umask() {
+        let _umask = umask_lock();
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("umask");
+        let path = dir.join("app.sock");
+        let addr = parse_bind(&format!("unix:{}", path.display())).unwrap();
+        // A restrictive umask around the bind, as a shell might have set:
+        // gunicorn's default umask 0 still gives srwxrwxrwx.
+        let listener = with_umask(0o077, || {
+            let listener = Listener::bind(&addr, 16).unwrap();
+            // The bind put the caller's umask back.
+            let current = stat::umask(Mode::from_bits_truncate(0o077));
+            assert_eq!(current.bits(), 0o077);
+            listener
+        });
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o777, "{mode:o}");
+        listener.close(true);
+        // with_umask itself restores, and hands back the result.
+        let before = stat::umask(Mode::from_bits_truncate(0o022));
+        stat::umask(before);
+        assert_eq!(with_umask(0o027, || 5), 5);
+        let after = stat::umask(before);
+        assert_eq!(after, before);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn unix_abstract() {
+        let _umask = umask_lock();
         let name = format!("\0gunicorn-rs-test-{}", std::process::id());
         let listener = Listener::bind(&BindAddr::Unix(name.clone().into()), 16).unwrap();
         assert_eq!(listener.url(), format!("unix:@{}", &name[1..]));
@@ -833,6 +917,7 @@ mod tests {
 
     #[test]
     fn bind_all_binds_each_and_cleans_up_on_failure() {
+        let _umask = umask_lock();
         let dir = temp_dir("all");
         let path = dir.join("a.sock");
         let binds = [

@@ -314,3 +314,15 @@ fn fuzz_chunked() {
         let _ = decode_with(BodyKind::Chunked, &cfg, &input);
     }
 }
+
+#[test]
+fn trailers_never_touch_the_scheme() {
+    // Even from a trusted peer, secure-scheme trailers are plain trailers.
+    let cfg = ParserConfig {
+        peer_trusted: true,
+        ..ParserConfig::default()
+    };
+    let input = b"0\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n\r\n";
+    let (_, _, trailers) = decode_with(BodyKind::Chunked, &cfg, input).unwrap();
+    assert_eq!(trailers.len(), 2);
+}

@@ -789,3 +789,132 @@ fn incremental_parser_survives_a_shrinking_buffer() {
     };
     assert_eq!(head.uri(), b"/");
 }
+
+#[test]
+fn field_list_is_sized_by_the_limit_not_by_the_line_count() {
+    // 2000 underscore fields are dropped, so the head passes a 100-field
+    // limit: the list must not have been sized for 2000 lines.
+    let mut input = b"GET / HTTP/1.1\r\n".to_vec();
+    for _ in 0..2000 {
+        input.extend_from_slice(b"X_Y: 1\r\n");
+    }
+    input.extend_from_slice(b"Host: x\r\n\r\n");
+    let cfg = ParserConfig::default();
+    let Ok(Parsed::Complete { head, .. }) = parse_head(&input, &cfg) else {
+        panic!()
+    };
+    assert_eq!(head.fields.len(), 1);
+    assert!(head.fields.capacity() <= 100, "{}", head.fields.capacity());
+}
+
+#[test]
+fn request_line_is_judged_once_across_reads() {
+    let cfg = ParserConfig::default();
+    let mut parser = HeadParser::new();
+    let input = b"GET /a?b HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n";
+    assert_eq!(parser.parse(&input[..25], &cfg), Ok(Parsed::Partial));
+    // Kept from the first read: where the method, target and version are.
+    let Some((len, line)) = &parser.line else {
+        panic!("request line not kept")
+    };
+    assert_eq!(
+        (*len, line.method.clone(), line.version),
+        (17, 0..3, (1, 1))
+    );
+    assert_eq!(parser.parse(&input[..33], &cfg), Ok(Parsed::Partial));
+    let Ok(Parsed::Complete { head, consumed }) = parser.parse(input, &cfg) else {
+        panic!()
+    };
+    assert_eq!(
+        (head.method(), head.path(), head.query()),
+        ("GET", &b"/a"[..], &b"b"[..])
+    );
+    assert_eq!(consumed, input.len());
+    assert!(parser.line.is_none(), "a complete head resets the parser");
+}
+
+#[test]
+fn scheme_from_trusted_secure_scheme_headers() {
+    let trusted = ParserConfig {
+        peer_trusted: true,
+        ..ParserConfig::default()
+    };
+    let head = |fields: &str, cfg: &ParserConfig| {
+        outcome(format!("GET / HTTP/1.1\r\n{fields}\r\n").as_bytes(), cfg)
+    };
+    let scheme = |fields: &str, cfg: &ParserConfig| match head(fields, cfg) {
+        Ok(Parsed::Complete { head, .. }) => head.scheme(),
+        other => panic!("{fields:?}: {other:?}"),
+    };
+    // Checked against gunicorn 27.0.1 with the default settings.
+    for (fields, want) in [
+        ("", "http"),
+        ("X-Forwarded-Proto: https\r\n", "https"),
+        ("x-forwarded-proto: https\r\n", "https"),
+        ("X-Forwarded-Proto:  https \r\n", "https"),
+        ("X-Forwarded-Protocol: ssl\r\n", "https"),
+        ("X-Forwarded-Ssl: on\r\n", "https"),
+        // Values are compared exactly.
+        ("X-Forwarded-Proto: HTTPS\r\n", "http"),
+        ("X-Forwarded-Proto: https,http\r\n", "http"),
+        // Underscore names are not the configured names (and are dropped).
+        ("X_Forwarded_Proto: https\r\n", "http"),
+        // Agreeing headers are fine, whatever their values.
+        (
+            "X-Forwarded-Proto: https\r\nX-Forwarded-Proto: https\r\n",
+            "https",
+        ),
+        (
+            "X-Forwarded-Proto: http\r\nX-Forwarded-Ssl: off\r\n",
+            "http",
+        ),
+        (
+            "X-Forwarded-Proto: http\r\nX-Forwarded-Proto: wss\r\n",
+            "http",
+        ),
+    ] {
+        assert_eq!(scheme(fields, &trusted), want, "{fields:?}");
+        // An untrusted peer's headers mean nothing, contradictory or not.
+        assert_eq!(scheme(fields, &ParserConfig::default()), "http");
+    }
+    for fields in [
+        "X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n",
+        "X-Forwarded-Ssl: on\r\nX-FORWARDED-PROTO: http\r\n",
+        "X-Forwarded-Proto: https\r\nX-Forwarded-Proto: http\r\n",
+    ] {
+        assert_eq!(
+            head(fields, &trusted),
+            Err(ParseError::InvalidSchemeHeaders),
+            "{fields:?}"
+        );
+        assert_eq!(scheme(fields, &ParserConfig::default()), "http");
+    }
+    // The contradiction is found in field order: before a later bad field.
+    assert_eq!(
+        head(
+            "X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: no\r\nBad Name: x\r\n",
+            &trusted
+        ),
+        Err(ParseError::InvalidSchemeHeaders)
+    );
+    // Configured names are used as written; no headers, no scheme.
+    let custom = ParserConfig {
+        secure_scheme_headers: vec![("X-SCHEME".into(), "Secure".into())],
+        ..trusted.clone()
+    };
+    assert_eq!(scheme("x-scheme: Secure\r\n", &custom), "https");
+    assert_eq!(scheme("X-Forwarded-Proto: https\r\n", &custom), "http");
+    let none = ParserConfig {
+        secure_scheme_headers: Vec::new(),
+        ..trusted
+    };
+    assert_eq!(scheme("X-Forwarded-Proto: https\r\n", &none), "http");
+    assert_eq!(
+        ParserConfig::default().secure_scheme_headers,
+        [
+            ("X-FORWARDED-PROTOCOL".to_owned(), "ssl".to_owned()),
+            ("X-FORWARDED-PROTO".to_owned(), "https".to_owned()),
+            ("X-FORWARDED-SSL".to_owned(), "on".to_owned()),
+        ]
+    );
+}

@@ -146,6 +146,19 @@ fn content_length_values() {
     assert_eq!(cl("1_000"), Ok(Some(1000)));
     assert_eq!(cl("-1"), Ok(Some(0)));
     assert_eq!(cl("99999999999999999999999"), Ok(Some(u64::MAX)));
+    // Python's int() also skips the latin-1 whitespace NEL and NBSP
+    // (gunicorn sends a 5-byte body for "\xa05").
+    let bytes_cl = |v: &[u8]| {
+        let mut h = head("200 OK", &[]);
+        h.push_header(b"Content-Length", v)
+            .map(|()| h.content_length())
+    };
+    assert_eq!(bytes_cl(b"\xa05"), Ok(Some(5)));
+    assert_eq!(bytes_cl(b" \x85\xa07\xa0\t"), Ok(Some(7)));
+    assert_eq!(
+        bytes_cl(b"\xe95"),
+        Err(ResponseError::InvalidContentLength("\u{e9}5".into()))
+    );
     for bad in ["", "x", "1.5", "_1", "1_", "1__0", "0x10", "- 1", "1 2"] {
         assert_eq!(
             cl(bad),

@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use super::{Context, Source};
+use crate::http::pytext::{PyAscii, PyStr};
 
 /// Widths and precisions above this are clamped, so a format cannot make
 /// each request render megabytes.
@@ -55,7 +56,7 @@ enum Atom {
     RequestHeader(Vec<u8>),
     /// `{name}o`, name lower-cased.
     ResponseHeader(Vec<u8>),
-    /// `{key}e`, key as written.
+    /// `{key}e`, key lower-cased.
     Environ(String),
     /// Anything else: `-`.
     Missing,
@@ -63,21 +64,17 @@ enum Atom {
 
 impl Atom {
     fn from_key(key: &str) -> Atom {
-        // SafeAtoms: brace keys are matched lower-cased, the others exactly.
-        if let Some(inner) = key.strip_prefix('{') {
-            if let Some(name) = inner.strip_suffix("}i") {
-                return Atom::RequestHeader(name.to_ascii_lowercase().into_bytes());
-            }
-            if let Some(name) = inner.strip_suffix("}o") {
-                return Atom::ResponseHeader(name.to_ascii_lowercase().into_bytes());
-            }
-            if let Some(name) = inner.strip_suffix("}e") {
-                return Atom::Environ(name.to_owned());
-            }
-            // Upper-case suffixes (`{x}I`) match too, once lower-cased.
-            let lower = key.to_ascii_lowercase();
-            return if lower != key {
-                Atom::from_key(&lower)
+        // SafeAtoms: brace keys are matched lower-cased (Python's
+        // `str.lower()` of the whole key, suffix included), the others exactly.
+        if key.starts_with('{') {
+            let lower = key.to_lowercase();
+            let inner = &lower[1..];
+            return if let Some(name) = inner.strip_suffix("}i") {
+                Atom::RequestHeader(name.as_bytes().to_vec())
+            } else if let Some(name) = inner.strip_suffix("}o") {
+                Atom::ResponseHeader(name.as_bytes().to_vec())
+            } else if let Some(name) = inner.strip_suffix("}e") {
+                Atom::Environ(name.to_owned())
             } else {
                 Atom::Missing
             };
@@ -512,23 +509,16 @@ fn char_count(bytes: &[u8]) -> usize {
 }
 
 /// Apply a string conversion to the text at `out[start..]`: `r`/`a` quote
-/// it as Python's `repr`, precision truncates, width pads.
+/// it as Python's `repr`/`ascii`, precision truncates, width pads.
 fn apply_text_spec(out: &mut Vec<u8>, start: usize, spec: &Spec) {
     if matches!(spec.conv, b'r' | b'a') {
         let text = out.split_off(start);
-        let quote = if text.contains(&b'\'') && !text.contains(&b'"') {
-            b'"'
+        let text = String::from_utf8_lossy(&text);
+        let _ = if spec.conv == b'r' {
+            write!(out, "{}", PyStr(&text))
         } else {
-            b'\''
+            write!(out, "{}", PyAscii(&text))
         };
-        out.push(quote);
-        for c in text {
-            if c == b'\\' || c == quote {
-                out.push(b'\\');
-            }
-            out.push(c);
-        }
-        out.push(quote);
     }
     if let Some(p) = spec.precision {
         // Cut after `p` characters.
@@ -569,6 +559,27 @@ fn write_int(out: &mut Vec<u8>, n: u64, spec: &Spec) {
         b'x' => (format!("{n:x}"), if spec.alt { "0x" } else { "" }),
         b'X' => (format!("{n:X}"), if spec.alt { "0X" } else { "" }),
         b'o' => (format!("{n:o}"), if spec.alt { "0o" } else { "" }),
+        b'e' | b'E' | b'f' | b'F' | b'g' | b'G' => {
+            // Python converts the int to a float first.
+            let body = format_float(n as f64, spec);
+            write_number(out, &body, "", 0, spec);
+            return;
+        }
+        b'c' => {
+            // chr(n), padded like a string. Python raises OverflowError
+            // past U+10FFFF; the number is printed instead.
+            match u32::try_from(n).ok().and_then(char::from_u32) {
+                Some(c) => {
+                    let mut buf = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+                None => {
+                    let _ = write!(out, "{n}");
+                }
+            }
+            pad(out, start, spec.width, spec.left);
+            return;
+        }
         b's' | b'r' | b'a' => {
             // str(int) / repr(int): plain digits, then string rules.
             let _ = write!(out, "{n}");
@@ -581,6 +592,14 @@ fn write_int(out: &mut Vec<u8>, n: u64, spec: &Spec) {
         }
         _ => (n.to_string(), ""),
     };
+    let min_digits = spec.precision.unwrap_or(0);
+    let zeros = min_digits.saturating_sub(digits.len());
+    write_number(out, &digits, prefix, zeros, spec);
+}
+
+/// Write `sign prefix zeros body`, padded to the width: with spaces on the
+/// left, zeros after the prefix (`0` flag), or spaces on the right (`-`).
+fn write_number(out: &mut Vec<u8>, body: &str, prefix: &str, zeros: usize, spec: &Spec) {
     let sign = if spec.plus {
         "+"
     } else if spec.space {
@@ -588,10 +607,8 @@ fn write_int(out: &mut Vec<u8>, n: u64, spec: &Spec) {
     } else {
         ""
     };
-    let min_digits = spec.precision.unwrap_or(0);
-    let zeros = min_digits.saturating_sub(digits.len());
-    let body = sign.len() + prefix.len() + zeros + digits.len();
-    let fill = spec.width.saturating_sub(body);
+    let len = sign.len() + prefix.len() + zeros + body.len();
+    let fill = spec.width.saturating_sub(len);
     if !spec.left && !spec.zero {
         out.resize(out.len() + fill, b' ');
     }
@@ -599,10 +616,79 @@ fn write_int(out: &mut Vec<u8>, n: u64, spec: &Spec) {
     out.extend_from_slice(prefix.as_bytes());
     let zero_fill = if !spec.left && spec.zero { fill } else { 0 };
     out.resize(out.len() + zeros + zero_fill, b'0');
-    out.extend_from_slice(digits.as_bytes());
+    out.extend_from_slice(body.as_bytes());
     if spec.left {
         out.resize(out.len() + fill, b' ');
     }
+}
+
+/// `x` (never negative) under `%e`, `%f` or `%g` and their upper-case
+/// forms, without sign or padding, as Python formats floats: precision 6
+/// by default, exponents of at least two digits, `#` keeps the point (and
+/// for `g`, the trailing zeros). Rust's formatting rounds exact ties to
+/// even, as Python's does.
+fn format_float(x: f64, spec: &Spec) -> String {
+    let precision = spec.precision.unwrap_or(6);
+    let mut text = match spec.conv.to_ascii_lowercase() {
+        b'f' => fixed(x, precision, spec.alt),
+        b'e' => exponent(x, precision, spec.alt),
+        _ => {
+            let significant = precision.max(1);
+            let exp = decimal_exponent(x, significant);
+            let mut text = if (-4..significant as i32).contains(&exp) {
+                let decimals = (significant as i32 - 1 - exp) as usize;
+                fixed(x, decimals, spec.alt)
+            } else {
+                exponent(x, significant - 1, spec.alt)
+            };
+            if !spec.alt {
+                strip_fraction_zeros(&mut text);
+            }
+            text
+        }
+    };
+    if spec.conv.is_ascii_uppercase() {
+        text.make_ascii_uppercase();
+    }
+    text
+}
+
+/// `%.{decimals}f`; `#` keeps the point when there are no decimals.
+fn fixed(x: f64, decimals: usize, alt: bool) -> String {
+    let mut text = format!("{x:.decimals$}");
+    if alt && decimals == 0 {
+        text.push('.');
+    }
+    text
+}
+
+/// `%.{decimals}e`, with Python's `e+NN` exponent.
+fn exponent(x: f64, decimals: usize, alt: bool) -> String {
+    let rust = format!("{x:.decimals$e}");
+    let (mantissa, exp) = rust.split_once('e').unwrap_or((&rust, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let point = if alt && decimals == 0 { "." } else { "" };
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}{point}e{sign}{:02}", exp.unsigned_abs())
+}
+
+/// The decimal exponent of `x` once rounded to `significant` digits.
+fn decimal_exponent(x: f64, significant: usize) -> i32 {
+    let rust = format!("{x:.*e}", significant - 1);
+    rust.split_once('e')
+        .and_then(|(_, exp)| exp.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `%g` without `#`: drop trailing zeros of the fraction, then a bare point.
+fn strip_fraction_zeros(text: &mut String) {
+    let mantissa_end = text.find('e').unwrap_or(text.len());
+    let (mantissa, rest) = text.split_at(mantissa_end);
+    if !mantissa.contains('.') {
+        return;
+    }
+    let kept = mantissa.trim_end_matches('0').trim_end_matches('.');
+    *text = format!("{kept}{rest}");
 }
 
 #[cfg(test)]
@@ -700,15 +786,92 @@ mod tests {
     #[test]
     fn environ_keys_any_case() {
         let req = Req {
-            environ: vec![("wsgi.url_scheme", "http"), ("HTTP_X", "q\"q")],
+            environ: vec![
+                ("wsgi.url_scheme", "http"),
+                ("HTTP_X", "q\"q"),
+                ("MiXed.Key", "m"),
+                ("dup", "1"),
+                ("DUP", "2"),
+            ],
             ..Req::default()
         };
+        // gunicorn lower-cases both sides; the last of equal keys wins.
         assert_eq!(
             render(
-                "%({wsgi.url_scheme}e)s %({http_x}e)s %({WSGI.URL_SCHEME}e)s %({nope}e)s",
+                "%({wsgi.url_scheme}e)s %({http_x}e)s %({WSGI.URL_SCHEME}e)s %({nope}e)s \
+                 %({mixed.KEY}e)s %({Dup}e)s %({DUP}E)s",
                 &req
             ),
-            "http q\\\"q http -"
+            "http q\\\"q http - m 2 2"
+        );
+    }
+
+    #[test]
+    fn environ_lookup_with_exact_keys_still_finds_cgi_keys() {
+        let environ = [("REMOTE_ADDR", "10.0.0.1"), ("wsgi.url_scheme", "https")];
+        let exact = |k: &str| {
+            environ
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        };
+        let lookup = |k| crate::log::access::environ_lookup(&exact, k);
+        assert_eq!(lookup("remote_addr").as_deref(), Some("10.0.0.1"));
+        assert_eq!(lookup("wsgi.url_scheme").as_deref(), Some("https"));
+        assert_eq!(lookup("nope"), None);
+    }
+
+    #[test]
+    fn float_conversions_of_integer_atoms() {
+        let req = |micros| Req {
+            time: Duration::from_micros(micros),
+            ..Req::default()
+        };
+        // Expected values printed by CPython's `%` operator.
+        for (fmt, micros, want) in [
+            ("%(D)f", 697, "697.000000"),
+            ("%(D)F", 697, "697.000000"),
+            ("%(D)e", 697, "6.970000e+02"),
+            ("%(D)E", 697, "6.970000E+02"),
+            ("%(D)g", 697, "697"),
+            ("%(D)g", 1_234_567, "1.23457e+06"),
+            ("%(D)G", 1_234_567, "1.23457E+06"),
+            ("%(D)g", 9_999_995, "1e+07"),
+            ("%(D)#g", 697, "697.000"),
+            ("%(D)#g", 9_999_995, "1.00000e+07"),
+            ("%(D)#g", 0, "0.00000"),
+            ("%(D)g", 0, "0"),
+            ("%(D).0f", 697, "697"),
+            ("%(D)#.0f", 697, "697."),
+            ("%(D).2e", 697, "6.97e+02"),
+            ("%(D).1e", 125, "1.2e+02"),
+            ("%(D).0e", 697, "7e+02"),
+            ("%(D)#.0e", 697, "7.e+02"),
+            ("%(D).3g", 1_234_567, "1.23e+06"),
+            ("%(D).0g", 697, "7e+02"),
+            ("%(D)#.3g", 697, "697."),
+            ("%(D)010.2f", 697, "0000697.00"),
+            ("%(D)+f", 0, "+0.000000"),
+            ("%(D) f", 697, " 697.000000"),
+            ("%(D)-14e|", 697, "6.970000e+02  |"),
+            ("%(D)08.3e", 697, "6.970e+02"),
+            ("%(D)+.3g", 9_999_995, "+1e+07"),
+            ("%(D)12.4G", 1_234_567, "   1.235E+06"),
+            ("%(D).17e", 1_234_567, "1.23456700000000000e+06"),
+            ("%(D)c", 125, "}"),
+            ("%(D)5c", 697, "    \u{2b9}"),
+            ("%(D)-3c|", 65, "A  |"),
+        ] {
+            assert_eq!(render(fmt, &req(micros)), want, "{fmt} {micros}");
+        }
+        let big = Req {
+            body: u64::MAX,
+            ..Req::default()
+        };
+        assert_eq!(render("%(B).20g", &big), "18446744073709551616");
+        assert_eq!(
+            render("%(B).30f", &big),
+            "18446744073709551616.000000000000000000000000000000"
         );
     }
 
@@ -767,6 +930,15 @@ mod tests {
             ..Req::default()
         };
         assert_eq!(render("%(h)r", &quoted), "\"it's\"");
+        // repr() and ascii() escape as Python does (after SafeAtoms' \").
+        let odd = Req {
+            headers: vec![(b"X-A", b"caf\xe9\\\t\x85\"")],
+            ..Req::default()
+        };
+        assert_eq!(
+            render("%({x-a}i)r|%({x-a}i)a|%({x-a}i).6r", &odd),
+            "'caf\u{e9}\\\\\\t\\x85\\\\\"'|'caf\\xe9\\\\\\t\\x85\\\\\"'|'caf\u{e9}\\"
+        );
     }
 
     #[test]
