@@ -150,6 +150,7 @@ impl Arbiter {
             Some(path) => Some(Pidfile::create(path, pid).map_err(Error::Pidfile)?),
             None => None,
         };
+        warn_about_inherited_sockets();
         let signals = SignalPipe::install(&SIGNALS)
             .map_err(|e| Error::Io("cannot install signal handlers", e))?;
         let listeners = match sock::bind_all(&cfg.bind, cfg.backlog) {
@@ -491,6 +492,23 @@ impl Arbiter {
         }
         self.kill_workers(Signal::SIGKILL);
         let _ = self.reap_workers();
+    }
+}
+
+/// Sockets handed over by systemd (LISTEN_FDS) or by a re-exec'd gunicorn
+/// (GUNICORN_FD) are not adopted yet: say so rather than ignore them.
+fn warn_about_inherited_sockets() {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    if for_us && std::env::var_os("LISTEN_FDS").is_some() {
+        warn!(
+            "systemd socket activation (LISTEN_FDS) is not supported yet: binding --bind addresses instead"
+        );
+    }
+    if std::env::var_os("GUNICORN_FD").is_some() {
+        warn!("GUNICORN_FD sockets are not adopted yet: binding --bind addresses instead");
     }
 }
 

@@ -100,6 +100,7 @@ struct Keys {
     content_type: Py<PyString>,
     content_length: Py<PyString>,
     wsgi_input: Py<PyString>,
+    url_scheme: Py<PyString>,
 }
 
 /// Per-worker environ factory.
@@ -126,7 +127,6 @@ impl EnvironBuilder {
     pub fn new(py: Python<'_>, multiprocess: bool, script_name: String) -> PyResult<Self> {
         let base = PyDict::new(py);
         base.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
-        base.set_item("wsgi.url_scheme", "http")?;
         base.set_item("wsgi.errors", Py::new(py, ErrorStream)?)?;
         base.set_item("wsgi.multithread", false)?;
         base.set_item("wsgi.multiprocess", multiprocess)?;
@@ -149,6 +149,7 @@ impl EnvironBuilder {
             content_type: key("CONTENT_TYPE"),
             content_length: key("CONTENT_LENGTH"),
             wsgi_input: key("wsgi.input"),
+            url_scheme: key("wsgi.url_scheme"),
         };
         let methods = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"]
             .into_iter()
@@ -177,6 +178,8 @@ impl EnvironBuilder {
         let env = self.base.bind(py).copy()?;
         let k = &self.keys;
         env.set_item(&k.wsgi_input, input)?;
+        // https when a trusted proxy said so (gunicorn's secure_scheme_headers).
+        env.set_item(&k.url_scheme, PyString::intern(py, head.scheme()))?;
         env.set_item(&k.request_method, self.method(py, head.method()))?;
         env.set_item(&k.query_string, latin1_str(py, head.query())?)?;
         env.set_item(&k.raw_uri, latin1_str(py, head.uri())?)?;
@@ -237,7 +240,7 @@ impl EnvironBuilder {
                 env.set_item(&k.server_port, port.bind(py))?;
             }
             Server::Unix { path } => {
-                let (name, port) = unix_server_name(path, host);
+                let (name, port) = unix_server_name(path, host, head.scheme());
                 env.set_item(&k.server_name, name)?;
                 env.set_item(&k.server_port, port)?;
             }
@@ -298,13 +301,16 @@ impl HeaderKeys {
 }
 
 /// gunicorn's SERVER_NAME/PORT for a unix socket: from `Host`, else the path.
-fn unix_server_name(path: &str, host: Option<&[u8]>) -> (String, String) {
+fn unix_server_name(path: &str, host: Option<&[u8]>, scheme: &str) -> (String, String) {
     match host {
         Some(host) => {
             let host = String::from_utf8_lossy(host);
             match host.split_once(':') {
                 Some((name, port)) => (name.to_owned(), port.to_owned()),
-                None => (host.into_owned(), "80".to_owned()),
+                None => (
+                    host.into_owned(),
+                    if scheme == "https" { "443" } else { "80" }.to_owned(),
+                ),
             }
         }
         None => (path.to_owned(), String::new()),
@@ -376,14 +382,19 @@ mod tests {
 
     #[test]
     fn unix_server_name_follows_host() {
+        let name = |host: Option<&[u8]>, scheme| unix_server_name("/s", host, scheme);
         assert_eq!(
-            unix_server_name("/s", Some(b"ex.com:81")),
+            name(Some(b"ex.com:81"), "http"),
             ("ex.com".into(), "81".into())
         );
         assert_eq!(
-            unix_server_name("/s", Some(b"ex.com")),
+            name(Some(b"ex.com"), "http"),
             ("ex.com".into(), "80".into())
         );
-        assert_eq!(unix_server_name("/s", None), ("/s".into(), String::new()));
+        assert_eq!(
+            name(Some(b"ex.com"), "https"),
+            ("ex.com".into(), "443".into())
+        );
+        assert_eq!(name(None, "http"), ("/s".into(), String::new()));
     }
 }

@@ -17,13 +17,11 @@ use crate::wsgi::input::RequestBody;
 impl IoLoop<'_> {
     /// Parser settings for this peer: trusted peers may send forwarder headers.
     pub(super) fn parser_for(&self, peer: &Peer) -> &ParserConfig {
-        let trusted = match peer {
-            Peer::Tcp(sa) => {
-                sa.ip() == std::net::Ipv4Addr::LOCALHOST || sa.ip() == std::net::Ipv6Addr::LOCALHOST
-            }
-            Peer::Unix => true,
+        let ip = match peer {
+            Peer::Tcp(sa) => Some(sa.ip()),
+            Peer::Unix => None,
         };
-        if trusted {
+        if self.cfg.forwarded_allow_ips.allows_peer(ip.as_ref()) {
             &self.parser_trusted
         } else {
             &self.parser

@@ -13,7 +13,7 @@ use crate::http::ParseError;
 use crate::http::framing::BodyFramer;
 use crate::http::parser::RequestHead;
 use crate::http::response::{RequestInfo, ResponseHead};
-use crate::log::access::AccessEntry;
+use crate::log::access::{AccessEntry, find_environ};
 use crate::worker::conn::{Conn, FileSend, Flush, Responding, State};
 use crate::wsgi::{self, CallError};
 
@@ -229,12 +229,21 @@ impl IoLoop<'_> {
             return;
         };
         let environ = r.response.environ.as_ref().map(|e| e.bind(py));
+        // `%({key}e)s`: keys compared lower-cased, as gunicorn's atoms do.
         let lookup = |key: &str| -> Option<String> {
-            let value = environ?.get_item(key).ok()??;
-            value.str().ok().map(|s| s.to_string())
+            let entries = environ?
+                .iter()
+                .filter_map(|(k, v)| Some((k.extract::<String>().ok()?, v)));
+            find_environ(entries, key)?
+                .str()
+                .ok()
+                .map(|s| s.to_string())
         };
         // `%(U)s` is the environ's PATH_INFO (decoded, SCRIPT_NAME removed).
-        let path_info = lookup("PATH_INFO").unwrap_or_default();
+        let path_info = environ
+            .and_then(|e| e.get_item("PATH_INFO").ok().flatten())
+            .and_then(|v| v.str().ok().map(|s| s.to_string()))
+            .unwrap_or_default();
         log.log(&AccessEntry {
             request: &r.request,
             response: &r.response.head,
