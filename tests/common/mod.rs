@@ -103,49 +103,39 @@ impl Launch {
 
     /// Start and wait until it listens; panics with the log if it does not.
     pub fn start(self) -> Server {
-        let mut server = self.spawn();
-        let port = server
-            .wait_for(WAIT, |line| line.contains("Listening at: "))
-            .and_then(|line| parse_port(&line));
-        match port {
-            Some(port) => {
-                server.port = port;
-                server
-            }
-            None => panic!("server did not start; log:\n{}", server.log_text()),
-        }
+        self.start_reading(|server| server.listening_line(), parse_port)
     }
 
     /// Start a server bound only to an IPv6 address.
     pub fn start_v6(self) -> Server {
+        self.start_reading(|server| server.listening_line(), parse_port_v6)
+    }
+
+    /// Start a server whose error log goes to `path`, and wait until it listens.
+    pub fn start_with_log_file(self, path: &Path) -> Server {
+        let listening = |_: &Server| {
+            let text = std::fs::read_to_string(path).ok()?;
+            text.lines()
+                .find(|l| l.contains("Listening at: "))
+                .map(str::to_owned)
+        };
+        self.start_reading(listening, parse_port)
+    }
+
+    /// Spawn, then wait (bounded) for the "Listening at:" line that `line`
+    /// finds and take the port `port` reads from it.
+    fn start_reading(
+        self,
+        line: impl Fn(&Server) -> Option<String>,
+        port: fn(&str) -> Option<u16>,
+    ) -> Server {
         let mut server = self.spawn();
-        let port = server
-            .wait_for(WAIT, |line| line.contains("Listening at: "))
-            .and_then(|line| parse_port_v6(&line));
-        match port {
+        match wait_until(WAIT, || line(&server)).and_then(|l| port(&l)) {
             Some(port) => {
                 server.port = port;
                 server
             }
             None => panic!("server did not start; log:\n{}", server.log_text()),
-        }
-    }
-
-    /// Start a server whose error log goes to `path`, and wait until it listens.
-    pub fn start_with_log_file(self, path: &Path) -> Server {
-        let mut server = self.spawn();
-        let port = wait_until(WAIT, || {
-            let text = std::fs::read_to_string(path).ok()?;
-            text.lines()
-                .find(|l| l.contains("Listening at: "))
-                .and_then(parse_port)
-        });
-        match port {
-            Some(port) => {
-                server.port = port;
-                server
-            }
-            None => panic!("server did not start; stderr:\n{}", server.log_text()),
         }
     }
 
@@ -193,6 +183,12 @@ impl Server {
 
     pub fn log_lines(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    fn listening_line(&self) -> Option<String> {
+        self.log_lines()
+            .into_iter()
+            .find(|l| l.contains("Listening at: "))
     }
 
     pub fn log_text(&self) -> String {
