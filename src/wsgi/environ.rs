@@ -14,6 +14,7 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 use super::errors::ErrorStream;
 use super::file_wrapper::FileWrapper;
 use super::input::Input;
+use super::start_response::latin1;
 use crate::http::parser::RequestHead;
 use crate::python::latin1_str;
 
@@ -217,8 +218,10 @@ impl EnvironBuilder {
                 joined.1.push(b',');
                 joined.1.extend_from_slice(h.value);
             } else if let Some(first) = env.get_item(&key)? {
-                let mut joined: Vec<u8> =
-                    first.extract::<&str>()?.chars().map(|c| c as u8).collect();
+                // Values went in as latin-1, so they come back out as latin-1.
+                let mut joined = latin1(first.extract::<&str>()?)
+                    .unwrap_or_default()
+                    .into_owned();
                 joined.push(b',');
                 joined.extend_from_slice(h.value);
                 repeated.push((key, joined));

@@ -10,6 +10,7 @@ use tracing::{debug, error, warn};
 use super::request::error_page;
 use super::{IO_IDLE_TIMEOUT, IoLoop, Mode, OUT_HIGH_WATER, Step, deadline_in, far_future};
 use crate::http::ParseError;
+use crate::http::error::latin1;
 use crate::http::framing::BodyFramer;
 use crate::http::parser::RequestHead;
 use crate::http::response::{RequestInfo, ResponseHead};
@@ -274,10 +275,7 @@ impl IoLoop<'_> {
         {
             return;
         }
-        let path_info: String = wsgi::environ::percent_decode(head.path())
-            .iter()
-            .map(|&b| char::from(b))
-            .collect();
+        let path_info = latin1(&wsgi::environ::percent_decode(head.path()));
         log.log(&AccessEntry {
             request: head,
             response: &response,
