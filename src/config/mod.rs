@@ -32,6 +32,8 @@ mod tests;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::http::parser::HeaderMap;
+pub use crate::http::proxy::ProxyMode;
 pub use allowlist::AllowList;
 pub use resolve::MAX_TIMEOUT_SECS;
 
@@ -124,16 +126,16 @@ pub struct Config {
     /// `forwarder_headers` count. A unix-socket peer is always trusted
     /// (gunicorn: a peer without an IP address is).
     pub forwarded_allow_ips: AllowList,
+    /// `--forwarder-headers`, default `SCRIPT_NAME,PATH_INFO`: underscore
+    /// header names a trusted peer may pass into the environ (`*`: any).
+    pub forwarder_headers: Vec<String>,
+    /// `--proxy-protocol`: which PROXY protocol headers are read (off).
+    pub proxy_protocol: ProxyMode,
+    /// `--proxy-allow-from`, default `127.0.0.1,::1`: the peers that may
+    /// send a PROXY header; others get 403. Unix-socket peers always may.
+    pub proxy_allow_ips: AllowList,
     /// Request-parsing relaxations, all off by default as in gunicorn 27.
     pub http: HttpOptions,
-}
-
-/// `--header-map`: what to do with header names containing `_`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeaderMapping {
-    Drop,
-    Refuse,
-    Dangerous,
 }
 
 /// gunicorn's parser settings (`--permit-obsolete-folding` and friends).
@@ -144,7 +146,8 @@ pub struct HttpOptions {
     pub permit_unconventional_http_method: bool,
     pub permit_unconventional_http_version: bool,
     pub casefold_http_method: bool,
-    pub header_map: HeaderMapping,
+    /// `--header-map`: what to do with header names containing `_`.
+    pub header_map: HeaderMap,
 }
 
 impl Default for HttpOptions {
@@ -155,7 +158,7 @@ impl Default for HttpOptions {
             permit_unconventional_http_method: false,
             permit_unconventional_http_version: false,
             casefold_http_method: false,
-            header_map: HeaderMapping::Drop,
+            header_map: HeaderMap::Drop,
         }
     }
 }
@@ -187,6 +190,9 @@ impl Config {
             worker_connections: 1000,
             sendfile: true,
             forwarded_allow_ips: AllowList::default(),
+            forwarder_headers: vec!["SCRIPT_NAME".to_string(), "PATH_INFO".to_string()],
+            proxy_protocol: ProxyMode::Off,
+            proxy_allow_ips: AllowList::default(),
             http: HttpOptions::default(),
         }
     }

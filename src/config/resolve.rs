@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use super::cli::{Given, Value};
 use super::pytext::{self, IntError};
 use super::settings::{Setting, Status};
-use super::{AllowList, Config, Error, HeaderMapping, LogLevel};
+use super::{AllowList, Config, Error, HeaderMap, LogLevel, ProxyMode};
 
 /// gunicorn's `MAX_REQUEST_LINE` (`http/message.py`).
 const MAX_REQUEST_LINE: usize = 8190;
@@ -178,9 +178,9 @@ impl Draft {
             "casefold_http_method" => c.http.casefold_http_method = true,
             "header_map" => {
                 c.http.header_map = match text()?.to_ascii_lowercase().as_str() {
-                    "drop" => HeaderMapping::Drop,
-                    "refuse" => HeaderMapping::Refuse,
-                    "dangerous" => HeaderMapping::Dangerous,
+                    "drop" => HeaderMap::Drop,
+                    "refuse" => HeaderMap::Refuse,
+                    "dangerous" => HeaderMap::Dangerous,
                     other => {
                         return Err(invalid(
                             name,
@@ -190,6 +190,23 @@ impl Draft {
                 };
             }
             "sendfile" => self.no_sendfile = true,
+            "forwarder_headers" => {
+                // gunicorn's validate_string_to_list: empty pieces are
+                // dropped before the others are stripped.
+                c.forwarder_headers = text()?
+                    .split(',')
+                    .filter(|piece| !piece.is_empty())
+                    .map(|piece| pytext::strip(piece).to_string())
+                    .collect();
+            }
+            "proxy_protocol" => {
+                c.proxy_protocol = ProxyMode::from_setting(text()?).ok_or_else(|| {
+                    invalid(name, "must be one of off, v1, v2 or auto".to_string())
+                })?;
+            }
+            "proxy_allow_ips" => {
+                c.proxy_allow_ips = AllowList::parse(text()?).map_err(|m| invalid(name, m))?;
+            }
             "forwarded_allow_ips" => {
                 let list = AllowList::parse(text()?).map_err(|m| invalid(name, m))?;
                 self.forwarded_allow_ips = Some(list);

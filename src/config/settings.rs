@@ -391,10 +391,11 @@ pub static SETTINGS: &[Setting] = &[
     Setting::new("proxy_protocol", ServerMechanics, &["--proxy-protocol"],
         OptionalValue { missing: "auto" }, D::Str("off"),
         "Accept PROXY protocol headers: off, v1, v2 or auto (the flag alone means auto).")
-        .meta("MODE"),
+        .meta("MODE").implemented(),
     Setting::new("proxy_allow_ips", ServerMechanics, &["--proxy-allow-from"], Str,
         D::Str("127.0.0.1,::1"),
-        "Comma-separated IPs or networks allowed to send PROXY headers; * allows all."),
+        "Comma-separated IPs or networks allowed to send PROXY headers; * allows all.")
+        .implemented(),
     Setting::new("protocol", ServerMechanics, &["--protocol"], Str, D::Str("http"),
         "Wire protocol of incoming connections: http or uwsgi."),
     Setting::new("uwsgi_allow_ips", ServerMechanics, &["--uwsgi-allow-from"], Str,
@@ -453,7 +454,8 @@ pub static SETTINGS: &[Setting] = &[
         .implemented(),
     Setting::new("forwarder_headers", ServerMechanics, &["--forwarder-headers"], Str,
         D::Str("SCRIPT_NAME,PATH_INFO"),
-        "Comma-separated underscore headers a trusted proxy may pass into the environ."),
+        "Comma-separated underscore headers a trusted proxy may pass into the environ.")
+        .implemented(),
     Setting::new("header_map", ServerMechanics, &["--header-map"], Str, D::Str("drop"),
         "What to do with header names containing _: drop, refuse or dangerous.")
         .implemented(),
@@ -631,11 +633,14 @@ mod tests {
                 "errorlog",
                 "loglevel",
                 "pythonpath",
+                "proxy_protocol",
+                "proxy_allow_ips",
                 "permit_obsolete_folding",
                 "strip_header_spaces",
                 "permit_unconventional_http_method",
                 "permit_unconventional_http_version",
                 "casefold_http_method",
+                "forwarder_headers",
                 "header_map",
                 "control_socket_disable",
             ]

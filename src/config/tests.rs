@@ -423,8 +423,8 @@ fn every_unsupported_setting_is_refused_by_name() {
             refused += 1;
         }
     }
-    // 95 settings have flags and 29 are implemented; 9 of the others have two spellings.
-    assert_eq!((settings, refused), (66, 75));
+    // 95 settings have flags and 32 are implemented; 9 of the others have two spellings.
+    assert_eq!((settings, refused), (63, 72));
     // The first one given is named.
     assert_eq!(
         error(&["--reload", "-D", "app"]).to_string(),
@@ -436,8 +436,8 @@ fn every_unsupported_setting_is_refused_by_name() {
     );
     // Refused even when a valid value would be needed, and before validation.
     assert_eq!(
-        error(&["--proxy-protocol", "app"]).to_string(),
-        unsupported("--proxy-protocol")
+        error(&["--statsd-host", "no-port", "app"]).to_string(),
+        unsupported("--statsd-host")
     );
     assert_eq!(
         error(&["-w", "-1", "--spew", "app"]).to_string(),
@@ -553,16 +553,68 @@ fn request_parsing_relaxations() {
     assert!(c.http.permit_obsolete_folding && c.http.strip_header_spaces);
     assert!(c.http.permit_unconventional_http_method && c.http.permit_unconventional_http_version);
     assert!(c.http.casefold_http_method);
-    assert_eq!(c.http.header_map, HeaderMapping::Dangerous);
+    assert_eq!(c.http.header_map, HeaderMap::Dangerous);
     assert_eq!(
         config(&["--header-map", "refuse"]).http.header_map,
-        HeaderMapping::Refuse
+        HeaderMap::Refuse
     );
     let e = error(&["--header-map", "keep", "app"]);
     assert_eq!(e.exit_code(), 1);
     assert!(
         e.to_string().contains("Invalid header map behaviour: keep"),
         "{e}"
+    );
+}
+
+#[test]
+fn proxy_protocol_modes_allow_list_and_forwarder_headers() {
+    let d = config(&[]);
+    assert_eq!(d.proxy_protocol, ProxyMode::Off);
+    assert_eq!(d.proxy_allow_ips, AllowList::default());
+    assert_eq!(d.forwarder_headers, ["SCRIPT_NAME", "PATH_INFO"]);
+    // The flag alone means auto; a value may follow it, so (as in gunicorn)
+    // an APP_MODULE right after it is taken for the value.
+    match run(&["app:app", "--proxy-protocol"], &[]) {
+        Ok(Invocation::Run(c)) => assert_eq!(c.proxy_protocol, ProxyMode::Auto),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        run(&["--proxy-protocol", "app:app"], &[]),
+        Err(Error::Invalid {
+            setting: "proxy_protocol",
+            ..
+        })
+    ));
+    for (value, mode) in [
+        ("v1", ProxyMode::V1),
+        ("V2", ProxyMode::V2),
+        ("off", ProxyMode::Off),
+        ("true", ProxyMode::Auto),
+    ] {
+        assert_eq!(config(&["--proxy-protocol", value]).proxy_protocol, mode);
+    }
+    let e = error(&["--proxy-protocol", "v3", "app"]);
+    assert_eq!(e.exit_code(), 1);
+    assert_eq!(
+        e.to_string(),
+        "Invalid value for proxy_protocol: must be one of off, v1, v2 or auto"
+    );
+    let c = config(&["--proxy-allow-from", "10.0.0.0/8, 192.168.1.1"]);
+    assert!(c.proxy_allow_ips.allows_ip(&"10.1.2.3".parse().unwrap()));
+    assert!(!c.proxy_allow_ips.allows_ip(&"127.0.0.1".parse().unwrap()));
+    assert_eq!(
+        error(&["--proxy-allow-from", "nope", "app"]).to_string(),
+        "Invalid value for proxy_allow_ips: 'nope' does not appear to be an IPv4 or IPv6 network"
+    );
+    // gunicorn's string-to-list: pieces stripped, empty ones dropped.
+    assert_eq!(
+        config(&["--forwarder-headers", "REMOTE_USER, SCRIPT_NAME,,"]).forwarder_headers,
+        ["REMOTE_USER", "SCRIPT_NAME"]
+    );
+    assert!(
+        config(&["--forwarder-headers", ""])
+            .forwarder_headers
+            .is_empty()
     );
 }
 

@@ -5,14 +5,9 @@
 use super::body::BodyDecoder;
 use super::error::latin1;
 use super::parser::{HeadParser, HeaderMap, Parsed, ParserConfig, RequestHead, parse_head};
+use super::proxy::{self, Detected, ProxyMode};
 use serde_json::Value;
 use std::path::PathBuf;
-
-/// Cases that start with a PROXY protocol header: PROXY support is the next
-/// issue. Listed here so that nothing is skipped silently; every other case
-/// must pass. (pp_03 sets `proxy_protocol` but sends plain HTTP, which is
-/// parsed as such in every mode, so it runs.)
-const NEEDS_PROXY_PROTOCOL: [&str; 4] = ["pp_01", "pp_02", "pp_04", "pp_05"];
 
 /// Split sizes tried for every case; 0 means "whole".
 const SPLITS: [usize; 7] = [0, 1, 2, 3, 7, 64, 1000];
@@ -44,31 +39,27 @@ fn valid_corpus_parses_in_every_split() {
     files.sort();
     assert_eq!(files.len(), 62, "the corpus README counts 62 valid cases");
 
-    let mut excluded = Vec::new();
     let mut passed = 0;
     for path in &files {
         let case: Value =
             serde_json::from_str(&std::fs::read_to_string(path).expect("read case")).expect("json");
         let name = case["name"].as_str().expect("name").to_owned();
-        if NEEDS_PROXY_PROTOCOL.contains(&name.as_str()) {
-            excluded.push(name);
-            continue;
-        }
         let cfg = config_for(&name, &case["settings"]);
+        // The corpus sets `proxy_protocol` to True, which gunicorn reads as auto.
+        let proxy = match case["settings"]["proxy_protocol"] {
+            Value::Bool(true) => ProxyMode::Auto,
+            _ => ProxyMode::Off,
+        };
         let raw = base64_decode(case["raw_b64"].as_str().expect("raw_b64"));
         let want = expected(&case["expect"]);
         for split in SPLITS {
-            let got =
-                replay(&raw, &cfg, split).unwrap_or_else(|e| panic!("{name} split {split}: {e}"));
+            let got = replay(&raw, &cfg, proxy, split)
+                .unwrap_or_else(|e| panic!("{name} split {split}: {e}"));
             assert_eq!(got, want, "{name} split {split}");
         }
         passed += 1;
     }
-    assert_eq!(
-        excluded, NEEDS_PROXY_PROTOCOL,
-        "exactly the PROXY cases are left for later"
-    );
-    assert_eq!(passed, files.len() - NEEDS_PROXY_PROTOCOL.len());
+    assert_eq!(passed, files.len());
 }
 
 /// Apply a case's gunicorn settings. The corpus assumes no peer address,
@@ -111,7 +102,7 @@ fn config_for(name: &str, settings: &Value) -> ParserConfig {
             }
             // Peers are trusted already (see above).
             "forwarded_allow_ips" => {}
-            // Only matters when a PROXY header is sent: those cases are excluded.
+            // Read by the caller: the header comes before the parser's input.
             "proxy_protocol" => {}
             other => panic!("{name}: setting {other} not mapped to ParserConfig"),
         }
@@ -156,10 +147,30 @@ fn expected(expect: &Value) -> Vec<Request> {
 
 /// Feed `raw` in pieces of `split` bytes (0: all at once) as a keep-alive
 /// connection would, until it closes or the input ends between requests.
-fn replay(raw: &[u8], cfg: &ParserConfig, split: usize) -> Result<Vec<Request>, String> {
+fn replay(
+    raw: &[u8],
+    cfg: &ParserConfig,
+    proxy: ProxyMode,
+    split: usize,
+) -> Result<Vec<Request>, String> {
     let mut pieces = raw.chunks(if split == 0 { raw.len().max(1) } else { split });
     let mut buf = Vec::new();
     let mut requests = Vec::new();
+    // A PROXY header, if any, comes first and only once.
+    loop {
+        let found = proxy::detect(&buf, proxy);
+        if found == Detected::Plain {
+            break;
+        }
+        if let Some((_, used)) = proxy::parse(&buf, found).map_err(|e| format!("proxy: {e}"))? {
+            buf.drain(..used);
+            break;
+        }
+        match pieces.next() {
+            Some(piece) => buf.extend_from_slice(piece),
+            None => return Ok(requests),
+        }
+    }
     loop {
         // Byte by byte exercises the incremental parser, the rest the stateless one.
         let mut incremental = HeadParser::new();

@@ -53,6 +53,10 @@ pub enum ParseError {
     ConfigurationProblem(String),
     /// A malformed PROXY protocol v1 line.
     InvalidProxyLine(String),
+    /// A malformed PROXY protocol v2 header. gunicorn 27 answers 500 here
+    /// (its worker's error handler does not list the class); we answer the
+    /// 400 the class itself declares: the fault is the sender's.
+    InvalidProxyHeader(String),
     /// A PROXY header from a peer not in `proxy_allow_ips` (403).
     ForbiddenProxyRequest(String),
 }
@@ -113,6 +117,7 @@ impl ParseError {
             ParseError::InvalidSchemeHeaders => "InvalidSchemeHeaders",
             ParseError::ConfigurationProblem(_) => "ConfigurationProblem",
             ParseError::InvalidProxyLine(_) => "InvalidProxyLine",
+            ParseError::InvalidProxyHeader(_) => "InvalidProxyHeader",
             ParseError::ForbiddenProxyRequest(_) => "ForbiddenProxyRequest",
         }
     }
@@ -180,6 +185,7 @@ impl fmt::Display for ParseError {
             ParseError::InvalidSchemeHeaders => f.write_str("Contradictory scheme headers"),
             ParseError::ConfigurationProblem(s) => write!(f, "Configuration problem: {s}"),
             ParseError::InvalidProxyLine(s) => write!(f, "Invalid PROXY line: {}", PyStr(s)),
+            ParseError::InvalidProxyHeader(s) => write!(f, "Invalid PROXY header: {s}"),
             ParseError::ForbiddenProxyRequest(s) => {
                 write!(f, "Proxy request from {} not allowed", PyStr(s))
             }

@@ -16,6 +16,7 @@ pub mod error;
 mod fields;
 pub mod framing;
 pub mod parser;
+pub mod proxy;
 pub mod pytext;
 pub mod response;
 mod uri;

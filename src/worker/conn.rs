@@ -15,6 +15,7 @@ use super::spool::BodySink;
 use crate::http::body::BodyDecoder;
 use crate::http::framing::BodyFramer;
 use crate::http::parser::{HeadParser, RequestHead};
+use crate::http::proxy::ProxyHeader;
 use crate::sock::Peer;
 use crate::wsgi;
 use crate::wsgi::input::RequestBody;
@@ -165,6 +166,11 @@ pub struct Conn {
     pub budget: usize,
     /// A response was completed on this connection.
     pub served: bool,
+    /// `--proxy-protocol` is on and the connection's first bytes have not
+    /// been looked at yet.
+    pub proxy_pending: bool,
+    /// What the connection's PROXY header said, for all its requests.
+    pub proxy: Option<ProxyHeader>,
 }
 
 impl Conn {
@@ -191,6 +197,8 @@ impl Conn {
             deadline,
             budget: READ_BUDGET,
             served: false,
+            proxy_pending: false,
+            proxy: None,
         }
     }
 

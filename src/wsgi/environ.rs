@@ -16,6 +16,7 @@ use super::file_wrapper::FileWrapper;
 use super::input::Input;
 use super::start_response::latin1;
 use crate::http::parser::RequestHead;
+use crate::http::proxy::ProxyHeader;
 use crate::python::latin1_str;
 
 /// Distinct `HTTP_*` keys remembered per worker; past this a key string is
@@ -36,24 +37,46 @@ impl From<PyErr> for BuildError {
     }
 }
 
-/// `REMOTE_ADDR` / `REMOTE_PORT` of a connection, made once per connection.
+/// `REMOTE_ADDR` / `REMOTE_PORT` of a connection, and the `PROXY_*`
+/// entries of its PROXY header; made once per connection.
 pub struct Peer {
     addr: Py<PyString>,
     port: Option<Py<PyString>>,
+    proxy: Vec<(&'static str, Py<PyString>)>,
 }
 
 impl Peer {
-    pub fn new(py: Python<'_>, peer: &crate::sock::Peer) -> Self {
-        match peer {
+    /// The socket's peer, or the client a PROXY header named (as gunicorn,
+    /// which then gives the proxied-to address as `PROXY_ADDR`/`PROXY_PORT`).
+    /// A header without addresses (`LOCAL`, `UNSPEC`, `UNKNOWN`) leaves the
+    /// socket's peer in place; gunicorn puts `None` there, which is not the
+    /// string PEP 3333 promises.
+    pub fn new(py: Python<'_>, peer: &crate::sock::Peer, proxy: Option<&ProxyHeader>) -> Self {
+        let text = |s: &str| PyString::new(py, s).unbind();
+        let mut out = match peer {
             crate::sock::Peer::Tcp(sa) => Peer {
-                addr: PyString::new(py, &sa.ip().to_string()).unbind(),
-                port: Some(PyString::new(py, &sa.port().to_string()).unbind()),
+                addr: text(&sa.ip().to_string()),
+                port: Some(text(&sa.port().to_string())),
+                proxy: Vec::new(),
             },
             crate::sock::Peer::Unix => Peer {
-                addr: PyString::new(py, "").unbind(),
+                addr: text(""),
                 port: None,
+                proxy: Vec::new(),
             },
+        };
+        if let Some(header) = proxy {
+            out.proxy.push(("PROXY_PROTOCOL", text(header.protocol)));
+            if let Some(a) = header.addresses {
+                out.addr = text(&a.source.ip().to_string());
+                out.port = Some(text(&a.source.port().to_string()));
+                out.proxy
+                    .push(("PROXY_ADDR", text(&a.destination.ip().to_string())));
+                out.proxy
+                    .push(("PROXY_PORT", text(&a.destination.port().to_string())));
+            }
         }
+        out
     }
 }
 
@@ -236,6 +259,9 @@ impl EnvironBuilder {
         env.set_item(&k.remote_addr, peer.addr.bind(py))?;
         if let Some(port) = &peer.port {
             env.set_item(&k.remote_port, port.bind(py))?;
+        }
+        for (key, value) in &peer.proxy {
+            env.set_item(*key, value.bind(py))?;
         }
         match server {
             Server::Tcp { name, port } => {

@@ -23,9 +23,9 @@ use tracing::{debug, error, info, warn};
 use super::conn::{Conn, READ_BUDGET, State};
 use super::heartbeat::Heartbeat;
 use super::sync::SyncExecutor;
-use crate::config::{Config, HeaderMapping};
+use crate::config::{Config, ProxyMode};
 use crate::http::date::HttpDate;
-use crate::http::parser::{HeaderMap, Limits, ParserConfig};
+use crate::http::parser::{Limits, ParserConfig};
 use crate::log::access::AccessLog;
 use crate::signals::SignalPipe;
 use crate::sock::Listener;
@@ -334,12 +334,13 @@ impl<'a> IoLoop<'a> {
             }
             match listener.accept() {
                 Ok(Some((fd, peer))) => {
-                    let conn = Conn::new(
+                    let mut conn = Conn::new(
                         fd,
                         peer,
                         index,
                         deadline_in(FIRST_REQUEST_WAIT.max(self.keepalive)),
                     );
+                    conn.proxy_pending = self.cfg.proxy_protocol != ProxyMode::Off;
                     let id = self.conns.insert(conn);
                     let flags = EpollFlags::EPOLLIN
                         | EpollFlags::EPOLLOUT
@@ -489,11 +490,8 @@ fn parser_config(cfg: &Config) -> ParserConfig {
         },
         permit_obsolete_folding: http.permit_obsolete_folding,
         strip_header_spaces: http.strip_header_spaces,
-        header_map: match http.header_map {
-            HeaderMapping::Drop => HeaderMap::Drop,
-            HeaderMapping::Refuse => HeaderMap::Refuse,
-            HeaderMapping::Dangerous => HeaderMap::Dangerous,
-        },
+        header_map: http.header_map,
+        forwarder_headers: cfg.forwarder_headers.clone(),
         permit_unconventional_http_method: http.permit_unconventional_http_method,
         permit_unconventional_http_version: http.permit_unconventional_http_version,
         casefold_http_method: http.casefold_http_method,

@@ -8,6 +8,7 @@ use crate::http::ParseError;
 use crate::http::body::BodyDecoder;
 use crate::http::error::write_error_page;
 use crate::http::parser::{BodyKind, Parsed, ParserConfig, RequestHead};
+use crate::http::proxy::{self, Detected};
 use crate::http::response::CONTINUE;
 use crate::sock::Peer;
 use crate::worker::conn::{Conn, Flush, Read, State};
@@ -17,11 +18,11 @@ use crate::wsgi::input::RequestBody;
 impl IoLoop<'_> {
     /// Parser settings for this peer: trusted peers may send forwarder headers.
     pub(super) fn parser_for(&self, peer: &Peer) -> &ParserConfig {
-        let ip = match peer {
-            Peer::Tcp(sa) => Some(sa.ip()),
-            Peer::Unix => None,
-        };
-        if self.cfg.forwarded_allow_ips.allows_peer(ip.as_ref()) {
+        if self
+            .cfg
+            .forwarded_allow_ips
+            .allows_peer(peer_ip(peer).as_ref())
+        {
             &self.parser_trusted
         } else {
             &self.parser
@@ -29,7 +30,17 @@ impl IoLoop<'_> {
     }
 
     pub(super) fn step_head(&mut self, conn: &mut Conn) -> Step {
-        if !conn.inbuf.is_empty() {
+        if conn.proxy_pending && !conn.inbuf.is_empty() {
+            if let Err(e) = self.take_proxy_header(conn) {
+                return reject(conn, &e);
+            }
+        }
+        if conn.inbuf.is_empty() {
+            if self.mode != Mode::Running {
+                // Shutting down: a connection between requests is closed.
+                return Step::Close;
+            }
+        } else if !conn.proxy_pending {
             let parser = self.parser_for(&conn.peer);
             match conn.head_parser.parse(conn.inbuf.data(), parser) {
                 Ok(Parsed::Complete { head, consumed }) => {
@@ -40,9 +51,6 @@ impl IoLoop<'_> {
                 Ok(Parsed::Partial) => {}
                 Err(e) => return reject(conn, &e),
             }
-        } else if self.mode != Mode::Running {
-            // Shutting down: a connection between requests is closed.
-            return Step::Close;
         }
         match conn.read_some() {
             Read::Data => Step::Continue,
@@ -62,6 +70,38 @@ impl IoLoop<'_> {
             // NoMoreData: closed without an answer.
             Read::Eof | Read::Failed => Step::Close,
         }
+    }
+
+    /// Look for a PROXY header at the start of the connection and consume
+    /// it; `proxy_pending` stays set while the bytes cannot tell yet.
+    fn take_proxy_header(&self, conn: &mut Conn) -> Result<(), ParseError> {
+        let found = proxy::detect(conn.inbuf.data(), self.cfg.proxy_protocol);
+        match found {
+            Detected::Plain => {
+                conn.proxy_pending = false;
+                return Ok(());
+            }
+            Detected::Undecided => return Ok(()),
+            Detected::V1 | Detected::V2 => {}
+        }
+        // As gunicorn: the sender is checked before its header is read.
+        if !self
+            .cfg
+            .proxy_allow_ips
+            .allows_peer(peer_ip(&conn.peer).as_ref())
+        {
+            return Err(ParseError::ForbiddenProxyRequest(conn.remote_addr.clone()));
+        }
+        if let Some((header, used)) = proxy::parse(conn.inbuf.data(), found)? {
+            conn.inbuf.consume(used);
+            if let Some(a) = header.addresses {
+                // Logs name the real client from now on, as REMOTE_ADDR does.
+                conn.remote_addr = a.source.ip().to_string();
+            }
+            conn.proxy = Some(header);
+            conn.proxy_pending = false;
+        }
+        Ok(())
     }
 
     fn begin_body(&mut self, conn: &mut Conn, head: RequestHead) {
@@ -143,6 +183,14 @@ impl IoLoop<'_> {
         );
         error_page(conn, 500, "Internal Server Error", "");
         Step::Continue
+    }
+}
+
+/// The peer's IP address; `None` for a unix-socket peer.
+fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
+    match peer {
+        Peer::Tcp(sa) => Some(sa.ip()),
+        Peer::Unix => None,
     }
 }
 

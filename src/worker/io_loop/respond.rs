@@ -53,7 +53,7 @@ impl IoLoop<'_> {
         let server = &self.listeners[conn.listener].server;
         let peer = conn
             .peer_py
-            .get_or_insert_with(|| wsgi::environ::Peer::new(py, &conn.peer));
+            .get_or_insert_with(|| wsgi::environ::Peer::new(py, &conn.peer, conn.proxy.as_ref()));
         let keep_environ = self.access_log.is_some();
         let result = self.wsgi.call(py, &head, body, peer, server, keep_environ);
         // A TERM that came while the app ran must already shape this
