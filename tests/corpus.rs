@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use common::{Launch, exchange_all};
@@ -17,42 +18,57 @@ struct Case {
     flags: Vec<String>,
 }
 
-fn load_cases() -> Vec<Case> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/http-corpus/valid");
-    let mut cases = Vec::new();
-    for entry in std::fs::read_dir(&dir).expect("corpus dir") {
-        let path = entry.unwrap().path();
-        let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let mut flags = Vec::new();
-        for (key, value) in json["settings"].as_object().unwrap() {
-            match (key.as_str(), value) {
-                // gunicorn reads True as auto; spelled out, so that the flag
-                // does not take the APP_MODULE after it for its value.
-                ("proxy_protocol", Value::Bool(true)) => {
-                    flags.extend(["--proxy-protocol".into(), "auto".into()])
-                }
-                (_, Value::Bool(true)) => flags.push(format!("--{}", key.replace('_', "-"))),
-                ("limit_request_field_size", v) => {
-                    flags.extend(["--limit-request-field_size".into(), v.to_string()])
-                }
-                (_, Value::Number(n)) => {
-                    flags.extend([format!("--{}", key.replace('_', "-")), n.to_string()])
-                }
-                (_, Value::String(s)) => {
-                    flags.extend([format!("--{}", key.replace('_', "-")), s.clone()])
-                }
-                other => panic!("unexpected setting {other:?}"),
+/// Command-line flags for a case's gunicorn settings.
+fn flags_for(settings: &Value) -> Vec<String> {
+    let mut flags = Vec::new();
+    for (key, value) in settings.as_object().unwrap() {
+        match (key.as_str(), value) {
+            // gunicorn reads True as auto; spelled out, so that the flag
+            // does not take the APP_MODULE after it for its value.
+            ("proxy_protocol", Value::Bool(true)) => {
+                flags.extend(["--proxy-protocol".into(), "auto".into()])
             }
+            (_, Value::Bool(true)) => flags.push(format!("--{}", key.replace('_', "-"))),
+            ("limit_request_field_size", v) => {
+                flags.extend(["--limit-request-field_size".into(), v.to_string()])
+            }
+            (_, Value::Number(n)) => {
+                flags.extend([format!("--{}", key.replace('_', "-")), n.to_string()])
+            }
+            (_, Value::String(s)) => {
+                flags.extend([format!("--{}", key.replace('_', "-")), s.clone()])
+            }
+            other => panic!("unexpected setting {other:?}"),
         }
-        cases.push(Case {
+    }
+    flags
+}
+
+/// The parsed `.json` cases of one corpus directory, sorted by name.
+fn load_json(set: &str) -> Vec<Value> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/http-corpus")
+        .join(set);
+    let mut cases: Vec<Value> = std::fs::read_dir(&dir)
+        .expect("corpus dir")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap())
+        .collect();
+    cases.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    cases
+}
+
+fn load_cases() -> Vec<Case> {
+    load_json("valid")
+        .into_iter()
+        .map(|json| Case {
             name: json["name"].as_str().unwrap().to_owned(),
             raw: base64(json["raw_b64"].as_str().unwrap()),
             expect: json["expect"].as_array().unwrap().clone(),
-            flags,
-        });
-    }
-    cases.sort_by(|a, b| a.name.cmp(&b.name));
-    cases
+            flags: flags_for(&json["settings"]),
+        })
+        .collect()
 }
 
 #[test]
@@ -92,6 +108,73 @@ fn every_valid_case_reaches_the_app_as_gunicorn_presents_it() {
         }
     }
     assert_eq!(checked, 66, "every request of every case was checked");
+}
+
+/// gunicorn's invalid-request corpus (tests/data/http-corpus/invalid):
+/// each case, sent whole and followed by EOF, gets exactly gunicorn's status
+/// on an error page (nothing for NoMoreData), never an application
+/// response, and the connection is closed.
+#[test]
+fn every_invalid_case_is_refused_with_gunicorns_status() {
+    let cases = load_json("invalid");
+    assert_eq!(cases.len(), 81, "the whole invalid corpus is here");
+    let mut groups: BTreeMap<Vec<String>, Vec<&Value>> = BTreeMap::new();
+    for case in &cases {
+        groups
+            .entry(flags_for(&case["settings"]))
+            .or_default()
+            .push(case);
+    }
+    let mut checked = 0;
+    for (flags, cases) in groups {
+        let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+        args.push("corpus_echo:app");
+        let server = Launch::new(&args).start();
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let raw = base64(case["raw_b64"].as_str().unwrap());
+            let (out, closed) = exchange_to_eof(server.port, &raw);
+            let text = String::from_utf8_lossy(&out);
+            assert!(closed, "{name}: connection left open: {text}");
+            match case["expect_status"].as_u64() {
+                None => assert!(out.is_empty(), "{name}: NoMoreData is not answered: {text}"),
+                Some(status) => {
+                    let reason = match status {
+                        414 => "URI Too Long",
+                        431 => "Request Header Fields Too Large",
+                        _ => "Bad Request",
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: text/html\r\n"
+                    );
+                    assert!(
+                        text.starts_with(&head),
+                        "{name}: want {status} ({}): {text}\n{}",
+                        case["expect_error"],
+                        server.log_text()
+                    );
+                    assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{name}: {text}");
+                    assert!(!text.contains("\"method\""), "{name}: reached the app");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 81);
+}
+
+/// Send `raw`, half-close, read until the server closes (bounded by the
+/// socket timeout). Returns what was read and whether EOF was reached.
+fn exchange_to_eof(port: u16, raw: &[u8]) -> (Vec<u8>, bool) {
+    let mut s = common::connect(port);
+    s.write_all(raw).unwrap();
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let closed = match s.read_to_end(&mut out) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    (out, closed)
 }
 
 fn check(name: &str, seen: &Value, want: &Value) {

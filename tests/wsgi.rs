@@ -287,8 +287,11 @@ fn invalid_status_or_headers_from_the_app_are_500_and_never_reach_the_wire() {
         );
         assert!(!resp.text().contains("never"), "{path}");
     }
+    // The reader thread may not have collected the line yet: wait, bounded.
     assert!(
-        server.log_text().contains("must be bytes"),
+        server
+            .wait_for(WAIT, |l| l.contains("must be bytes"))
+            .is_some(),
         "{}",
         server.log_text()
     );

@@ -2,6 +2,7 @@
 //! replayed through the head parser and body decoder the way a connection
 //! would: whole, byte by byte, and in a few fixed chunk sizes.
 
+use super::ParseError;
 use super::body::BodyDecoder;
 use super::error::latin1;
 use super::parser::{HeadParser, HeaderMap, Parsed, ParserConfig, RequestHead, parse_head};
@@ -29,14 +30,20 @@ fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/http-corpus/valid")
 }
 
-#[test]
-fn valid_corpus_parses_in_every_split() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
+/// The `.json` cases of one corpus directory, sorted by file name.
+fn case_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("corpus directory")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
+    files
+}
+
+#[test]
+fn valid_corpus_parses_in_every_split() {
+    let files = case_files(&corpus_dir());
     assert_eq!(files.len(), 62, "the corpus README counts 62 valid cases");
 
     let mut passed = 0;
@@ -45,11 +52,7 @@ fn valid_corpus_parses_in_every_split() {
             serde_json::from_str(&std::fs::read_to_string(path).expect("read case")).expect("json");
         let name = case["name"].as_str().expect("name").to_owned();
         let cfg = config_for(&name, &case["settings"]);
-        // The corpus sets `proxy_protocol` to True, which gunicorn reads as auto.
-        let proxy = match case["settings"]["proxy_protocol"] {
-            Value::Bool(true) => ProxyMode::Auto,
-            _ => ProxyMode::Off,
-        };
+        let proxy = proxy_mode(&case["settings"]);
         let raw = base64_decode(case["raw_b64"].as_str().expect("raw_b64"));
         let want = expected(&case["expect"]);
         for split in SPLITS {
@@ -60,6 +63,49 @@ fn valid_corpus_parses_in_every_split() {
         passed += 1;
     }
     assert_eq!(passed, files.len());
+}
+
+/// gunicorn 27.0.1's invalid-request corpus (`tests/data/http-corpus/invalid`):
+/// in every split the parser and body decoder stop with gunicorn's error
+/// class, answered with gunicorn's status, before any request is complete.
+#[test]
+fn invalid_corpus_fails_with_gunicorns_error_in_every_split() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/http-corpus/invalid");
+    let files = case_files(&dir);
+    assert_eq!(files.len(), 81, "gunicorn 27.0.1 ships 81 invalid cases");
+    for path in &files {
+        let case: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("read case")).expect("json");
+        let name = case["name"].as_str().expect("name").to_owned();
+        let cfg = config_for(&name, &case["settings"]);
+        let proxy = proxy_mode(&case["settings"]);
+        let raw = base64_decode(case["raw_b64"].as_str().expect("raw_b64"));
+        let class = case["expect_error"].as_str().expect("expect_error");
+        let status = case["expect_status"].as_u64();
+        for split in SPLITS {
+            let mut requests = Vec::new();
+            let got = replay_until_error(&raw, &cfg, proxy, split, &mut requests);
+            let Err(e) = got else {
+                panic!("{name} split {split}: accepted {requests:?}")
+            };
+            assert_eq!(e.class_name(), class, "{name} split {split}: {e}");
+            let answered = e.responds().then(|| u64::from(e.status()));
+            assert_eq!(answered, status, "{name} split {split}: {e}");
+            assert!(
+                requests.is_empty(),
+                "{name} split {split}: {} requests before the error",
+                requests.len()
+            );
+        }
+    }
+}
+
+/// The corpus sets `proxy_protocol` to True, which gunicorn reads as auto.
+fn proxy_mode(settings: &Value) -> ProxyMode {
+    match settings["proxy_protocol"] {
+        Value::Bool(true) => ProxyMode::Auto,
+        _ => ProxyMode::Off,
+    }
 }
 
 /// Apply a case's gunicorn settings. The corpus assumes no peer address,
@@ -153,22 +199,42 @@ fn replay(
     proxy: ProxyMode,
     split: usize,
 ) -> Result<Vec<Request>, String> {
+    let mut requests = Vec::new();
+    match replay_until_error(raw, cfg, proxy, split, &mut requests) {
+        Ok(()) => Ok(requests),
+        Err(e) => Err(format!(
+            "{} after {} requests: {e}",
+            e.class_name(),
+            requests.len()
+        )),
+    }
+}
+
+/// [`replay`], pushing each request read to `requests` and stopping at the
+/// first error, as gunicorn's `RequestParser` does.
+fn replay_until_error(
+    raw: &[u8],
+    cfg: &ParserConfig,
+    proxy: ProxyMode,
+    split: usize,
+    requests: &mut Vec<Request>,
+) -> Result<(), ParseError> {
     let mut pieces = raw.chunks(if split == 0 { raw.len().max(1) } else { split });
     let mut buf = Vec::new();
-    let mut requests = Vec::new();
     // A PROXY header, if any, comes first and only once.
     loop {
         let found = proxy::detect(&buf, proxy);
         if found == Detected::Plain {
             break;
         }
-        if let Some((_, used)) = proxy::parse(&buf, found).map_err(|e| format!("proxy: {e}"))? {
+        if let Some((_, used)) = proxy::parse(&buf, found)? {
             buf.drain(..used);
             break;
         }
         match pieces.next() {
             Some(piece) => buf.extend_from_slice(piece),
-            None => return Ok(requests),
+            None if buf.is_empty() => return Ok(()),
+            None => return Err(ParseError::NoMoreData),
         }
     }
     loop {
@@ -176,29 +242,28 @@ fn replay(
         let mut incremental = HeadParser::new();
         let head = loop {
             let parsed = if split == 1 {
-                incremental.parse(&buf, cfg)
+                incremental.parse(&buf, cfg)?
             } else {
-                parse_head(&buf, cfg)
+                parse_head(&buf, cfg)?
             };
-            match parsed.map_err(|e| format!("head: {e}"))? {
+            match parsed {
                 Parsed::Complete { head, consumed } => {
                     buf.drain(..consumed);
                     break head;
                 }
                 Parsed::Partial => match pieces.next() {
                     Some(piece) => buf.extend_from_slice(piece),
-                    // The input ends between requests (or inside a head, a
-                    // silent NoMoreData): the connection is over.
-                    None => return Ok(requests),
+                    // The input ends between requests: the connection is over.
+                    None if buf.is_empty() => return Ok(()),
+                    // Inside a head: the peer went away mid-request.
+                    None => return Err(ParseError::NoMoreData),
                 },
             }
         };
         let mut decoder = BodyDecoder::with_config(head.body_kind(), cfg);
         let mut body = Vec::new();
         loop {
-            let used = decoder
-                .decode(&buf, &mut body)
-                .map_err(|e| format!("body: {e}"))?;
+            let used = decoder.decode(&buf, &mut body)?;
             buf.drain(..used);
             if decoder.is_done() {
                 break;
@@ -207,9 +272,7 @@ fn replay(
                 Some(piece) => buf.extend_from_slice(piece),
                 None => {
                     // gunicorn gives the application a short Content-Length body.
-                    decoder
-                        .finish_at_eof()
-                        .map_err(|e| format!("body at EOF: {e}"))?;
+                    decoder.finish_at_eof()?;
                     break;
                 }
             }
@@ -221,7 +284,7 @@ fn replay(
             .collect();
         requests.push(summary(&head, body, trailers));
         if !head.wants_keep_alive() {
-            return Ok(requests);
+            return Ok(());
         }
     }
 }

@@ -47,8 +47,11 @@ impl InBuf {
         self.start == self.end
     }
 
+    /// Drop the first `n` unread bytes (all of them when `n` is larger).
     pub fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
+        // Saturating: `discard_input` passes usize::MAX, with `start` past 0
+        // when a request error left bytes unread.
+        self.start = self.start.saturating_add(n).min(self.end);
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -357,5 +360,16 @@ mod tests {
         assert_eq!(b.data(), b"xyz");
         b.consume(3);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn consume_everything_after_a_partial_consume() {
+        let mut b = InBuf::default();
+        b.spare()[..6].copy_from_slice(b"abcdef");
+        b.end = 6;
+        b.consume(2);
+        b.consume(usize::MAX);
+        assert!(b.is_empty());
+        assert_eq!((b.start, b.end), (0, 0));
     }
 }

@@ -285,10 +285,11 @@ impl EnvironBuilder {
         };
         let path = head.path();
         let Some(rest) = path.strip_prefix(script_name) else {
+            // Quoted as Python's %r, as gunicorn's message is.
             return Err(BuildError::ScriptName(format!(
-                "Request path {:?} does not start with SCRIPT_NAME {:?}",
-                String::from_utf8_lossy(path),
-                String::from_utf8_lossy(script_name)
+                "Request path {} does not start with SCRIPT_NAME {}",
+                crate::http::pytext::PyStr(&String::from_utf8_lossy(path)),
+                crate::http::pytext::PyStr(&String::from_utf8_lossy(script_name))
             )));
         };
         env.set_item(&k.path_info, latin1_str(py, &percent_decode(rest))?)?;
