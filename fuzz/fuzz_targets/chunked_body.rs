@@ -98,6 +98,9 @@ fn config(h: &[u8; HEADER]) -> ParserConfig {
     }
 }
 
+/// Trailer fields as the decoder keeps them: (name, value).
+type Trailers = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Everything a decoder run ends with.
 #[derive(Debug, PartialEq)]
 struct Run {
@@ -105,7 +108,7 @@ struct Run {
     /// Ok: done, with the trailers and how many bytes of the input the body
     /// took (the rest belongs to the next request). Err: the error `decode`
     /// returned, or `finish_at_eof`'s.
-    end: Result<(Vec<(Vec<u8>, Vec<u8>)>, usize), ParseError>,
+    end: Result<(Trailers, usize), ParseError>,
 }
 
 /// Decode `input` given in pieces ending at `ends` (then the rest), checking
