@@ -43,6 +43,21 @@ EXTRA_BODIES = {
 }
 
 
+PROXIED = ["pp_01", "pp_02", "pp_04", "pp_05"]
+V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def v2(command, fam_proto, block):
+    return V2_SIGNATURE + bytes([0x20 | command, fam_proto]) + len(block).to_bytes(2, "big") + block
+
+
+V2_HEADERS = {
+    "v2_local": v2(0, 0x00, b""),
+    "v2_unspec": v2(1, 0x01, b""),
+    "v2_ipv6_tlv": v2(1, 0x21, bytes(range(32)) + b"\x00\x01\x00\x02" + b"\x04\x00\x01\x00"),
+}
+
+
 def raw(name):
     case = json.loads((CORPUS / f"{name}.json").read_text())
     return case, base64.b64decode(case["raw_b64"])
@@ -75,6 +90,16 @@ def main():
         write("chunked_body", name, bytes([0, 0, 0, 0x55, 0xaa]) + body)
     for name, (header, body) in EXTRA_BODIES.items():
         write("chunked_body", name, header + body)
+
+    # proxy_header: [mode] (3 = auto); the corpus's PROXY cases, then v2
+    # headers of each kind and a plain request.
+    for name in PROXIED:
+        _, data = raw(name)
+        write("proxy_header", name, bytes([3]) + data)
+    for name, data in V2_HEADERS.items():
+        write("proxy_header", name, bytes([3]) + data)
+    write("proxy_header", "v1_unknown", b"\x01PROXY UNKNOWN\r\n")
+    write("proxy_header", "plain_leading_crlf", b"\x03\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
 
 
 if __name__ == "__main__":
