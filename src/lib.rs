@@ -19,8 +19,8 @@
 //! - [`sock`]: listener kinds (tcp, `[v6]`, `unix:`, `fd://`) and their parsing.
 //! - [`worker`]: the worker process: the epoll I/O loop, connection state
 //!   machines, the heartbeat file, in-worker signals, the `sync` executor.
-//! - [`http`]: request-head parser, body decoders, response heads and body
-//!   framing, error pages.
+//! - [`http`]: request-head parser, body decoders, PROXY protocol headers,
+//!   response heads and body framing, error pages.
 //! - [`wsgi`]: PEP 3333: environ, `wsgi.input`, `start_response`, calling and
 //!   iterating the app, the file wrapper. The only code that runs Python per request.
 //! - [`log`]: the error log and access log in gunicorn's formats.

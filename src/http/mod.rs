@@ -1,5 +1,6 @@
-//! HTTP/1.x on the wire: parsing request heads and bodies, encoding response
-//! heads and chunks, and gunicorn's error pages.
+//! HTTP/1.x on the wire: the PROXY protocol header before the first
+//! request, parsing request heads and bodies, encoding response heads and
+//! chunks, and gunicorn's error pages.
 //!
 //! Pure byte-slice code: never touches sockets, Python or the clock beyond
 //! the cached `Date` value. "Need more bytes" is a state (`Parsed::Partial`,
