@@ -41,6 +41,30 @@ fn case_files(dir: &std::path::Path) -> Vec<PathBuf> {
     files
 }
 
+/// One corpus case, read and set up for replay.
+struct Case {
+    json: Value,
+    name: String,
+    cfg: ParserConfig,
+    proxy: ProxyMode,
+    raw: Vec<u8>,
+}
+
+impl Case {
+    fn load(path: &std::path::Path) -> Case {
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("read case")).expect("json");
+        let name = json["name"].as_str().expect("name").to_owned();
+        Case {
+            cfg: config_for(&name, &json["settings"]),
+            proxy: proxy_mode(&json["settings"]),
+            raw: base64_decode(json["raw_b64"].as_str().expect("raw_b64")),
+            json,
+            name,
+        }
+    }
+}
+
 #[test]
 fn valid_corpus_parses_in_every_split() {
     let files = case_files(&corpus_dir());
@@ -48,12 +72,13 @@ fn valid_corpus_parses_in_every_split() {
 
     let mut passed = 0;
     for path in &files {
-        let case: Value =
-            serde_json::from_str(&std::fs::read_to_string(path).expect("read case")).expect("json");
-        let name = case["name"].as_str().expect("name").to_owned();
-        let cfg = config_for(&name, &case["settings"]);
-        let proxy = proxy_mode(&case["settings"]);
-        let raw = base64_decode(case["raw_b64"].as_str().expect("raw_b64"));
+        let Case {
+            json: case,
+            name,
+            cfg,
+            proxy,
+            raw,
+        } = Case::load(path);
         let want = expected(&case["expect"]);
         for split in SPLITS {
             let got = replay(&raw, &cfg, proxy, split)
@@ -74,12 +99,13 @@ fn invalid_corpus_fails_with_gunicorns_error_in_every_split() {
     let files = case_files(&dir);
     assert_eq!(files.len(), 81, "gunicorn 27.0.1 ships 81 invalid cases");
     for path in &files {
-        let case: Value =
-            serde_json::from_str(&std::fs::read_to_string(path).expect("read case")).expect("json");
-        let name = case["name"].as_str().expect("name").to_owned();
-        let cfg = config_for(&name, &case["settings"]);
-        let proxy = proxy_mode(&case["settings"]);
-        let raw = base64_decode(case["raw_b64"].as_str().expect("raw_b64"));
+        let Case {
+            json: case,
+            name,
+            cfg,
+            proxy,
+            raw,
+        } = Case::load(path);
         let class = case["expect_error"].as_str().expect("expect_error");
         let status = case["expect_status"].as_u64();
         for split in SPLITS {
