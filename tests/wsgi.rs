@@ -432,3 +432,67 @@ fn url_scheme_from_a_trusted_proxy_and_only_from_one() {
         );
     }
 }
+
+/// Read one response head (1xx included) byte by byte.
+fn raw_head(s: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "closed mid-head: {head:?}");
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+#[test]
+fn early_hints_leave_before_the_application_returns() {
+    let server = Launch::new(&["hints:app"]).start();
+    let flag = common::scratch("early-hints").join("go");
+    let mut s = server.connect();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "GET /?{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        flag.to_str().unwrap()
+    )
+    .unwrap();
+    assert_eq!(
+        raw_head(&mut s),
+        "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n"
+    );
+    assert_eq!(
+        raw_head(&mut s),
+        "HTTP/1.1 103 Early Hints\r\nLink: </app.js>; rel=preload; as=script\r\n\r\n"
+    );
+    std::fs::write(&flag, b"").unwrap();
+    let resp = read_response(&mut s).unwrap();
+    assert_eq!((resp.status, resp.text().as_str()), (200, "flag-seen"));
+    // A hint after the response started was ignored: the next response on
+    // the connection comes right after.
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    assert!(raw_head(&mut s).starts_with("HTTP/1.1 103"));
+    assert!(raw_head(&mut s).starts_with("HTTP/1.1 103"));
+    let resp = read_response(&mut s).unwrap();
+    assert_eq!((resp.status, resp.text().as_str()), (200, "no-flag"));
+    assert!(closed_by_server(&mut s));
+}
+
+#[test]
+fn early_hints_are_not_sent_to_http_1_0_and_are_validated() {
+    let server = Launch::new(&["hints:app"]).start();
+    let mut s = server.connect();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let head = raw_head(&mut s);
+    assert!(head.starts_with("HTTP/1.0 200 OK\r\n"), "{head}");
+    // A refused hint raises in the app and sends nothing: 200 comes first.
+    let mut s = server.connect();
+    s.write_all(b"GET /?bad HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let head = raw_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut s, &mut body).unwrap();
+    assert_eq!(body, "InvalidResponseHeader");
+}

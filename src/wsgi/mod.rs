@@ -6,6 +6,7 @@
 //! back a [`Response`] whose body it pulls chunk by chunk, as fast as the
 //! client reads.
 
+pub mod early_hints;
 pub mod environ;
 pub mod errors;
 pub mod file_wrapper;
@@ -22,6 +23,7 @@ use pyo3::types::{PyBytes, PyDict, PyIterator, PyList};
 
 use crate::http::parser::RequestHead;
 use crate::http::response::ResponseHead;
+use early_hints::EarlyHints;
 use environ::{BuildError, EnvironBuilder, Peer, Server};
 use file_wrapper::FileWrapper;
 use input::{Input, RequestBody};
@@ -70,6 +72,9 @@ pub struct Response {
     /// The environ, kept only when the access log needs it (`%(U)s`,
     /// `%({key}e)s`): it holds the request body alive.
     pub environ: Option<Py<PyDict>>,
+    /// `103 Early Hints` bytes the application asked for that could not be
+    /// sent during the call: they go out before the head.
+    pub early_hints: Vec<u8>,
     /// Body bytes already produced (the first chunk, `write()` output).
     pub ready: Vec<u8>,
     source: Source,
@@ -101,7 +106,9 @@ impl Wsgi {
     }
 
     /// Call the application and run it up to its first body bytes, which is
-    /// when PEP 3333 fixes the status and headers.
+    /// when PEP 3333 fixes the status and headers. `hints` is the
+    /// connection's `wsgi.early_hints`, finished here.
+    #[allow(clippy::too_many_arguments)]
     pub fn call(
         &mut self,
         py: Python<'_>,
@@ -109,24 +116,46 @@ impl Wsgi {
         body: RequestBody,
         peer: &Peer,
         server: &Server,
+        hints: EarlyHints,
         keep_environ: bool,
     ) -> Result<Response, CallError> {
         let input = Bound::new(py, Input::new(body)).map_err(|e| app_error(py, &e))?;
+        let hints = Bound::new(py, hints).map_err(|e| app_error(py, &e))?;
         let environ = match self.environ.build(py, head, input, peer, server) {
             Ok(env) => env,
             Err(BuildError::ScriptName(msg)) => return Err(CallError::ScriptName(msg)),
             Err(BuildError::Python(e)) => return Err(app_error(py, &e)),
         };
+        environ
+            .set_item(intern!(py, "wsgi.early_hints"), &hints)
+            .map_err(|e| app_error(py, &e))?;
+        let result = self.run_app(py, &environ, keep_environ);
+        // However the call went, a hint kept by the app no longer writes.
+        let early_hints = hints.borrow_mut().finish();
+        result.map(|mut response| {
+            response.early_hints = early_hints;
+            response
+        })
+    }
+
+    /// The application call proper, up to the first body bytes.
+    fn run_app(
+        &mut self,
+        py: Python<'_>,
+        environ: &Bound<'_, PyDict>,
+        keep_environ: bool,
+    ) -> Result<Response, CallError> {
         let sr = Bound::new(py, StartResponse::new()).map_err(|e| app_error(py, &e))?;
         let result = self
             .app
             .bind(py)
-            .call1((&environ, &sr))
+            .call1((environ, &sr))
             .map_err(|e| app_error(py, &e))?;
 
         let mut response = Response {
             head: ResponseHead::default(),
-            environ: keep_environ.then(|| environ.unbind()),
+            environ: keep_environ.then(|| environ.clone().unbind()),
+            early_hints: Vec::new(),
             ready: Vec::new(),
             source: Source::Done,
             result: None,

@@ -136,7 +136,7 @@ impl StartResponse {
     }
 }
 
-fn header_error(err: &ResponseError, name: &str) -> PyErr {
+pub(crate) fn header_error(err: &ResponseError, name: &str) -> PyErr {
     match err {
         ResponseError::InvalidHeaderName(_) => InvalidResponseHeader::new_err(format!(
             "Invalid response header name from the application: {name:?}"

@@ -2,6 +2,7 @@
 //! complete request (one at a time, through the sync executor), then
 //! pumping its response to the socket as fast as the client takes it.
 
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use pyo3::prelude::*;
@@ -16,6 +17,7 @@ use crate::http::parser::RequestHead;
 use crate::http::response::{RequestInfo, ResponseHead};
 use crate::log::access::{AccessEntry, find_environ};
 use crate::worker::conn::{Conn, FileSend, Flush, Responding, State};
+use crate::wsgi::early_hints::EarlyHints;
 use crate::wsgi::{self, CallError};
 
 /// Where pumping a response got to.
@@ -50,12 +52,20 @@ impl IoLoop<'_> {
             debug!("{} {}", head.method(), String::from_utf8_lossy(head.path()));
         }
         let started = Instant::now();
+        // Hints go straight out only when nothing is queued ahead of them.
+        let hints = EarlyHints::new(
+            conn.fd.as_raw_fd(),
+            head.version() >= (1, 1),
+            conn.out_pending() == 0,
+        );
         let server = &self.listeners[conn.listener].server;
         let peer = conn
             .peer_py
             .get_or_insert_with(|| wsgi::environ::Peer::new(py, &conn.peer, conn.proxy.as_ref()));
         let keep_environ = self.access_log.is_some();
-        let result = self.wsgi.call(py, &head, body, peer, server, keep_environ);
+        let result = self
+            .wsgi
+            .call(py, &head, body, peer, server, hints, keep_environ);
         // A TERM that came while the app ran must already shape this
         // response (`Connection: close`).
         if self.signals.pending() {
@@ -68,6 +78,7 @@ impl IoLoop<'_> {
                     is_head: head.method() == "HEAD",
                     keep_alive: head.wants_keep_alive(),
                 };
+                conn.out.extend_from_slice(&response.early_hints);
                 let force_close = self.mode != Mode::Running || self.cfg.keepalive == 0;
                 let (framing, keep_alive) =
                     response
