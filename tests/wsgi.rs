@@ -496,3 +496,23 @@ fn early_hints_are_not_sent_to_http_1_0_and_are_validated() {
     std::io::Read::read_to_string(&mut s, &mut body).unwrap();
     assert_eq!(body, "InvalidResponseHeader");
 }
+
+#[test]
+fn gunicorn_socket_is_the_connection_and_closing_it_is_harmless() {
+    let server = Launch::new(&["sock:app"]).start();
+    let mut s = server.connect();
+    let mine = s.local_addr().unwrap();
+    for query in ["close", "", "close"] {
+        write!(s, "GET /?{query} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let resp = read_response(&mut s).unwrap();
+        assert_eq!(resp.status, 200, "{}", server.log_text());
+        let info: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+        assert_eq!(info["is_socket"], true);
+        assert_eq!(
+            info["peer"],
+            serde_json::json!([mine.ip().to_string(), mine.port()])
+        );
+        assert_eq!(info["local"][1], server.port);
+        assert_eq!(info["remote_port"], mine.port().to_string());
+    }
+}

@@ -7,9 +7,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd};
 
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{IntoPyDict, PyDict, PyString, PyTuple};
 
 use super::errors::ErrorStream;
 use super::file_wrapper::FileWrapper;
@@ -37,12 +39,13 @@ impl From<PyErr> for BuildError {
     }
 }
 
-/// `REMOTE_ADDR` / `REMOTE_PORT` of a connection, and the `PROXY_*`
-/// entries of its PROXY header; made once per connection.
+/// `REMOTE_ADDR` / `REMOTE_PORT` of a connection, the `PROXY_*` entries
+/// of its PROXY header, and `gunicorn.socket`; made once per connection.
 pub struct Peer {
     addr: Py<PyString>,
     port: Option<Py<PyString>>,
     proxy: Vec<(&'static str, Py<PyString>)>,
+    socket: Option<Py<PyAny>>,
 }
 
 impl Peer {
@@ -58,11 +61,13 @@ impl Peer {
                 addr: text(&sa.ip().to_string()),
                 port: Some(text(&sa.port().to_string())),
                 proxy: Vec::new(),
+                socket: None,
             },
             crate::sock::Peer::Unix => Peer {
                 addr: text(""),
                 port: None,
                 proxy: Vec::new(),
+                socket: None,
             },
         };
         if let Some(header) = proxy {
@@ -77,6 +82,43 @@ impl Peer {
             }
         }
         out
+    }
+
+    /// Make sure the environ gets a `gunicorn.socket`: a Python socket
+    /// object over a duplicate of the connection's descriptor, so that an
+    /// application closing it cannot close ours. Kept for the connection's
+    /// next requests, and made again if an application closed it. It
+    /// shares the descriptor's flags: an application must not switch it to
+    /// blocking mode.
+    pub fn ensure_socket(&mut self, py: Python<'_>, fd: BorrowedFd<'_>) {
+        if let Some(socket) = &self.socket {
+            let open = socket
+                .bind(py)
+                .call_method0(intern!(py, "fileno"))
+                .and_then(|n| n.extract::<i64>())
+                .is_ok_and(|n| n >= 0);
+            if open {
+                return;
+            }
+            self.socket = None;
+        }
+        let made = fd
+            .try_clone_to_owned()
+            .map_err(PyErr::from)
+            .and_then(|dup| {
+                let socket = py.import(intern!(py, "socket"))?;
+                let obj = socket.getattr(intern!(py, "socket"))?.call(
+                    (),
+                    Some(&[(intern!(py, "fileno"), dup.as_raw_fd())].into_py_dict(py)?),
+                )?;
+                // Python owns the duplicate now and closes it with the object.
+                let _ = dup.into_raw_fd();
+                Ok(obj.unbind())
+            });
+        match made {
+            Ok(obj) => self.socket = Some(obj),
+            Err(e) => tracing::debug!("No gunicorn.socket for a connection: {e}"),
+        }
     }
 }
 
@@ -262,6 +304,9 @@ impl EnvironBuilder {
         }
         for (key, value) in &peer.proxy {
             env.set_item(*key, value.bind(py))?;
+        }
+        if let Some(socket) = &peer.socket {
+            env.set_item(intern!(py, "gunicorn.socket"), socket.bind(py))?;
         }
         match server {
             Server::Tcp { name, port } => {

@@ -2,7 +2,7 @@
 //! complete request (one at a time, through the sync executor), then
 //! pumping its response to the socket as fast as the client takes it.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Instant;
 
 use pyo3::prelude::*;
@@ -62,6 +62,7 @@ impl IoLoop<'_> {
         let peer = conn
             .peer_py
             .get_or_insert_with(|| wsgi::environ::Peer::new(py, &conn.peer, conn.proxy.as_ref()));
+        peer.ensure_socket(py, conn.fd.as_fd());
         let keep_environ = self.access_log.is_some();
         let result = self
             .wsgi
