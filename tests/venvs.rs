@@ -195,3 +195,27 @@ fn d_no_venv_uses_the_base_interpreter() {
 fn d_no_venv_with_a_cleared_environment_uses_the_base_interpreter() {
     check(cleared(Path::new(BIN)).start(), expect_base());
 }
+
+#[test]
+fn a_preloaded_apps_unflushed_print_is_not_copied_into_each_worker() {
+    let mut server = Launch::new(&["--preload", "-w", "2", "sysinfo:app"])
+        .env_remove("PYTHONUNBUFFERED")
+        .start();
+    server.wait_workers(2, WAIT);
+    json(&server, "/info");
+    server.signal(Signal::SIGTERM);
+    server.wait_exit(WAIT).expect("server exits after TERM");
+    let lines = wait_until(WAIT, || {
+        let lines = server.stdout_lines();
+        lines
+            .iter()
+            .any(|l| l == "sysinfo request 1 /info")
+            .then_some(lines)
+    })
+    .unwrap_or_else(|| panic!("stdout: {:?}", server.stdout_lines()));
+    let imports = lines
+        .iter()
+        .filter(|l| *l == "sysinfo imported in MainProcess")
+        .count();
+    assert_eq!(imports, 1, "imported once, in the master: {lines:?}");
+}
