@@ -259,3 +259,21 @@ fn django_app_under_the_validator() {
     assert_eq!(server.get("/items").status, 301);
     assert_clean(&server);
 }
+
+#[test]
+fn keep_alive_requests_under_the_validator() {
+    // Two requests on one connection: each gets its own environ and input.
+    let server = validated("routes", "app").start();
+    let mut s = server.connect();
+    s.write_all(
+        b"POST /digest HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let first = ok(common::read_response(&mut s).unwrap(), &server);
+    assert!(first.text().starts_with("3 ba7816bf"), "{}", first.text());
+    assert_eq!(
+        ok(common::read_response(&mut s).unwrap(), &server).text(),
+        "root"
+    );
+    assert_clean(&server);
+}
