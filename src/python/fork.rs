@@ -23,7 +23,8 @@ pub enum Forked {
 /// self-pipe, logs are written synchronously). Python threads a preloaded
 /// app started are fine: the hooks hand their locks over cleanly.
 pub fn fork() -> nix::Result<Forked> {
-    Python::attach(|_py| {
+    Python::attach(|py| {
+        flush_stdio(py);
         // SAFETY: the GIL is held (inside `attach`), which the PyOS_* hooks
         // require. The only threads besides this one are Python threads (a
         // preloaded app's), whose interpreter locks PyOS_BeforeFork takes
@@ -49,4 +50,21 @@ pub fn fork() -> nix::Result<Forked> {
             }
         }
     })
+}
+
+/// Flush `sys.stdout` and `sys.stderr` before forking. A child inherits a
+/// copy of their unflushed buffers and writes it out again when it exits,
+/// so a preloaded app's `print()` at import would otherwise appear once per
+/// worker plus once for the master (as under gunicorn, whose `os.fork()`
+/// does not flush either; `multiprocessing` flushes for the same reason).
+/// Errors (a closed or missing stream) are ignored: the fork must go on.
+fn flush_stdio(py: Python<'_>) {
+    let Ok(sys) = py.import("sys") else { return };
+    for name in ["stdout", "stderr"] {
+        if let Ok(stream) = sys.getattr(name)
+            && !stream.is_none()
+        {
+            let _ = stream.call_method0("flush");
+        }
+    }
 }

@@ -29,5 +29,5 @@ def app(environ, start_response):
     t.start()
     t.join()
     body = ("threads=%d" % threading.active_count()).encode()
-    start_response("200 OK", [("Content-Length", str(len(body)))])
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
