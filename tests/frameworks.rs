@@ -5,10 +5,11 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Launch, Response, Server, WAIT, scratch};
+use common::{Launch, Response, Server, WAIT, read_response, read_response_for, scratch};
 use sha2::{Digest, Sha256};
 
 /// The test virtualenv with the frameworks of tests/requirements.txt
@@ -162,6 +163,11 @@ fn exercise(server: &Server, fw: &Framework) {
     assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
     assert_eq!(resp.header("content-length"), None);
     assert_eq!(resp.text(), "part0;part1;part2;part3;");
+    // HTTP/1.0 has no chunked coding: the body runs to the close.
+    let resp = server.request(b"GET /stream HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("transfer-encoding"), None);
+    assert_eq!(resp.text(), "part0;part1;part2;part3;");
 
     // A file response, through wsgi.file_wrapper.
     let resp = server.get("/file");
@@ -169,14 +175,37 @@ fn exercise(server: &Server, fw: &Framework) {
     let expected = std::fs::read(common::apps_dir().join("data.bin")).unwrap();
     assert!(resp.body == expected, "file body differs from data.bin");
     assert_eq!(resp.header("x-file-wrapper"), Some("yes"), "{resp:?}");
+    // HEAD of it: the length, and not one byte of the file.
+    let mut s = server.connect();
+    s.write_all(b"HEAD /file HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let resp = read_response_for(&mut s, "HEAD").unwrap();
+    assert_eq!(resp.status, 200);
+    let length = expected.len().to_string();
+    assert_eq!(resp.header("content-length"), Some(length.as_str()));
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert!(
+        rest.is_empty(),
+        "{} bytes after a HEAD response",
+        rest.len()
+    );
 
     // The framework's own error pages; the server carries on.
     let resp = server.get("/missing");
     assert_eq!(resp.status, 404);
     assert!(resp.text().contains(fw.not_found), "{}", resp.text());
-    let resp = server.get("/fail");
+    // The 500 on a kept-alive connection, which then serves the next request.
+    let mut s = server.connect();
+    s.write_all(b"GET /fail HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let resp = read_response(&mut s).unwrap();
     assert_eq!(resp.status, 500, "{}", log());
     assert!(resp.text().contains(fw.server_error), "{}", resp.text());
+    s.write_all(b"GET /hello/next HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let resp = read_response(&mut s).unwrap();
+    assert_eq!(resp.status, 200, "{}", log());
     if let Some(line) = fw.logged_failure {
         assert!(
             server.wait_for(WAIT, |l| l.contains(line)).is_some(),

@@ -58,6 +58,9 @@ class File:
         resp.content_length = os.path.getsize(DATA)
         resp.stream = open(DATA, "rb")
 
+    # Falcon has no implicit HEAD: the same response, whose body it drops.
+    on_head = on_get
+
 
 class Fail:
     def on_get(self, req, resp):
