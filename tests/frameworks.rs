@@ -169,6 +169,35 @@ fn exercise(server: &Server, fw: &Framework) {
     assert_eq!(resp.header("transfer-encoding"), None);
     assert_eq!(resp.text(), "part0;part1;part2;part3;");
 
+    // Each block goes out as it is produced: the app's second block waits
+    // for a file the test creates only after reading the first.
+    let gate = scratch(&format!("gate-{}", fw.module)).join("open");
+    let mut s = server.connect();
+    s.write_all(
+        format!(
+            "GET /gated?gate={} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            gate.display()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("first;") {
+        let n = s
+            .read(&mut buf)
+            .expect("first block within the read timeout");
+        assert!(n > 0, "closed before the first block");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    std::fs::write(&gate, "").unwrap();
+    s.read_to_end(&mut seen).unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        text.contains("second;") && !text.contains("late;"),
+        "{text}"
+    );
+
     // A file response, through wsgi.file_wrapper.
     let resp = server.get("/file");
     assert_eq!(resp.status, 200, "{}", log());

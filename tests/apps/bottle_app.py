@@ -2,7 +2,7 @@
 
 import bottle
 
-from fw_common import APPS_DIR, hash_stream, report_file_wrapper
+from fw_common import APPS_DIR, gated, hash_stream, report_file_wrapper
 
 bottle_app = bottle.Bottle()
 
@@ -48,6 +48,12 @@ def stream():
     bottle.response.content_type = "text/plain"
     for i in range(4):
         yield b"part%d;" % i
+
+
+@bottle_app.get("/gated")
+def gated_stream():
+    bottle.response.content_type = "text/plain"
+    return gated(bottle.request.query["gate"])
 
 
 @bottle_app.get("/file")

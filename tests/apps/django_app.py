@@ -7,7 +7,7 @@ from django.conf import settings
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path
 
-from fw_common import DATA, hash_chunks, report_file_wrapper
+from fw_common import DATA, gated, hash_chunks, report_file_wrapper
 
 settings.configure(
     DEBUG=False,
@@ -63,6 +63,10 @@ def stream(request):
     return StreamingHttpResponse((b"part%d;" % i for i in range(4)), content_type="text/plain")
 
 
+def gated_stream(request):
+    return StreamingHttpResponse(gated(request.GET["gate"]), content_type="text/plain")
+
+
 def file(request):
     return FileResponse(open(DATA, "rb"), content_type="application/octet-stream")
 
@@ -80,6 +84,7 @@ urlpatterns = [
     path("cookie/set", cookie_set),
     path("cookie/get", cookie_get),
     path("stream", stream),
+    path("gated", gated_stream),
     path("file", file),
     path("fail", fail),
 ]

@@ -4,7 +4,7 @@ import os
 
 import falcon
 
-from fw_common import DATA, hash_stream, report_file_wrapper
+from fw_common import DATA, gated, hash_stream, report_file_wrapper
 
 
 class Hello:
@@ -52,6 +52,12 @@ class Stream:
         resp.stream = (b"part%d;" % i for i in range(4))
 
 
+class Gated:
+    def on_get(self, req, resp):
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.stream = gated(req.get_param("gate", required=True))
+
+
 class File:
     def on_get(self, req, resp):
         resp.content_type = "application/octet-stream"
@@ -75,6 +81,7 @@ falcon_app.add_route("/json", Json())
 falcon_app.add_route("/cookie/set", CookieSet())
 falcon_app.add_route("/cookie/get", CookieGet())
 falcon_app.add_route("/stream", Stream())
+falcon_app.add_route("/gated", Gated())
 falcon_app.add_route("/file", File())
 falcon_app.add_route("/fail", Fail())
 

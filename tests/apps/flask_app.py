@@ -2,7 +2,7 @@
 
 import flask
 
-from fw_common import DATA, hash_stream, report_file_wrapper
+from fw_common import DATA, gated, hash_stream, report_file_wrapper
 
 app = flask.Flask(__name__)
 app.secret_key = "test-only"
@@ -43,6 +43,11 @@ def cookie_get():
 @app.route("/stream")
 def stream():
     return flask.Response((b"part%d;" % i for i in range(4)), mimetype="text/plain")
+
+
+@app.route("/gated")
+def gated_stream():
+    return flask.Response(gated(flask.request.args["gate"]), mimetype="text/plain")
 
 
 @app.route("/file")

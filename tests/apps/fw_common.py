@@ -56,3 +56,20 @@ def report_file_wrapper(app):
         return result
 
     return wrapped
+
+
+def gated(gate):
+    """A streamed body whose second block waits (bounded) for the file `gate`,
+    which the test creates only once it has received the first block: a
+    server that holds a block back until the next one is produced gets
+    "late;" instead of "second;"."""
+    import time
+
+    yield b"first;"
+    deadline = time.monotonic() + 10
+    while not os.path.exists(gate):
+        if time.monotonic() > deadline:
+            yield b"late;"
+            return
+        time.sleep(0.01)
+    yield b"second;"
