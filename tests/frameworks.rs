@@ -221,12 +221,18 @@ fn exercise(server: &Server, fw: &Framework) {
         "{text}"
     );
 
-    // A file response, through wsgi.file_wrapper.
-    let resp = server.get("/file");
-    assert_eq!(resp.status, 200, "{}", log());
+    // A file response, through wsgi.file_wrapper, twice on one kept-alive
+    // connection (the second must start exactly where the first ended).
     let expected = std::fs::read(common::apps_dir().join("data.bin")).unwrap();
-    assert!(resp.body == expected, "file body differs from data.bin");
-    assert_eq!(resp.header("x-file-wrapper"), Some("yes"), "{resp:?}");
+    let mut s = server.connect();
+    for _ in 0..2 {
+        s.write_all(b"GET /file HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let resp = read_response(&mut s).unwrap();
+        assert_eq!(resp.status, 200, "{}", log());
+        assert!(resp.body == expected, "file body differs from data.bin");
+        assert_eq!(resp.header("x-file-wrapper"), Some("yes"), "{resp:?}");
+    }
     // HEAD of it: the length, and not one byte of the file.
     let mut s = server.connect();
     s.write_all(b"HEAD /file HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
