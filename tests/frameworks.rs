@@ -1,15 +1,19 @@
-//! Real frameworks and real virtualenvs through the binary: Flask and
-//! Django from the test venv (`.venv`, made by `.ci/run`), and the
-//! interpreter/venv resolution rules.
+//! Real frameworks and real virtualenvs through the binary: Flask, Django,
+//! Falcon and Bottle from the test venv (`.venv`, made by `.ci/run`), each
+//! through the same set of routes (see `exercise`), and the interpreter/venv
+//! resolution rules.
 
 mod common;
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Launch, WAIT, scratch};
+use common::{Launch, Response, Server, WAIT, read_response, read_response_for, scratch};
+use sha2::{Digest, Sha256};
 
-/// The test virtualenv with Flask and Django (created by `.ci/run`).
+/// The test virtualenv with the frameworks of tests/requirements.txt
+/// (created by `.ci/run`).
 fn test_venv() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
     assert!(
@@ -24,53 +28,274 @@ fn in_venv(args: &[&str]) -> Launch {
     Launch::new(args).env("VIRTUAL_ENV", test_venv().to_str().unwrap())
 }
 
-#[test]
-fn flask_app_from_the_virtualenv() {
+/// What distinguishes one framework's answers in [`exercise`].
+struct Framework {
+    /// Module whose `__file__` the app reports (must be in the venv).
+    module: &'static str,
+    /// Text of the framework's own 404 page.
+    not_found: &'static str,
+    /// Text of the framework's own 500 page.
+    server_error: &'static str,
+    /// A line the framework logs (to `wsgi.errors`) for the failing view.
+    logged_failure: Option<&'static str>,
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Deterministic bytes covering every value (CR, LF, `-` included).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn post(server: &Server, path: &str, content_type: &str, body: &[u8]) -> Response {
+    let mut raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    server.request(&raw)
+}
+
+fn get_with_cookie(server: &Server, path: &str, cookie: &str) -> Response {
+    server.request(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+/// A multipart/form-data body: a text field `note` then `file` holding `data`.
+fn multipart(boundary: &str, data: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    body
+}
+
+/// The routes every framework app in tests/apps serves (flask_app,
+/// django_app, falcon_app, bottle_app), checked against `server`.
+fn exercise(server: &Server, fw: &Framework) {
     let venv = test_venv();
-    let server = in_venv(&["flask_app:app"]).start();
-    let resp = server.get("/hello/world?q=42");
-    assert_eq!(resp.status, 200, "{}", server.log_text());
+    let log = || server.log_text();
+
+    // Path and query parameters, JSON out.
+    let resp = server.get("/hello/w%C3%B6rld?q=4%202");
+    assert_eq!(resp.status, 200, "{}", log());
     let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
     assert_eq!(
         (json["name"].as_str(), json["q"].as_str()),
-        (Some("world"), Some("42"))
+        (Some("wörld"), Some("4 2")),
+        "{json}"
     );
+    let module_file = json["module_file"].as_str().unwrap();
     assert!(
-        json["flask_file"]
-            .as_str()
-            .unwrap()
-            .starts_with(venv.to_str().unwrap()),
-        "flask not from the venv: {json}"
+        module_file.starts_with(venv.to_str().unwrap()) && module_file.contains(fw.module),
+        "{} not from the venv: {json}",
+        fw.module
     );
 
-    let blob = "b".repeat(50_000);
-    let form = format!("field=value&blob={blob}");
-    let raw = format!(
-        "POST /form HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
-        form.len()
+    // A urlencoded form.
+    let form = format!("field=va%26lue&blob={}", "b".repeat(50_000));
+    let resp = post(
+        server,
+        "/form",
+        "application/x-www-form-urlencoded",
+        form.as_bytes(),
     );
-    assert_eq!(server.request(raw.as_bytes()).text(), "value=50000");
+    assert_eq!((resp.status, resp.text()), (200, "va&lue=50000".into()));
 
-    let body = r#"{"numbers": [1, 2, 3]}"#;
-    let raw = format!(
-        "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    // A 10 MiB multipart upload, hashed by the app.
+    let data = noise(10 << 20);
+    let boundary = "----grs-boundary-7d1f0a9c3b";
+    let resp = post(
+        server,
+        "/upload",
+        &format!("multipart/form-data; boundary={boundary}"),
+        &multipart(boundary, &data),
     );
-    let json: serde_json::Value =
-        serde_json::from_slice(&server.request(raw.as_bytes()).body).unwrap();
+    assert_eq!(resp.status, 200, "{}", log());
+    assert_eq!(resp.text(), format!("{} {}", sha256_hex(&data), data.len()));
+
+    // The same the way curl sends a large body: head first, then the body
+    // only once the server has said 100 Continue.
+    let data = noise(1 << 20);
+    let body = multipart(boundary, &data);
+    let mut s = server.connect();
+    s.write_all(
+        format!(
+            "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut interim = [0u8; 25];
+    s.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(&body).unwrap();
+    let resp = read_response(&mut s).unwrap();
+    assert_eq!(
+        (resp.status, resp.text()),
+        (200, format!("{} {}", sha256_hex(&data), data.len()))
+    );
+
+    // JSON in and out.
+    let resp = post(
+        server,
+        "/json",
+        "application/json",
+        br#"{"numbers": [1, 2, 3]}"#,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
     assert_eq!(json["doubled"], serde_json::json!([2, 4, 6]));
 
+    // Cookies: what /cookie/set sets comes back from /cookie/get.
+    assert_eq!(server.get("/cookie/get").text(), "none");
+    let resp = server.get("/cookie/set?v=crumb42");
+    assert_eq!(resp.status, 200, "{}", log());
+    let cookies: Vec<&str> = resp
+        .header_all("set-cookie")
+        .into_iter()
+        .map(|c| c.split(';').next().unwrap())
+        .collect();
+    assert!(!cookies.is_empty(), "{resp:?}");
+    let resp = get_with_cookie(server, "/cookie/get", &cookies.join("; "));
+    assert_eq!(resp.text(), "crumb42");
+
+    // A streamed response: chunked on HTTP/1.1, the whole body.
     let resp = server.get("/stream");
-    assert_eq!(resp.text(), "part0;part1;part2;part3;");
+    assert_eq!(resp.status, 200);
     assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
-    assert_eq!(server.get("/missing").status, 404);
-    assert_eq!(server.get("/fail").status, 500, "Flask's own 500 page");
+    assert_eq!(resp.header("content-length"), None);
+    assert_eq!(resp.text(), "part0;part1;part2;part3;");
+    // HTTP/1.0 has no chunked coding: the body runs to the close.
+    let resp = server.request(b"GET /stream HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("transfer-encoding"), None);
+    assert_eq!(resp.text(), "part0;part1;part2;part3;");
+
+    // Each block goes out as it is produced: the app's second block waits
+    // for a file the test creates only after reading the first.
+    let gate = scratch(&format!("gate-{}", fw.module)).join("open");
+    let mut s = server.connect();
+    s.write_all(
+        format!(
+            "GET /gated?gate={} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            gate.display()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("first;") {
+        let n = s
+            .read(&mut buf)
+            .expect("first block within the read timeout");
+        assert!(n > 0, "closed before the first block");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    std::fs::write(&gate, "").unwrap();
+    s.read_to_end(&mut seen).unwrap();
+    let text = String::from_utf8_lossy(&seen);
     assert!(
-        server
-            .log_text()
-            .contains("RuntimeError: flask view failed"),
-        "Flask logs its exception"
+        text.contains("second;") && !text.contains("late;"),
+        "{text}"
     );
+
+    // A file response, through wsgi.file_wrapper, twice on one kept-alive
+    // connection (the second must start exactly where the first ended).
+    let expected = std::fs::read(common::apps_dir().join("data.bin")).unwrap();
+    let mut s = server.connect();
+    for _ in 0..2 {
+        s.write_all(b"GET /file HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let resp = read_response(&mut s).unwrap();
+        assert_eq!(resp.status, 200, "{}", log());
+        assert!(resp.body == expected, "file body differs from data.bin");
+        assert_eq!(resp.header("x-file-wrapper"), Some("yes"), "{resp:?}");
+    }
+    // HEAD of it: the length, and not one byte of the file.
+    let mut s = server.connect();
+    s.write_all(b"HEAD /file HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let resp = read_response_for(&mut s, "HEAD").unwrap();
+    assert_eq!(resp.status, 200);
+    let length = expected.len().to_string();
+    assert_eq!(resp.header("content-length"), Some(length.as_str()));
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert!(
+        rest.is_empty(),
+        "{} bytes after a HEAD response",
+        rest.len()
+    );
+
+    // The framework's own error pages; the server carries on.
+    let resp = server.get("/missing");
+    assert_eq!(resp.status, 404);
+    assert!(resp.text().contains(fw.not_found), "{}", resp.text());
+    // The 500 on a kept-alive connection, which then serves the next request.
+    let mut s = server.connect();
+    s.write_all(b"GET /fail HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let resp = read_response(&mut s).unwrap();
+    assert_eq!(resp.status, 500, "{}", log());
+    assert!(resp.text().contains(fw.server_error), "{}", resp.text());
+    s.write_all(b"GET /hello/next HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let resp = read_response(&mut s).unwrap();
+    assert_eq!(resp.status, 200, "{}", log());
+    if let Some(line) = fw.logged_failure {
+        assert!(
+            server.wait_for(WAIT, |l| l.contains(line)).is_some(),
+            "{line:?} not logged:\n{}",
+            log()
+        );
+    }
+    assert_eq!(server.get("/hello/again").status, 200);
+}
+
+#[test]
+fn flask_app_from_the_virtualenv() {
+    let server = in_venv(&["flask_app:app"]).start();
+    exercise(
+        &server,
+        &Framework {
+            module: "flask",
+            not_found: "Not Found",
+            server_error: "Internal Server Error",
+            logged_failure: Some("RuntimeError: flask view failed"),
+        },
+    );
+    // A chunked request body: Werkzeug reads it to the end the server marks
+    // (wsgi.input_terminated). Django, Falcon and Bottle go by
+    // CONTENT_LENGTH (or, Bottle, re-parse the chunked coding) and fail on
+    // it under gunicorn 27 as well.
+    let resp = server.request(
+        b"POST /json HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n6\r\n{\"numb\r\n10\r\ners\": [1, 2, 3]}\r\n0\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200, "{}", server.log_text());
+    let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(json["doubled"], serde_json::json!([2, 4, 6]));
 }
 
 #[test]
@@ -91,13 +316,50 @@ fn django_app_from_the_virtualenv() {
             .unwrap()
             .starts_with(venv.to_str().unwrap())
     );
-    // CommonMiddleware's APPEND_SLASH redirect, and Django's own 404.
+    // CommonMiddleware's APPEND_SLASH redirect.
     let resp = server.get("/items");
     assert_eq!(
         (resp.status, resp.header("location")),
         (301, Some("/items/"))
     );
-    assert_eq!(server.get("/nothing/").status, 404);
+    // DEBUG is off: Django's plain pages, and its error log stays quiet.
+    exercise(
+        &server,
+        &Framework {
+            module: "django",
+            not_found: "<h1>Not Found</h1>",
+            server_error: "<h1>Server Error (500)</h1>",
+            logged_failure: None,
+        },
+    );
+}
+
+#[test]
+fn falcon_app_from_the_virtualenv() {
+    let server = in_venv(&["falcon_app:app"]).start();
+    exercise(
+        &server,
+        &Framework {
+            module: "falcon",
+            not_found: r#""title": "404 Not Found""#,
+            server_error: r#""title": "500 Internal Server Error""#,
+            logged_failure: Some("RuntimeError: falcon view failed"),
+        },
+    );
+}
+
+#[test]
+fn bottle_app_from_the_virtualenv() {
+    let server = in_venv(&["bottle_app:app"]).start();
+    exercise(
+        &server,
+        &Framework {
+            module: "bottle",
+            not_found: "Error: 404 Not Found",
+            server_error: "Error: 500 Internal Server Error",
+            logged_failure: Some("RuntimeError: bottle view failed"),
+        },
+    );
 }
 
 #[test]

@@ -212,11 +212,13 @@ impl Wsgi {
 }
 
 impl Response {
-    /// Pull body bytes into `ready` until it holds at least `want` bytes or
-    /// the body is over. Returns whether the iterable is exhausted.
+    /// Pull the iterable's next non-empty block into `ready`, or to its end.
+    /// Only one: PEP 3333 forbids holding a block back while the application
+    /// produces the next (a slow generator's first block must go out now).
+    /// Returns whether the iterable is exhausted.
     /// A Python error here comes after the head was sent.
-    pub fn pull(&mut self, py: Python<'_>, want: usize) -> Result<bool, String> {
-        while self.ready.len() < want && matches!(self.source, Source::Iter(_)) {
+    pub fn pull(&mut self, py: Python<'_>) -> Result<bool, String> {
+        while self.ready.is_empty() && matches!(self.source, Source::Iter(_)) {
             self.pull_one(py)
                 .map_err(|e| crate::python::format_exception(py, &e))?;
         }

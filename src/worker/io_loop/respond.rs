@@ -163,7 +163,7 @@ impl IoLoop<'_> {
     fn pump(&mut self, py: Python<'_>, id: usize, conn: &mut Conn, r: &mut Responding) -> Pump {
         loop {
             if !r.app_done && r.file.is_none() && conn.out_pending() < OUT_HIGH_WATER {
-                let pulled = r.response.pull(py, OUT_HIGH_WATER);
+                let pulled = r.response.pull(py);
                 r.framer.push(&r.response.ready, &mut conn.out);
                 r.response.ready.clear();
                 match pulled {
