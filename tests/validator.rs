@@ -7,6 +7,7 @@
 //!
 //! Not run under the validator:
 //! - `broken.py`: fails at import by design.
+//! - `fw_common.py`, `validated.py`: helpers for the apps, not apps.
 //! - routes.py routes that break PEP 3333 (or the validator's stricter
 //!   rules) on purpose to test the server's reaction: `/error`,
 //!   `/error-mid-body` (app exceptions), `/bad-status`, `/bad-header-value`,
@@ -208,14 +209,16 @@ fn test_venv() -> PathBuf {
     venv
 }
 
-#[test]
-fn flask_app_under_the_validator() {
-    let server = validated("flask_app", "app")
+/// The routes every framework app serves (see tests/frameworks.rs), under
+/// the validator: parameters, a form, JSON, a stream, a file through
+/// `wsgi.file_wrapper` and its HEAD, and the framework's own 404.
+fn framework_under_the_validator(module: &str, attr: &str) {
+    let server = validated(module, attr)
         .env("VIRTUAL_ENV", test_venv().to_str().unwrap())
         .start();
     let resp = ok(server.get("/hello/w?q=1"), &server);
     let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
-    assert_eq!(json["name"], "w");
+    assert_eq!(json["name"], "w", "{module}");
     let resp = ok(
         post(
             &server,
@@ -225,23 +228,28 @@ fn flask_app_under_the_validator() {
         ),
         &server,
     );
-    assert_eq!(resp.text(), "v=3");
+    assert_eq!(resp.text(), "v=3", "{module}");
     let resp = ok(
         post(&server, "/json", "application/json", br#"{"numbers": [1]}"#),
         &server,
     );
-    assert!(resp.text().contains("[2]"), "{}", resp.text());
-    assert_eq!(
-        ok(server.get("/stream"), &server).text(),
-        "part0;part1;part2;part3;"
-    );
-    ok(head(&server, "/stream"), &server);
-    assert_eq!(server.get("/missing").status, 404);
+    assert!(resp.text().contains('2'), "{module}: {}", resp.text());
+    assert!(!ok(server.get("/stream"), &server).body.is_empty());
+    let data = std::fs::read(common::apps_dir().join("data.bin")).unwrap();
+    assert_eq!(ok(server.get("/file"), &server).body, data, "{module}");
+    ok(head(&server, "/file"), &server);
+    assert_eq!(server.get("/missing").status, 404, "{module}");
     assert_clean(&server);
 }
 
 #[test]
+fn flask_app_under_the_validator() {
+    framework_under_the_validator("flask_app", "app");
+}
+
+#[test]
 fn django_app_under_the_validator() {
+    framework_under_the_validator("django_app", "application");
     let server = validated("django_app", "application")
         .env("VIRTUAL_ENV", test_venv().to_str().unwrap())
         .start();
@@ -254,9 +262,42 @@ fn django_app_under_the_validator() {
         (json["q"].as_str(), json["body"].as_str()),
         (Some("x"), Some("hello"))
     );
-    ok(server.get("/items/"), &server);
-    ok(head(&server, "/items/"), &server);
     assert_eq!(server.get("/items").status, 301);
+    assert_clean(&server);
+}
+
+#[test]
+fn falcon_app_under_the_validator() {
+    framework_under_the_validator("falcon_app", "app");
+}
+
+#[test]
+fn bottle_app_under_the_validator() {
+    framework_under_the_validator("bottle_app", "app");
+}
+
+#[test]
+fn hints_sysinfo_and_sock_apps_under_the_validator() {
+    let server = validated("hints", "app").start();
+    let resp = ok(server.get("/"), &server);
+    assert_eq!(resp.text(), "no-flag");
+    assert_eq!(
+        ok(server.get("/?bad"), &server).text(),
+        "InvalidResponseHeader"
+    );
+    assert_clean(&server);
+    let server = validated("sysinfo", "app").start();
+    let resp = ok(server.get("/"), &server);
+    assert!(resp.text().contains("\"executable\""), "{}", resp.text());
+    assert!(ok(server.get("/spawn"), &server).text().starts_with('['));
+    assert_clean(&server);
+    let server = validated("sock", "app").start();
+    let resp = ok(server.get("/?close"), &server);
+    assert!(
+        resp.text().contains("\"is_socket\": true"),
+        "{}",
+        resp.text()
+    );
     assert_clean(&server);
 }
 

@@ -13,7 +13,7 @@ def app(environ, start_response):
             outcome = b"sent"
         except Exception as e:
             outcome = type(e).__name__.encode()
-        start_response("200 OK", [("Content-Length", str(len(outcome)))])
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(outcome)))])
         return [outcome]
     hints([("Link", "</style.css>; rel=preload; as=style")])
     hints([(b"Link", b"</app.js>; rel=preload; as=script")])
@@ -27,7 +27,7 @@ def app(environ, start_response):
                 seen = b"flag-seen"
                 break
             time.sleep(0.01)
-    start_response("200 OK", [("Content-Length", str(len(seen)))])
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(seen)))])
 
     def body():
         yield seen
