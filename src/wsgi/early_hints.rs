@@ -17,12 +17,13 @@ use pyo3::types::PyString;
 use super::start_response::{header_error, latin1};
 use crate::http::response::ResponseHead;
 
-/// The `wsgi.early_hints` callable of one request.
+/// The `wsgi.early_hints` callable of a connection, made once and armed for
+/// each application call.
 #[pyclass(module = "gunicorn_rs", name = "EarlyHints")]
 pub struct EarlyHints {
-    /// The connection, while the application call lasts; `None` after it
-    /// (the head is on its way: later hints are ignored, as in gunicorn),
-    /// for HTTP/1.0 clients, which know no 1xx responses.
+    /// The connection, while an application call lasts; `None` between
+    /// calls (after a call the head is on its way: later hints are ignored,
+    /// as in gunicorn), and for HTTP/1.0 clients, which know no 1xx.
     fd: Option<RawFd>,
     /// Send at once: nothing was queued on the connection before the call.
     direct: bool,
@@ -31,13 +32,22 @@ pub struct EarlyHints {
 }
 
 impl EarlyHints {
-    /// `fd` must stay open until [`finish`](Self::finish) is called.
-    pub fn new(fd: RawFd, http11: bool, direct: bool) -> Self {
+    /// Unarmed: calls are ignored until [`arm`](Self::arm).
+    pub fn new() -> Self {
         EarlyHints {
-            fd: http11.then_some(fd),
-            direct,
+            fd: None,
+            direct: false,
             pending: Vec::new(),
         }
+    }
+
+    /// An application call begins on the connection `fd`, which must stay
+    /// open until [`finish`](Self::finish). `direct`: nothing is queued
+    /// ahead, so hints may be sent at once.
+    pub fn arm(&mut self, fd: RawFd, http11: bool, direct: bool) {
+        self.fd = http11.then_some(fd);
+        self.direct = direct;
+        self.pending.clear();
     }
 
     /// End of the application call: later hints are ignored. Returns what
@@ -65,6 +75,12 @@ impl EarlyHints {
             self.pending.extend_from_slice(bytes);
             self.direct = false;
         }
+    }
+}
+
+impl Default for EarlyHints {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

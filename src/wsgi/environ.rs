@@ -13,6 +13,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{IntoPyDict, PyDict, PyString, PyTuple};
 
+use super::early_hints::EarlyHints;
 use super::errors::ErrorStream;
 use super::file_wrapper::FileWrapper;
 use super::input::Input;
@@ -46,6 +47,8 @@ pub struct Peer {
     port: Option<Py<PyString>>,
     proxy: Vec<(&'static str, Py<PyString>)>,
     socket: Option<Py<PyAny>>,
+    /// `wsgi.early_hints`, armed by each call (made at the first).
+    hints: Option<Py<EarlyHints>>,
 }
 
 impl Peer {
@@ -62,12 +65,14 @@ impl Peer {
                 port: Some(text(&sa.port().to_string())),
                 proxy: Vec::new(),
                 socket: None,
+                hints: None,
             },
             crate::sock::Peer::Unix => Peer {
                 addr: text(""),
                 port: None,
                 proxy: Vec::new(),
                 socket: None,
+                hints: None,
             },
         };
         if let Some(header) = proxy {
@@ -92,11 +97,12 @@ impl Peer {
     /// blocking mode.
     pub fn ensure_socket(&mut self, py: Python<'_>, fd: BorrowedFd<'_>) {
         if let Some(socket) = &self.socket {
+            // `socket.socket._closed`, a slot: cheaper than calling fileno().
             let open = socket
                 .bind(py)
-                .call_method0(intern!(py, "fileno"))
-                .and_then(|n| n.extract::<i64>())
-                .is_ok_and(|n| n >= 0);
+                .getattr(intern!(py, "_closed"))
+                .and_then(|c| c.is_truthy())
+                .is_ok_and(|closed| !closed);
             if open {
                 return;
             }
@@ -119,6 +125,16 @@ impl Peer {
             Ok(obj) => self.socket = Some(obj),
             Err(e) => tracing::debug!("No gunicorn.socket for a connection: {e}"),
         }
+    }
+
+    /// The connection's `wsgi.early_hints`, made at its first call.
+    pub fn early_hints<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, EarlyHints>> {
+        if let Some(hints) = &self.hints {
+            return Ok(hints.bind(py).clone());
+        }
+        let hints = Bound::new(py, EarlyHints::new())?;
+        self.hints = Some(hints.clone().unbind());
+        Ok(hints)
     }
 }
 
@@ -217,6 +233,27 @@ impl EnvironBuilder {
             wsgi_input: key("wsgi.input"),
             url_scheme: key("wsgi.url_scheme"),
         };
+        // Keys every request sets (`build` fills each, or the request is
+        // refused) go into the template now, with placeholder values: the
+        // copy then has room for them, and setting them replaces a value in
+        // place instead of growing (and rehashing) each request's dict.
+        for always in [
+            &keys.request_method,
+            &keys.script_name,
+            &keys.path_info,
+            &keys.query_string,
+            &keys.raw_uri,
+            &keys.server_protocol,
+            &keys.server_name,
+            &keys.server_port,
+            &keys.remote_addr,
+            &keys.wsgi_input,
+            &keys.url_scheme,
+        ] {
+            base.set_item(always, py.None())?;
+        }
+        base.set_item(intern!(py, "wsgi.early_hints"), py.None())?;
+        base.set_item(intern!(py, "gunicorn.socket"), py.None())?;
         let methods = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"]
             .into_iter()
             .map(key)
@@ -305,8 +342,14 @@ impl EnvironBuilder {
         for (key, value) in &peer.proxy {
             env.set_item(*key, value.bind(py))?;
         }
-        if let Some(socket) = &peer.socket {
-            env.set_item(intern!(py, "gunicorn.socket"), socket.bind(py))?;
+        match &peer.socket {
+            Some(socket) => env.set_item(intern!(py, "gunicorn.socket"), socket.bind(py))?,
+            None => env.del_item(intern!(py, "gunicorn.socket"))?,
+        }
+        // The template holds a placeholder (see `new`): a value or nothing.
+        match &peer.hints {
+            Some(hints) => env.set_item(intern!(py, "wsgi.early_hints"), hints.bind(py))?,
+            None => env.del_item(intern!(py, "wsgi.early_hints"))?,
         }
         match server {
             Server::Tcp { name, port } => {

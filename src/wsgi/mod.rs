@@ -1,10 +1,11 @@
 //! PEP 3333: calling the application for one complete request and pulling
 //! its response.
 //!
-//! The only code that runs Python per request. It never touches a socket:
-//! the worker hands in a parsed head and a fully received body, and takes
-//! back a [`Response`] whose body it pulls chunk by chunk, as fast as the
-//! client reads.
+//! The only code that runs Python per request. The worker hands in a parsed
+//! head and a fully received body, and takes back a [`Response`] whose body
+//! it pulls chunk by chunk, as fast as the client reads. The socket is
+//! touched only by `wsgi.early_hints`, whose point is to send during the
+//! call (see [`early_hints`]), and lent to the app as `gunicorn.socket`.
 
 pub mod early_hints;
 pub mod environ;
@@ -14,7 +15,7 @@ pub mod input;
 pub mod start_response;
 
 use std::fmt;
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 
 use pyo3::exceptions::PyAttributeError;
 use pyo3::intern;
@@ -23,7 +24,6 @@ use pyo3::types::{PyBytes, PyDict, PyIterator, PyList};
 
 use crate::http::parser::RequestHead;
 use crate::http::response::ResponseHead;
-use early_hints::EarlyHints;
 use environ::{BuildError, EnvironBuilder, Peer, Server};
 use file_wrapper::FileWrapper;
 use input::{Input, RequestBody};
@@ -106,29 +106,35 @@ impl Wsgi {
     }
 
     /// Call the application and run it up to its first body bytes, which is
-    /// when PEP 3333 fixes the status and headers. `hints` is the
-    /// connection's `wsgi.early_hints`, finished here.
+    /// when PEP 3333 fixes the status and headers. `conn` is the client's
+    /// socket, for `wsgi.early_hints`; `idle`: nothing is queued on it.
     #[allow(clippy::too_many_arguments)]
     pub fn call(
         &mut self,
         py: Python<'_>,
         head: &RequestHead,
         body: RequestBody,
-        peer: &Peer,
+        peer: &mut Peer,
         server: &Server,
-        hints: EarlyHints,
+        conn: (RawFd, bool),
         keep_environ: bool,
     ) -> Result<Response, CallError> {
         let input = Bound::new(py, Input::new(body)).map_err(|e| app_error(py, &e))?;
-        let hints = Bound::new(py, hints).map_err(|e| app_error(py, &e))?;
+        let hints = peer.early_hints(py).map_err(|e| app_error(py, &e))?;
+        hints
+            .borrow_mut()
+            .arm(conn.0, head.version() >= (1, 1), conn.1);
         let environ = match self.environ.build(py, head, input, peer, server) {
             Ok(env) => env,
-            Err(BuildError::ScriptName(msg)) => return Err(CallError::ScriptName(msg)),
-            Err(BuildError::Python(e)) => return Err(app_error(py, &e)),
+            Err(BuildError::ScriptName(msg)) => {
+                hints.borrow_mut().finish();
+                return Err(CallError::ScriptName(msg));
+            }
+            Err(BuildError::Python(e)) => {
+                hints.borrow_mut().finish();
+                return Err(app_error(py, &e));
+            }
         };
-        environ
-            .set_item(intern!(py, "wsgi.early_hints"), &hints)
-            .map_err(|e| app_error(py, &e))?;
         let result = self.run_app(py, &environ, keep_environ);
         // However the call went, a hint kept by the app no longer writes.
         let early_hints = hints.borrow_mut().finish();

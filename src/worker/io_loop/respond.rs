@@ -17,7 +17,6 @@ use crate::http::parser::RequestHead;
 use crate::http::response::{RequestInfo, ResponseHead};
 use crate::log::access::{AccessEntry, find_environ};
 use crate::worker::conn::{Conn, FileSend, Flush, Responding, State};
-use crate::wsgi::early_hints::EarlyHints;
 use crate::wsgi::{self, CallError};
 
 /// Where pumping a response got to.
@@ -52,12 +51,8 @@ impl IoLoop<'_> {
             debug!("{} {}", head.method(), String::from_utf8_lossy(head.path()));
         }
         let started = Instant::now();
-        // Hints go straight out only when nothing is queued ahead of them.
-        let hints = EarlyHints::new(
-            conn.fd.as_raw_fd(),
-            head.version() >= (1, 1),
-            conn.out_pending() == 0,
-        );
+        // Early hints go straight out only when nothing is queued ahead.
+        let socket = (conn.fd.as_raw_fd(), conn.out_pending() == 0);
         let server = &self.listeners[conn.listener].server;
         let peer = conn
             .peer_py
@@ -66,7 +61,7 @@ impl IoLoop<'_> {
         let keep_environ = self.access_log.is_some();
         let result = self
             .wsgi
-            .call(py, &head, body, peer, server, hints, keep_environ);
+            .call(py, &head, body, peer, server, socket, keep_environ);
         // A TERM that came while the app ran must already shape this
         // response (`Connection: close`).
         if self.signals.pending() {
