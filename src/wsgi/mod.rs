@@ -17,6 +17,8 @@ pub mod start_response;
 use std::fmt;
 use std::os::fd::{OwnedFd, RawFd};
 
+use early_hints::EarlyHints;
+
 use pyo3::exceptions::PyAttributeError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -106,8 +108,8 @@ impl Wsgi {
     }
 
     /// Call the application and run it up to its first body bytes, which is
-    /// when PEP 3333 fixes the status and headers. `conn` is the client's
-    /// socket, for `wsgi.early_hints`; `idle`: nothing is queued on it.
+    /// when PEP 3333 fixes the status and headers. `conn`: the client's
+    /// socket and whether nothing is queued on it, for `wsgi.early_hints`.
     #[allow(clippy::too_many_arguments)]
     pub fn call(
         &mut self,
@@ -121,23 +123,25 @@ impl Wsgi {
     ) -> Result<Response, CallError> {
         let input = Bound::new(py, Input::new(body)).map_err(|e| app_error(py, &e))?;
         let hints = peer.early_hints(py).map_err(|e| app_error(py, &e))?;
-        hints
-            .borrow_mut()
-            .arm(conn.0, head.version() >= (1, 1), conn.1);
+        // Never borrowed elsewhere while we run (the GIL is ours); a failed
+        // borrow only means no hints for this call.
+        if let Ok(mut h) = hints.try_borrow_mut() {
+            h.arm(conn.0, head.version() >= (1, 1), conn.1);
+        }
         let environ = match self.environ.build(py, head, input, peer, server) {
             Ok(env) => env,
             Err(BuildError::ScriptName(msg)) => {
-                hints.borrow_mut().finish();
+                finish_hints(&hints);
                 return Err(CallError::ScriptName(msg));
             }
             Err(BuildError::Python(e)) => {
-                hints.borrow_mut().finish();
+                finish_hints(&hints);
                 return Err(app_error(py, &e));
             }
         };
         let result = self.run_app(py, &environ, keep_environ);
         // However the call went, a hint kept by the app no longer writes.
-        let early_hints = hints.borrow_mut().finish();
+        let early_hints = finish_hints(&hints);
         result.map(|mut response| {
             response.early_hints = early_hints;
             response
@@ -215,6 +219,14 @@ impl Wsgi {
         }
         Ok(())
     }
+}
+
+/// End the call for `wsgi.early_hints`: what it could not send yet.
+fn finish_hints(hints: &Bound<'_, EarlyHints>) -> Vec<u8> {
+    hints
+        .try_borrow_mut()
+        .map(|mut h| h.finish())
+        .unwrap_or_default()
 }
 
 impl Response {
