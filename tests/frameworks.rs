@@ -6,26 +6,14 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Launch, Response, Server, WAIT, read_response, read_response_for, scratch};
 use sha2::{Digest, Sha256};
 
-/// The test virtualenv with the frameworks of tests/requirements.txt
-/// (created by `.ci/run`).
-fn test_venv() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
-    assert!(
-        venv.join("bin/python").exists(),
-        "{} is missing: run .ci/run (it installs tests/requirements.txt there)",
-        venv.display()
-    );
-    venv
-}
-
+/// `gunicorn-rs ARGS` with the test virtualenv (the frameworks) activated.
 fn in_venv(args: &[&str]) -> Launch {
-    Launch::new(args).env("VIRTUAL_ENV", test_venv().to_str().unwrap())
+    Launch::new(args).env("VIRTUAL_ENV", common::test_venv().to_str().unwrap())
 }
 
 /// What distinguishes one framework's answers in [`exercise`].
@@ -60,16 +48,6 @@ fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn post(server: &Server, path: &str, content_type: &str, body: &[u8]) -> Response {
-    let mut raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(body);
-    server.request(&raw)
-}
-
 fn get_with_cookie(server: &Server, path: &str, cookie: &str) -> Response {
     server.request(
         format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")
@@ -93,7 +71,7 @@ fn multipart(boundary: &str, data: &[u8]) -> Vec<u8> {
 /// The routes every framework app in tests/apps serves (flask_app,
 /// django_app, falcon_app, bottle_app), checked against `server`.
 fn exercise(server: &Server, fw: &Framework) {
-    let venv = test_venv();
+    let venv = common::test_venv();
     let log = || server.log_text();
 
     // Path and query parameters, JSON out.
@@ -114,8 +92,7 @@ fn exercise(server: &Server, fw: &Framework) {
 
     // A urlencoded form.
     let form = format!("field=va%26lue&blob={}", "b".repeat(50_000));
-    let resp = post(
-        server,
+    let resp = server.post(
         "/form",
         "application/x-www-form-urlencoded",
         form.as_bytes(),
@@ -125,8 +102,7 @@ fn exercise(server: &Server, fw: &Framework) {
     // A 10 MiB multipart upload, hashed by the app.
     let data = noise(10 << 20);
     let boundary = "----grs-boundary-7d1f0a9c3b";
-    let resp = post(
-        server,
+    let resp = server.post(
         "/upload",
         &format!("multipart/form-data; boundary={boundary}"),
         &multipart(boundary, &data),
@@ -158,12 +134,7 @@ fn exercise(server: &Server, fw: &Framework) {
     );
 
     // JSON in and out.
-    let resp = post(
-        server,
-        "/json",
-        "application/json",
-        br#"{"numbers": [1, 2, 3]}"#,
-    );
+    let resp = server.post("/json", "application/json", br#"{"numbers": [1, 2, 3]}"#);
     let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
     assert_eq!(json["doubled"], serde_json::json!([2, 4, 6]));
 
@@ -300,7 +271,7 @@ fn flask_app_from_the_virtualenv() {
 
 #[test]
 fn django_app_from_the_virtualenv() {
-    let venv = test_venv();
+    let venv = common::test_venv();
     let server = in_venv(&["-w", "2", "django_app"]).start();
     let raw = b"POST /items/?q=x HTTP/1.1\r\nHost: example.com\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
     let resp = server.request(raw);

@@ -21,7 +21,6 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use common::{Launch, Response, Server, read_response_for};
 
@@ -43,16 +42,6 @@ fn assert_clean(server: &Server) {
     for needle in COMPLAINTS {
         assert!(!log.contains(needle), "{needle:?} in the log:\n{log}");
     }
-}
-
-fn post(server: &Server, path: &str, content_type: &str, body: &[u8]) -> Response {
-    let mut raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(body);
-    server.request(&raw)
 }
 
 fn head(server: &Server, path: &str) -> Response {
@@ -95,7 +84,7 @@ fn hello_under_the_validator() {
         let resp = ok(head(&server, "/"), &server);
         assert_eq!(resp.header("content-length"), Some("13"));
         assert_eq!(
-            ok(post(&server, "/", "text/plain", b"ignored"), &server).text(),
+            ok(server.post("/", "text/plain", b"ignored"), &server).text(),
             body
         );
         assert_clean(&server);
@@ -109,7 +98,7 @@ fn hello_under_the_validator() {
 #[test]
 fn echo_under_the_validator() {
     let server = validated("echo", "app").start();
-    let resp = ok(post(&server, "/p?q=1", "text/plain", b"some body"), &server);
+    let resp = ok(server.post("/p?q=1", "text/plain", b"some body"), &server);
     let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
     assert_eq!(json["body"], "some body");
     assert_eq!(json["QUERY_STRING"], "q=1");
@@ -122,12 +111,7 @@ fn echo_under_the_validator() {
 fn corpus_echo_under_the_validator() {
     let server = validated("corpus_echo", "app").start();
     let resp = ok(
-        post(
-            &server,
-            "/a%20b?c=d",
-            "application/octet-stream",
-            b"\x00\x01",
-        ),
+        server.post("/a%20b?c=d", "application/octet-stream", b"\x00\x01"),
         &server,
     );
     let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
@@ -171,7 +155,7 @@ fn routes_under_the_validator() {
     assert_eq!(server.get("/nowhere").status, 404);
 
     let resp = ok(
-        post(&server, "/input", "text/plain", b"line1\nab\nrest\n"),
+        server.post("/input", "text/plain", b"line1\nab\nrest\n"),
         &server,
     );
     assert_eq!(
@@ -180,12 +164,12 @@ fn routes_under_the_validator() {
     );
     let body = vec![b'z'; 300_000];
     let resp = ok(
-        post(&server, "/digest", "application/octet-stream", &body),
+        server.post("/digest", "application/octet-stream", &body),
         &server,
     );
     assert!(resp.text().starts_with("300000 "), "{}", resp.text());
     let resp = ok(
-        post(&server, "/digest-stream", "application/octet-stream", &body),
+        server.post("/digest-stream", "application/octet-stream", &body),
         &server,
     );
     assert!(resp.text().starts_with("300000 "), "{}", resp.text());
@@ -199,29 +183,18 @@ fn routes_under_the_validator() {
     assert_clean(&server);
 }
 
-fn test_venv() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
-    assert!(
-        venv.join("bin/python").exists(),
-        "{} is missing: run .ci/run",
-        venv.display()
-    );
-    venv
-}
-
 /// The routes every framework app serves (see tests/frameworks.rs), under
 /// the validator: parameters, a form, JSON, a stream, a file through
 /// `wsgi.file_wrapper` and its HEAD, and the framework's own 404.
 fn framework_under_the_validator(module: &str, attr: &str) {
     let server = validated(module, attr)
-        .env("VIRTUAL_ENV", test_venv().to_str().unwrap())
+        .env("VIRTUAL_ENV", common::test_venv().to_str().unwrap())
         .start();
     let resp = ok(server.get("/hello/w?q=1"), &server);
     let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
     assert_eq!(json["name"], "w", "{module}");
     let resp = ok(
-        post(
-            &server,
+        server.post(
             "/form",
             "application/x-www-form-urlencoded",
             b"field=v&blob=bbb",
@@ -230,7 +203,7 @@ fn framework_under_the_validator(module: &str, attr: &str) {
     );
     assert_eq!(resp.text(), "v=3", "{module}");
     let resp = ok(
-        post(&server, "/json", "application/json", br#"{"numbers": [1]}"#),
+        server.post("/json", "application/json", br#"{"numbers": [1]}"#),
         &server,
     );
     assert!(resp.text().contains('2'), "{module}: {}", resp.text());
@@ -251,12 +224,9 @@ fn flask_app_under_the_validator() {
 fn django_app_under_the_validator() {
     framework_under_the_validator("django_app", "application");
     let server = validated("django_app", "application")
-        .env("VIRTUAL_ENV", test_venv().to_str().unwrap())
+        .env("VIRTUAL_ENV", common::test_venv().to_str().unwrap())
         .start();
-    let resp = ok(
-        post(&server, "/items/?q=x", "text/plain", b"hello"),
-        &server,
-    );
+    let resp = ok(server.post("/items/?q=x", "text/plain", b"hello"), &server);
     let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
     assert_eq!(
         (json["q"].as_str(), json["body"].as_str()),

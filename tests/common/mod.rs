@@ -23,6 +23,18 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_gunicorn-rs");
 /// Generous bound for anything a healthy server does (boot, answer, exit).
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// The virtualenv `.ci/run` makes inside the repo, holding the frameworks
+/// of tests/requirements.txt.
+pub fn test_venv() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
+    assert!(
+        venv.join("bin/python").exists(),
+        "{} is missing: run .ci/run (it installs tests/requirements.txt there)",
+        venv.display()
+    );
+    venv
+}
+
 pub fn apps_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps")
 }
@@ -272,6 +284,18 @@ impl Server {
             format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
                 .as_bytes(),
         )
+    }
+
+    /// `POST path` with a body of `content_type` on a fresh connection
+    /// (`Connection: close`).
+    pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Response {
+        let mut raw = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(body);
+        self.request(&raw)
     }
 }
 
