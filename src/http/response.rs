@@ -195,6 +195,18 @@ impl ResponseHead {
             .filter(move |(name, _)| !(drop_length && name.eq_ignore_ascii_case(b"content-length")))
     }
 
+    /// Append the kept application headers as `Name: value` lines, then the
+    /// blank line that ends a head.
+    pub fn write_headers(&self, out: &mut Vec<u8>) {
+        for (name, value) in self.headers() {
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
     /// Append the status line, `Server`, `Date`, `Connection`, framing
     /// headers and the application headers to `out`. `force_close` is the
     /// server's own reason to close (shutdown, errors...). Returns the
@@ -235,13 +247,7 @@ impl ResponseHead {
         if framing == Framing::Chunked {
             out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
         }
-        for (name, value) in self.headers() {
-            out.extend_from_slice(name);
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
+        self.write_headers(out);
         (framing, keep_alive)
     }
 

@@ -105,13 +105,7 @@ impl EarlyHints {
                 .map_err(|e| header_error(&e, &name))?;
         }
         let mut out = b"HTTP/1.1 103 Early Hints\r\n".to_vec();
-        for (name, value) in head.headers() {
-            out.extend_from_slice(name);
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
+        head.write_headers(&mut out);
         if self.direct {
             self.send_now(fd, &out);
         } else {
