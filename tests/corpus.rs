@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use common::{Launch, exchange_all};
+use common::{Launch, Server, exchange_all};
 use serde_json::Value;
 
 struct Case {
@@ -59,6 +59,23 @@ fn load_json(set: &str) -> Vec<Value> {
     cases
 }
 
+/// The cases grouped by their command-line flags, each group with a
+/// `corpus_echo` server started with those flags (one server per group).
+fn servers_by_flags<T>(cases: &[T], flags: impl Fn(&T) -> Vec<String>) -> Vec<(Server, Vec<&T>)> {
+    let mut groups: BTreeMap<Vec<String>, Vec<&T>> = BTreeMap::new();
+    for case in cases {
+        groups.entry(flags(case)).or_default().push(case);
+    }
+    groups
+        .into_iter()
+        .map(|(flags, cases)| {
+            let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+            args.push("corpus_echo:app");
+            (Launch::new(&args).start(), cases)
+        })
+        .collect()
+}
+
 fn load_cases() -> Vec<Case> {
     load_json("valid")
         .into_iter()
@@ -80,16 +97,8 @@ fn every_valid_case_reaches_the_app_as_gunicorn_presents_it() {
         66,
         "62 cases hold 66 requests"
     );
-    // One server per distinct set of flags.
-    let mut groups: BTreeMap<Vec<String>, Vec<&Case>> = BTreeMap::new();
-    for case in &cases {
-        groups.entry(case.flags.clone()).or_default().push(case);
-    }
     let mut checked = 0;
-    for (flags, cases) in groups {
-        let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
-        args.push("corpus_echo:app");
-        let server = Launch::new(&args).start();
+    for (server, cases) in servers_by_flags(&cases, |c| c.flags.clone()) {
         for case in cases {
             let out = exchange_all(server.port, &case.raw);
             let bodies = response_bodies(&out)
@@ -118,18 +127,8 @@ fn every_valid_case_reaches_the_app_as_gunicorn_presents_it() {
 fn every_invalid_case_is_refused_with_gunicorns_status() {
     let cases = load_json("invalid");
     assert_eq!(cases.len(), 81, "the whole invalid corpus is here");
-    let mut groups: BTreeMap<Vec<String>, Vec<&Value>> = BTreeMap::new();
-    for case in &cases {
-        groups
-            .entry(flags_for(&case["settings"]))
-            .or_default()
-            .push(case);
-    }
     let mut checked = 0;
-    for (flags, cases) in groups {
-        let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
-        args.push("corpus_echo:app");
-        let server = Launch::new(&args).start();
+    for (server, cases) in servers_by_flags(&cases, |c| flags_for(&c["settings"])) {
         for case in cases {
             let name = case["name"].as_str().unwrap();
             let raw = base64(case["raw_b64"].as_str().unwrap());
