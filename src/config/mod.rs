@@ -88,6 +88,16 @@ pub struct Config {
     pub timeout: u64,
     /// `--graceful-timeout` seconds, default 30.
     pub graceful_timeout: u64,
+    /// `--max-requests`: requests a worker serves before it is replaced
+    /// (0: never), plus up to `--max-requests-jitter` more, drawn per worker.
+    pub max_requests: u64,
+    pub max_requests_jitter: u64,
+    /// `--max-worker-memory` MiB of resident memory before a worker is
+    /// replaced (0: never). gunicorn-rs only.
+    pub max_worker_memory: u64,
+    /// `--max-worker-lifetime` seconds before a worker is replaced (0:
+    /// never). gunicorn-rs only.
+    pub max_worker_lifetime: u64,
     /// `--keep-alive` seconds, default 2.
     pub keepalive: u64,
     /// `-p/--pid`.
@@ -175,6 +185,10 @@ impl Config {
             backlog: 2048,
             timeout: 30,
             graceful_timeout: 30,
+            max_requests: 0,
+            max_requests_jitter: 0,
+            max_worker_memory: 0,
+            max_worker_lifetime: 0,
             keepalive: 2,
             pidfile: None,
             preload_app: false,

@@ -145,6 +145,10 @@ impl Draft {
             "timeout" => c.timeout = seconds(name, text()?)?,
             "graceful_timeout" => c.graceful_timeout = seconds(name, text()?)?,
             "keepalive" => c.keepalive = seconds(name, text()?)?,
+            "max_requests" => c.max_requests = fit(name, int()?)?,
+            "max_requests_jitter" => c.max_requests_jitter = fit(name, int()?)?,
+            "max_worker_memory" => c.max_worker_memory = fit(name, int()?)?,
+            "max_worker_lifetime" => c.max_worker_lifetime = seconds(name, text()?)?,
             // The clamping is gunicorn's `Request.__init__` and `Message.__init__`.
             "limit_request_line" => {
                 let n = int()?;

@@ -127,6 +127,8 @@ pub struct Setting {
     /// One line of our own for `--help` and the docs.
     pub help: &'static str,
     pub status: Status,
+    /// Not a gunicorn setting: one of gunicorn-rs's own additions.
+    pub extension: bool,
 }
 
 impl Setting {
@@ -153,6 +155,7 @@ impl Setting {
             env: &[],
             help,
             status: Status::Unsupported,
+            extension: false,
         }
     }
 
@@ -163,6 +166,13 @@ impl Setting {
 
     const fn env(mut self, env: &'static [&'static str]) -> Setting {
         self.env = env;
+        self
+    }
+
+    /// Mark a gunicorn-rs addition (implemented by definition).
+    const fn extension(mut self) -> Setting {
+        self.extension = true;
+        self.status = Status::Implemented;
         self
     }
 
@@ -222,9 +232,15 @@ pub static SETTINGS: &[Setting] = &[
     Setting::new("worker_connections", WorkerProcesses, &["--worker-connections"], Int,
         D::Int(1000), "Most connections a worker holds open at once.").implemented(),
     Setting::new("max_requests", WorkerProcesses, &["--max-requests"], Int, D::Int(0),
-        "Restart a worker after it has served this many requests (0: never)."),
+        "Replace a worker after it has served this many requests (0: never).").implemented(),
     Setting::new("max_requests_jitter", WorkerProcesses, &["--max-requests-jitter"], Int,
-        D::Int(0), "Random extra requests added to --max-requests per worker."),
+        D::Int(0), "Random extra requests added to --max-requests per worker.").implemented(),
+    Setting::new("max_worker_memory", WorkerProcesses, &["--max-worker-memory"], Int, D::Int(0),
+        "Replace a worker whose resident memory exceeds this many MiB (0: never; \
+         gunicorn-rs only).").meta("MB").extension(),
+    Setting::new("max_worker_lifetime", WorkerProcesses, &["--max-worker-lifetime"], Int,
+        D::Int(0), "Replace a worker after it has run this many seconds (0: never; \
+         gunicorn-rs only).").meta("SECONDS").extension(),
     Setting::new("timeout", WorkerProcesses, &["-t", "--timeout"], Int, D::Int(30),
         "Kill and replace a worker silent for this many seconds (0: never).").implemented(),
     Setting::new("graceful_timeout", WorkerProcesses, &["--graceful-timeout"], Int, D::Int(30),
@@ -515,7 +531,14 @@ mod tests {
 
     #[test]
     fn has_all_120_settings_with_unique_names_and_flags() {
-        assert_eq!(SETTINGS.len(), 120);
+        let gunicorn = || SETTINGS.iter().filter(|s| !s.extension);
+        assert_eq!(gunicorn().count(), 120);
+        let ours: Vec<_> = SETTINGS
+            .iter()
+            .filter(|s| s.extension)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(ours, ["max_worker_memory", "max_worker_lifetime"]);
         let mut names = HashSet::new();
         let mut flags = HashSet::new();
         for s in SETTINGS {
@@ -525,7 +548,7 @@ mod tests {
             }
         }
         // gunicorn: 95 settings have flags, 25 are config-file only.
-        assert_eq!(SETTINGS.iter().filter(|s| !s.flags.is_empty()).count(), 95);
+        assert_eq!(gunicorn().filter(|s| !s.flags.is_empty()).count(), 95);
         assert_eq!(SETTINGS.iter().filter(|s| s.kind == Hook).count(), 20);
     }
 
@@ -617,6 +640,10 @@ mod tests {
                 "worker_class",
                 "threads",
                 "worker_connections",
+                "max_requests",
+                "max_requests_jitter",
+                "max_worker_memory",
+                "max_worker_lifetime",
                 "timeout",
                 "graceful_timeout",
                 "keepalive",

@@ -9,6 +9,7 @@
 //! so forking stays safe.
 
 pub mod pidfile;
+mod recycle;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -30,6 +31,7 @@ use crate::python::fork::Forked;
 use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
 use crate::worker::heartbeat::Heartbeat;
+use crate::worker::notice::{Kind, Notices};
 use crate::{critical, python, sock, worker};
 use pidfile::Pidfile;
 
@@ -49,6 +51,10 @@ const SIGNALS: [Signal; 10] = [
 
 /// How long a quick shutdown waits for workers before SIGKILL (gunicorn 27).
 const QUICK_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// After a worker fails to boot while others serve, spawning waits this
+/// long, doubling per failure up to `SPAWN_BACKOFF_MAX`.
+const SPAWN_BACKOFF_MIN: Duration = Duration::from_secs(1);
+const SPAWN_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// Why the master could not start.
 #[derive(Debug)]
@@ -90,11 +96,29 @@ struct Halt {
 struct WorkerSlot {
     /// Spawn order: the oldest workers are stopped first.
     age: u64,
+    spawned: Instant,
     heartbeat: Heartbeat,
+    /// It loaded the application and accepts connections.
+    booted: bool,
     /// SIGABRT was sent for a missed heartbeat; SIGKILL comes next.
     aborted: bool,
+    /// It is to be replaced, and why: it serves on, outside the worker
+    /// count, until enough successors have booted.
+    replace: Option<recycle::Reason>,
     /// When it was told to stop gracefully; SIGKILL after graceful_timeout.
     retiring: Option<Instant>,
+}
+
+impl WorkerSlot {
+    /// Counts toward the wanted number of workers.
+    fn active(&self) -> bool {
+        self.replace.is_none() && self.retiring.is_none()
+    }
+
+    /// Accepting connections right now.
+    fn serving(&self) -> bool {
+        self.booted && self.retiring.is_none()
+    }
 }
 
 /// The master process.
@@ -110,6 +134,12 @@ pub struct Arbiter {
     app: Option<Py<PyAny>>,
     pidfile: Option<Pidfile>,
     tmp_dir: PathBuf,
+    /// Workers say here that they booted or want replacing.
+    notices: Notices,
+    recycle: recycle::Limits,
+    /// No worker is spawned before then (after a failed boot).
+    spawn_paused: Option<Instant>,
+    spawn_backoff: Duration,
 }
 
 /// Start the master and run it until it stops; returns the exit status.
@@ -153,6 +183,7 @@ impl Arbiter {
         warn_about_inherited_sockets();
         let signals = SignalPipe::install(&SIGNALS)
             .map_err(|e| Error::Io("cannot install signal handlers", e))?;
+        let notices = Notices::new().map_err(|e| Error::Io("cannot create a pipe", e))?;
         let listeners = match sock::bind_all(&cfg.bind, cfg.backlog) {
             Ok(l) => l,
             Err(e) => {
@@ -168,6 +199,10 @@ impl Arbiter {
 
         Ok(Arbiter {
             num_workers: cfg.workers,
+            recycle: recycle::Limits {
+                memory_mib: cfg.max_worker_memory,
+                lifetime_secs: cfg.max_worker_lifetime,
+            },
             cfg,
             pid,
             listeners,
@@ -177,6 +212,9 @@ impl Arbiter {
             app,
             pidfile,
             tmp_dir: std::env::temp_dir(),
+            notices,
+            spawn_paused: None,
+            spawn_backoff: SPAWN_BACKOFF_MIN,
         })
     }
 
@@ -185,7 +223,7 @@ impl Arbiter {
             if let Err(halt) = self.manage_workers() {
                 return self.halt(halt);
             }
-            for sig in self.wait_signals(Duration::from_secs(1)) {
+            for sig in self.wait_events(Duration::from_secs(1)) {
                 if let Err(halt) = self.handle_signal(sig) {
                     return self.halt(halt);
                 }
@@ -194,6 +232,7 @@ impl Arbiter {
                 return self.halt(halt);
             }
             self.murder_workers();
+            self.check_recycling();
         }
     }
 
@@ -238,8 +277,11 @@ impl Arbiter {
         Ok(())
     }
 
-    /// HUP: new workers (which import the application afresh unless it was
-    /// preloaded), then the old ones are stopped gracefully, oldest first.
+    /// HUP: every worker is marked for replacement and a new set is
+    /// spawned (importing the application afresh unless it was preloaded).
+    /// Each old worker serves on until enough new ones have loaded the
+    /// app, so nothing is refused meanwhile; if the new ones cannot boot,
+    /// the old ones keep serving (see `boot_failed`).
     fn reload(&mut self) {
         info!("Hang up: Master");
         // As gunicorn: a reload restores the configured count (TTIN/TTOU undone).
@@ -247,43 +289,128 @@ impl Arbiter {
         if let Err(e) = crate::log::reopen() {
             error!("Cannot reopen the error log: {e}");
         }
-        for _ in 0..self.num_workers {
-            if let Err(e) = self.spawn_worker() {
-                error!("Cannot spawn a worker: {e}");
-            }
+        for w in self.workers.values_mut().filter(|w| w.retiring.is_none()) {
+            w.replace = Some(recycle::Reason::Reload);
         }
+        // An operator's HUP is also how to retry at once after a failed boot.
+        self.spawn_paused = None;
+        self.spawn_backoff = SPAWN_BACKOFF_MIN;
     }
 
-    /// Spawn or stop workers until `num_workers` are running (gunicorn's
-    /// `manage_workers`: the oldest go first).
+    /// Spawn or stop workers until `num_workers` are active (gunicorn's
+    /// `manage_workers`: the oldest go first), then stop the replaced
+    /// workers whose successors serve.
     fn manage_workers(&mut self) -> Result<(), Halt> {
         let mut active: Vec<(u64, Pid)> = self
             .workers
             .iter()
-            .filter(|(_, w)| w.retiring.is_none())
+            .filter(|(_, w)| w.active())
             .map(|(pid, w)| (w.age, *pid))
             .collect();
         let wanted = self.num_workers as usize;
-        for _ in active.len()..wanted {
-            if let Err(e) = self.spawn_worker() {
-                error!("Cannot spawn a worker: {e}");
-                return Err(Halt {
-                    reason: Some("Worker failed to boot."),
-                    exit_code: 3,
-                    graceful: true,
-                });
+        let paused = self.spawn_paused.is_some_and(|t| Instant::now() < t);
+        if active.len() < wanted && !paused {
+            self.spawn_paused = None;
+            for _ in active.len()..wanted {
+                if let Err(e) = self.spawn_worker() {
+                    error!("Cannot spawn a worker: {e}");
+                    return Err(Halt {
+                        reason: Some("Worker failed to boot."),
+                        exit_code: 3,
+                        graceful: true,
+                    });
+                }
             }
         }
         if active.len() > wanted {
             active.sort_unstable();
             let excess = active.len() - wanted;
             for (_, pid) in active.into_iter().take(excess) {
-                if let Some(w) = self.workers.get_mut(&pid) {
-                    w.retiring = Some(Instant::now());
-                }
-                self.kill_worker(pid, Signal::SIGTERM);
+                self.retire(pid);
             }
         }
+        self.retire_replaced(wanted);
+        Ok(())
+    }
+
+    /// Stop replaced workers, oldest first, as long as at least `wanted`
+    /// workers stay serving. One that has not booted serves nobody and goes
+    /// at once.
+    fn retire_replaced(&mut self, wanted: usize) {
+        let serving = self.workers.values().filter(|w| w.serving()).count();
+        let mut replaced: Vec<(bool, u64, Pid)> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.replace.is_some() && w.retiring.is_none())
+            .map(|(pid, w)| (w.booted, w.age, *pid))
+            .collect();
+        // Not-booted first, then by age.
+        replaced.sort_unstable();
+        let mut spare = serving.saturating_sub(wanted);
+        for (booted, _, pid) in replaced {
+            if booted {
+                if spare == 0 {
+                    break;
+                }
+                spare -= 1;
+            }
+            if let Some(w) = self.workers.get(&pid) {
+                if let Some(reason) = w.replace.filter(|r| *r != recycle::Reason::Reload) {
+                    info!("Replacing worker (pid:{pid}): {reason}");
+                }
+            }
+            self.retire(pid);
+        }
+    }
+
+    /// Tell a worker to finish what it is doing and exit.
+    fn retire(&mut self, pid: Pid) {
+        if let Some(w) = self.workers.get_mut(&pid) {
+            w.retiring = Some(Instant::now());
+        }
+        self.kill_worker(pid, Signal::SIGTERM);
+    }
+
+    /// Mark workers over `--max-worker-memory` or `--max-worker-lifetime`
+    /// for replacement.
+    fn check_recycling(&mut self) {
+        let limits = self.recycle;
+        if limits.memory_mib == 0 && limits.lifetime_secs == 0 {
+            return;
+        }
+        for (pid, w) in &mut self.workers {
+            if w.booted && w.active() {
+                w.replace = limits.check(*pid, w.spawned.elapsed());
+            }
+        }
+    }
+
+    /// A worker exited with a boot or app-load error before it served.
+    /// With no worker serving, the server halts as gunicorn's does (the
+    /// app cannot be loaded). With workers serving (a reload or recycle
+    /// whose new code is broken), they keep serving, and spawning waits
+    /// longer after each failure; an operator's HUP retries at once.
+    fn boot_failed(&mut self, code: i32) -> Result<(), Halt> {
+        let serving = self.workers.values().filter(|w| w.serving()).count();
+        if serving == 0 {
+            return Err(Halt {
+                reason: Some(if code == worker::APP_LOAD_ERROR {
+                    "App failed to load."
+                } else {
+                    "Worker failed to boot."
+                }),
+                exit_code: code,
+                graceful: true,
+            });
+        }
+        let wait = self.spawn_backoff;
+        error!(
+            "A new worker failed to boot; {serving} worker(s) keep serving the application \
+             loaded before; next attempt in {}s (or send HUP after fixing it)",
+            wait.as_secs()
+        );
+        self.spawn_paused = Some(Instant::now() + wait);
+        self.spawn_backoff = (wait * 2).min(SPAWN_BACKOFF_MAX);
         Ok(())
     }
 
@@ -291,6 +418,12 @@ impl Arbiter {
         self.worker_age += 1;
         let heartbeat = Heartbeat::create(&self.tmp_dir)
             .map_err(|e| Error::Io("cannot create a heartbeat file", e))?;
+        let notifier = self
+            .notices
+            .notifier()
+            .map_err(|e| Error::Io("cannot share the notice pipe", e))?;
+        let max_requests =
+            recycle::max_requests(self.cfg.max_requests, self.cfg.max_requests_jitter);
         let mask = signals::block_all().map_err(|e| Error::Io("cannot block signals", e.into()))?;
         let forked = python::fork::fork();
         match forked {
@@ -298,8 +431,11 @@ impl Arbiter {
                 signals::restore(&mask);
                 let slot = WorkerSlot {
                     age: self.worker_age,
+                    spawned: Instant::now(),
                     heartbeat,
+                    booted: false,
                     aborted: false,
+                    replace: None,
                     retiring: None,
                 };
                 self.workers.insert(pid, slot);
@@ -322,6 +458,8 @@ impl Arbiter {
                     master: Pid::from_raw(self.pid as i32),
                     master_signals: self.signals.take(),
                     signal_mask: mask,
+                    notifier,
+                    max_requests,
                 });
                 std::process::exit(code);
             }
@@ -342,11 +480,11 @@ impl Arbiter {
                 }
             };
             let Some(pid) = status.pid() else { continue };
-            if self.workers.remove(&pid).is_none() {
+            let Some(slot) = self.workers.remove(&pid) else {
                 // Not ours (we may be PID 1 in a container): reaped quietly.
                 debug!("Reaped unknown child process (pid:{pid}, status:{status:?})");
                 continue;
-            }
+            };
             match status {
                 WaitStatus::Signaled(_, sig, _) => match sig {
                     Signal::SIGKILL => {
@@ -357,22 +495,8 @@ impl Arbiter {
                 },
                 WaitStatus::Exited(_, code) if code != 0 => {
                     error!("Worker (pid:{pid}) exited with code {code}.");
-                    match code {
-                        worker::BOOT_ERROR => {
-                            return Err(Halt {
-                                reason: Some("Worker failed to boot."),
-                                exit_code: code,
-                                graceful: true,
-                            });
-                        }
-                        worker::APP_LOAD_ERROR => {
-                            return Err(Halt {
-                                reason: Some("App failed to load."),
-                                exit_code: code,
-                                graceful: true,
-                            });
-                        }
-                        _ => {}
+                    if !slot.booted && matches!(code, worker::BOOT_ERROR | worker::APP_LOAD_ERROR) {
+                        self.boot_failed(code)?;
                     }
                 }
                 _ => {}
@@ -429,17 +553,37 @@ impl Arbiter {
         }
     }
 
-    /// Signals that arrived within `timeout`.
-    fn wait_signals(&self, timeout: Duration) -> Vec<Signal> {
+    /// Wait up to `timeout` for signals or workers' notices; notices are
+    /// applied here, signals returned.
+    fn wait_events(&mut self, timeout: Duration) -> Vec<Signal> {
         let Some(signals) = &self.signals else {
             return Vec::new();
         };
-        let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(self.notices.as_fd(), PollFlags::POLLIN),
+        ];
         let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
-        match poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(n) if n > 0 => signals.drain(),
-            _ => Vec::new(),
+        if !matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0) {
+            return Vec::new();
         }
+        let arrived = signals.drain();
+        for (pid, kind) in self.notices.drain() {
+            let Some(w) = self.workers.get_mut(&pid) else {
+                continue;
+            };
+            match kind {
+                Kind::Booted => {
+                    debug!("Worker (pid:{pid}) booted");
+                    w.booted = true;
+                    self.spawn_backoff = SPAWN_BACKOFF_MIN;
+                }
+                Kind::Retire => {
+                    w.replace.get_or_insert(recycle::Reason::MaxRequests);
+                }
+            }
+        }
+        arrived
     }
 
     /// Stop the workers (gracefully or quickly), then exit.
@@ -480,7 +624,7 @@ impl Arbiter {
         });
         let mut deadline = Instant::now() + Duration::from_secs(self.cfg.graceful_timeout);
         while !self.workers.is_empty() && Instant::now() < deadline {
-            for sig in self.wait_signals(Duration::from_millis(100)) {
+            for sig in self.wait_events(Duration::from_millis(100)) {
                 if !quick && matches!(sig, Signal::SIGINT | Signal::SIGQUIT) {
                     info!("Quick shutdown requested");
                     quick = true;

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::sys::socket::{MsgFlags, Shutdown, send, shutdown};
+use nix::sys::socket::{MsgFlags, Shutdown, recv, send, shutdown};
 
 use super::spool::BodySink;
 use crate::http::body::BodyDecoder;
@@ -246,6 +246,18 @@ impl Conn {
                 Err(_) => return Read::Failed,
             }
         }
+    }
+
+    /// Whether the client sent bytes we have not read yet, even if epoll
+    /// has not told us (its event may still be queued while the app ran).
+    /// Marks the connection readable when so.
+    pub fn input_waiting(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+        if matches!(recv(self.fd.as_raw_fd(), &mut byte, flags), Ok(n) if n > 0) {
+            self.readable = true;
+        }
+        self.readable
     }
 
     pub fn out_pending(&self) -> usize {

@@ -7,6 +7,7 @@
 mod conn;
 pub mod heartbeat;
 mod io_loop;
+pub mod notice;
 mod spool;
 mod sync;
 mod tmpfile;
@@ -58,6 +59,11 @@ pub struct Boot<'a> {
     pub master_signals: Option<SignalPipe>,
     /// The signal mask to restore then (the master blocks signals across fork).
     pub signal_mask: SigSet,
+    /// This worker's end of the master's notice pipe.
+    pub notifier: notice::Notifier,
+    /// `--max-requests` plus this worker's jitter, drawn by the master
+    /// (0: no limit).
+    pub max_requests: u64,
 }
 
 /// Run a worker to completion; returns its exit status.
@@ -125,6 +131,8 @@ fn serve(boot: Boot<'_>) -> i32 {
             master: boot.master,
             wsgi,
             access_log,
+            notifier: boot.notifier,
+            max_requests: boot.max_requests,
         };
         let lp = io_loop::IoLoop::new(py, parts);
         match lp {

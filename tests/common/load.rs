@@ -137,9 +137,11 @@ fn client(port: u16, path: &str, keep_alive: bool, id: usize, stop: &AtomicBool)
                     conn = Some(s);
                 }
             }
-            Ok(resp) => tally
-                .failures
-                .push(fail(format!("status {} {}", resp.status, resp.text()))),
+            Ok(resp) => {
+                tally
+                    .failures
+                    .push(fail(format!("status {} {}", resp.status, resp.text())))
+            }
             Err(e) => tally.failures.push(fail(e)),
         }
     }

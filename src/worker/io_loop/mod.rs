@@ -22,6 +22,7 @@ use tracing::{debug, error, info, warn};
 
 use super::conn::{Conn, READ_BUDGET, State};
 use super::heartbeat::Heartbeat;
+use super::notice::{Kind, Notifier};
 use super::sync::SyncExecutor;
 use crate::config::{Config, ProxyMode};
 use crate::http::date::HttpDate;
@@ -49,6 +50,9 @@ const IO_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A new connection may take this long (or `--keep-alive`, if longer) to
 /// send its first request.
 const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(5);
+/// How long an idle kept-alive connection stays open once the worker is
+/// stopping gracefully (gunicorn's gthread worker lingers as long).
+const GRACEFUL_LINGER: Duration = Duration::from_secs(2);
 /// How long a closing connection waits for the client to close its side.
 const LINGER: Duration = Duration::from_secs(2);
 /// The loop wakes at least this often: heartbeat, timeouts, master check.
@@ -109,6 +113,14 @@ pub struct IoLoop<'a> {
     /// Connections that spent their read budget with input left: served
     /// again next turn (edge-triggered epoll will not report them again).
     revisit: Vec<usize>,
+    /// Tells the master we serve, and when we would like to be replaced.
+    notifier: Notifier,
+    /// Requests the application was called for.
+    requests: u64,
+    /// `--max-requests` with this worker's jitter; 0: never replaced for it.
+    max_requests: u64,
+    /// Replacement asked for, but the notice did not reach the master yet.
+    retire_unsent: bool,
 }
 
 /// What a worker's loop is built from.
@@ -121,6 +133,9 @@ pub struct Parts<'a> {
     pub master: Pid,
     pub wsgi: Wsgi,
     pub access_log: Option<AccessLog>,
+    pub notifier: Notifier,
+    /// `--max-requests` plus this worker's jitter (0: no limit).
+    pub max_requests: u64,
 }
 
 impl<'a> IoLoop<'a> {
@@ -133,6 +148,8 @@ impl<'a> IoLoop<'a> {
             master,
             wsgi,
             access_log,
+            notifier,
+            max_requests,
         } = parts;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         epoll.add(
@@ -174,6 +191,10 @@ impl<'a> IoLoop<'a> {
             last_sweep: now,
             tmp_dir: std::env::temp_dir(),
             revisit: Vec::new(),
+            notifier,
+            requests: 0,
+            max_requests,
+            retire_unsent: false,
         };
         lp.set_accepting(true)?;
         Ok(lp)
@@ -183,6 +204,8 @@ impl<'a> IoLoop<'a> {
     pub fn run(&mut self, py: Python<'_>) -> i32 {
         let mut events = vec![EpollEvent::empty(); 256];
         let _ = self.heartbeat.notify();
+        // The master waits for this before stopping the worker we replace.
+        self.notifier.send(Kind::Booted);
         loop {
             match self.mode {
                 Mode::Quit => return 0,
@@ -223,7 +246,7 @@ impl<'a> IoLoop<'a> {
 
     fn dispatch(&mut self, py: Python<'_>, token: u64, flags: EpollFlags) {
         if token == TOKEN_SIGNALS {
-            self.handle_signals(py);
+            self.handle_signals();
             return;
         }
         if token > TOKEN_LISTENER_BASE - self.listeners.len() as u64 {
@@ -247,10 +270,10 @@ impl<'a> IoLoop<'a> {
         self.advance(py, id);
     }
 
-    fn handle_signals(&mut self, py: Python<'_>) {
+    fn handle_signals(&mut self) {
         for sig in self.signals.drain() {
             match sig {
-                Signal::SIGTERM => self.stop_gracefully(py),
+                Signal::SIGTERM => self.stop_gracefully(),
                 Signal::SIGINT | Signal::SIGQUIT => self.mode = Mode::Quit,
                 Signal::SIGUSR1 => self.reopen_logs(),
                 _ => {}
@@ -270,8 +293,12 @@ impl<'a> IoLoop<'a> {
         }
     }
 
-    /// Stop accepting; idle connections go now, busy ones after their response.
-    fn stop_gracefully(&mut self, py: Python<'_>) {
+    /// Stop accepting; busy connections close after their response, idle
+    /// ones after at most `GRACEFUL_LINGER`. An idle kept-alive connection
+    /// is not closed at once: its client may be sending the next request
+    /// right now, and would see a reset. That request is answered, with
+    /// `Connection: close`.
+    fn stop_gracefully(&mut self) {
         if self.mode != Mode::Running {
             return;
         }
@@ -279,12 +306,10 @@ impl<'a> IoLoop<'a> {
             deadline: deadline_in(Duration::from_secs(self.cfg.graceful_timeout)),
         };
         let _ = self.set_accepting(false);
-        let idle = self.conns.matching(|c| {
-            matches!(c.state, State::Head) && c.inbuf.is_empty() && c.out_pending() == 0
-        });
-        for id in idle {
-            if let Some(conn) = self.conns.take(id) {
-                self.close(py, id, conn);
+        let linger = deadline_in(GRACEFUL_LINGER);
+        for slot in self.conns.slots.iter_mut().flatten() {
+            if matches!(slot.state, State::Head) {
+                slot.deadline = slot.deadline.min(linger);
             }
         }
     }
@@ -453,9 +478,24 @@ impl<'a> IoLoop<'a> {
         }
     }
 
+    /// One more request for the application; at `--max-requests`, ask the
+    /// master for a successor. This worker goes on serving until the
+    /// successor has loaded the app and the master sends TERM, so no
+    /// request waits on a worker that is booting.
+    pub(super) fn count_request(&mut self) {
+        self.requests += 1;
+        if self.requests == self.max_requests {
+            info!("Autorestarting worker after current request.");
+            self.retire_unsent = !self.notifier.send(Kind::Retire);
+        }
+    }
+
     /// Heartbeat, accept back-off and idle timeouts, about once a second.
     fn housekeeping(&mut self, py: Python<'_>) {
         self.beat();
+        if self.retire_unsent {
+            self.retire_unsent = !self.notifier.send(Kind::Retire);
+        }
         let now = Instant::now();
         if now.duration_since(self.last_sweep) < TICK {
             return;
@@ -463,9 +503,19 @@ impl<'a> IoLoop<'a> {
         self.last_sweep = now;
         self.maybe_resume_accepting();
         for id in self.conns.matching(|c| c.deadline <= now) {
-            let Some(conn) = self.conns.take(id) else {
+            let Some(mut conn) = self.conns.take(id) else {
                 continue;
             };
+            // A kept-alive client whose next request arrived while the app
+            // was busy is not idle: closing with its request unread would
+            // reset the connection. Serve it (next turn) instead.
+            if matches!(conn.state, State::Head) && conn.input_waiting() {
+                self.conns.put_back(id, conn);
+                if !self.revisit.contains(&id) {
+                    self.revisit.push(id);
+                }
+                continue;
+            }
             if matches!(conn.state, State::Body { .. } | State::Responding(_))
                 || !conn.inbuf.is_empty()
             {

@@ -3,7 +3,9 @@
 
 use tracing::{error, warn};
 
-use super::{FIRST_REQUEST_WAIT, IO_IDLE_TIMEOUT, IoLoop, LINGER, Mode, Step, deadline_in};
+use super::{
+    FIRST_REQUEST_WAIT, GRACEFUL_LINGER, IO_IDLE_TIMEOUT, IoLoop, LINGER, Mode, Step, deadline_in,
+};
 use crate::http::ParseError;
 use crate::http::body::BodyDecoder;
 use crate::http::error::write_error_page;
@@ -36,8 +38,7 @@ impl IoLoop<'_> {
             }
         }
         if conn.inbuf.is_empty() {
-            if self.mode != Mode::Running {
-                // Shutting down: a connection between requests is closed.
+            if self.mode == Mode::Quit {
                 return Step::Close;
             }
         } else if !conn.proxy_pending {
@@ -64,6 +65,9 @@ impl IoLoop<'_> {
                     FIRST_REQUEST_WAIT.max(self.keepalive)
                 };
                 conn.deadline = deadline_in(idle);
+                if self.mode != Mode::Running {
+                    conn.deadline = conn.deadline.min(deadline_in(GRACEFUL_LINGER));
+                }
                 Step::Wait
             }
             // Between requests an EOF is the normal end; mid-head, gunicorn's

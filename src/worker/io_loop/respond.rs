@@ -62,10 +62,11 @@ impl IoLoop<'_> {
         let result = self
             .wsgi
             .call(py, &head, body, peer, server, socket, keep_environ);
+        self.count_request();
         // A TERM that came while the app ran must already shape this
         // response (`Connection: close`).
         if self.signals.pending() {
-            self.handle_signals(py);
+            self.handle_signals();
         }
         match result {
             Ok(response) => {
