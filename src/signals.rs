@@ -129,7 +129,8 @@ pub fn reset_to_default(signals: &[Signal]) {
 
 /// SIGABRT (what the master sends a worker that missed its heartbeat) ends
 /// the process with status 1 at once, as gunicorn's worker does, instead of
-/// the default abort and its core dump.
+/// the default abort and its core dump. A worker replaces this with its
+/// reporting handler (`worker::abort`) once the interpreter is ready.
 pub fn exit_on_abort() -> io::Result<()> {
     // SAFETY: `_exit` is async-signal-safe: it ends the process without
     // running any handler, destructor or lock-taking code.

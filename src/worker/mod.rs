@@ -4,6 +4,7 @@
 //! Exit statuses are gunicorn's protocol with the master: 3 when the worker
 //! could not boot, 4 when the application could not be loaded.
 
+pub(crate) mod abort;
 mod conn;
 pub mod heartbeat;
 mod io_loop;
@@ -15,7 +16,7 @@ mod tmpfile;
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::Pid;
 use pyo3::prelude::*;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::log::access::AccessLog;
@@ -105,6 +106,13 @@ fn serve(boot: Boot<'_>) -> i32 {
         }
     };
     Python::attach(|py| {
+        if let Err(e) = abort::install(py) {
+            // The `_exit(1)` action stays: a timeout still ends the worker.
+            warn!(
+                "Cannot install the SIGABRT report: {}",
+                python::format_exception(py, &e).trim_end()
+            );
+        }
         let app = match boot.app {
             Some(app) => app,
             None => match load(py, cfg) {

@@ -230,6 +230,14 @@ impl<'a> IoLoop<'a> {
                     return 1;
                 }
             };
+            // Python-level signal handlers (our SIGABRT report, the app's
+            // own) run here when no Python code is running to run them.
+            if let Err(e) = py.check_signals() {
+                error!(
+                    "A Python signal handler raised\n{}",
+                    crate::python::format_exception(py, &e).trim_end()
+                );
+            }
             for ev in &events[..n] {
                 if self.mode == Mode::Quit {
                     break;

@@ -16,6 +16,7 @@ use crate::http::framing::BodyFramer;
 use crate::http::parser::RequestHead;
 use crate::http::response::{RequestInfo, ResponseHead};
 use crate::log::access::{AccessEntry, find_environ};
+use crate::worker::abort;
 use crate::worker::conn::{Conn, FileSend, Flush, Responding, State};
 use crate::wsgi::{self, CallError};
 
@@ -51,6 +52,8 @@ impl IoLoop<'_> {
             debug!("{} {}", head.method(), String::from_utf8_lossy(head.path()));
         }
         let started = Instant::now();
+        // For the SIGABRT report, should the app hang in this call.
+        abort::request_started(head.method(), head.uri(), &conn.remote_addr, started);
         // Early hints go straight out only when nothing is queued ahead.
         let socket = (conn.fd.as_raw_fd(), conn.out_pending() == 0);
         let server = &self.listeners[conn.listener].server;
