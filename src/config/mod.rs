@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 pub use crate::http::parser::HeaderMap;
 pub use crate::http::proxy::ProxyMode;
 pub use allowlist::AllowList;
-pub use resolve::MAX_TIMEOUT_SECS;
+pub use resolve::{MAX_TIMEOUT_SECS, is_glob};
 
 /// Severity threshold of the error log (`--log-level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,6 +66,28 @@ impl LogLevel {
     /// The lower-case name, as `--log-level` spells it.
     pub fn as_str(self) -> &'static str {
         Self::NAMES[self as usize]
+    }
+}
+
+/// How `--reload` notices changes (`--reload-engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadEngine {
+    /// inotify, or polling where inotify cannot be set up.
+    Auto,
+    /// Compare modification times about once a second.
+    Poll,
+    Inotify,
+}
+
+impl ReloadEngine {
+    /// The engine named `name` (exact spelling, as gunicorn's validator).
+    pub fn from_setting(name: &str) -> Option<ReloadEngine> {
+        match name {
+            "auto" => Some(ReloadEngine::Auto),
+            "poll" => Some(ReloadEngine::Poll),
+            "inotify" => Some(ReloadEngine::Inotify),
+            _ => None,
+        }
     }
 }
 
@@ -104,6 +126,14 @@ pub struct Config {
     pub pidfile: Option<PathBuf>,
     /// `--preload`.
     pub preload_app: bool,
+    /// `--reload`: a worker exits (and is replaced) when one of its
+    /// modules' source files, or an extra file, changes.
+    pub reload: bool,
+    /// `--reload-engine`, default `auto`.
+    pub reload_engine: ReloadEngine,
+    /// `--reload-extra-file` (repeatable): files or glob patterns, as
+    /// given (relative ones are taken from `chdir`).
+    pub reload_extra_files: Vec<String>,
     /// `--chdir`, default the working directory at start.
     pub chdir: PathBuf,
     /// `--pythonpath`, split on commas; entries as given (gunicorn makes
@@ -192,6 +222,9 @@ impl Config {
             keepalive: 2,
             pidfile: None,
             preload_app: false,
+            reload: false,
+            reload_engine: ReloadEngine::Auto,
+            reload_extra_files: Vec::new(),
             chdir,
             pythonpath: Vec::new(),
             accesslog: None,

@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use super::cli::{Given, Value};
 use super::pytext::{self, IntError};
 use super::settings::{Setting, Status};
-use super::{AllowList, Config, Error, HeaderMap, LogLevel, ProxyMode};
+use super::{AllowList, Config, Error, HeaderMap, LogLevel, ProxyMode, ReloadEngine};
 
 /// gunicorn's `MAX_REQUEST_LINE` (`http/message.py`).
 const MAX_REQUEST_LINE: usize = 8190;
@@ -173,6 +173,25 @@ impl Draft {
                 };
             }
             "preload_app" => c.preload_app = true,
+            "reload" => c.reload = true,
+            "reload_engine" => {
+                let raw = text()?;
+                c.reload_engine = ReloadEngine::from_setting(raw).ok_or_else(|| {
+                    invalid(
+                        name,
+                        format!("{} is not one of auto, poll or inotify", pytext::repr(raw)),
+                    )
+                })?;
+            }
+            "reload_extra_files" => match value {
+                Value::Many(items) => {
+                    c.reload_extra_files = items
+                        .iter()
+                        .map(|raw| extra_file(name, &self.cwd, pytext::strip(raw)))
+                        .collect::<Result<_, _>>()?;
+                }
+                _ => return Err(mismatch(setting)),
+            },
             "permit_obsolete_folding" => c.http.permit_obsolete_folding = true,
             "strip_header_spaces" => c.http.strip_header_spaces = true,
             "permit_unconventional_http_method" => c.http.permit_unconventional_http_method = true,
@@ -376,6 +395,22 @@ fn chdir(setting: &'static str, cwd: &Path, raw: &str) -> Result<PathBuf, Error>
             format!("can't chdir to {}", pytext::repr(raw)),
         ))
     }
+}
+
+/// A `--reload-extra-file` entry: a glob pattern (any of `*?[`), kept as
+/// is since it may match files created later, or a file that must exist,
+/// as gunicorn's `validate_list_of_existing_files` requires.
+fn extra_file(setting: &'static str, cwd: &Path, raw: &str) -> Result<String, Error> {
+    if is_glob(raw) || cwd.join(raw).exists() {
+        Ok(raw.to_string())
+    } else {
+        Err(invalid(setting, format!("File {raw} does not exist")))
+    }
+}
+
+/// Whether a `--reload-extra-file` entry is a glob pattern (gunicorn 26.1).
+pub fn is_glob(entry: &str) -> bool {
+    entry.contains(['*', '?', '['])
 }
 
 /// Python's `os.path.normpath` for an absolute path: drop `.`, and let

@@ -307,11 +307,8 @@ fn gunicorn_cmd_args_errors() {
         "Invalid value for GUNICORN_CMD_ARGS: No closing quotation"
     );
     assert_eq!(e.exit_code(), 1);
-    let e = error_env(&["app"], &[("GUNICORN_CMD_ARGS", "--reload")]);
-    assert_eq!(
-        e.to_string(),
-        unsupported("--reload (in GUNICORN_CMD_ARGS)")
-    );
+    let e = error_env(&["app"], &[("GUNICORN_CMD_ARGS", "--spew")]);
+    assert_eq!(e.to_string(), unsupported("--spew (in GUNICORN_CMD_ARGS)"));
     let e = error_env(&["app"], &[("GUNICORN_CMD_ARGS", "-w -2")]);
     assert_eq!(
         e.to_string(),
@@ -423,13 +420,13 @@ fn every_unsupported_setting_is_refused_by_name() {
             refused += 1;
         }
     }
-    // 97 settings have flags (95 of gunicorn's, 2 of our own) and 36 are implemented;
+    // 97 settings have flags (95 of gunicorn's, 2 of our own) and 39 are implemented;
     // 9 of the others have two spellings.
-    assert_eq!((settings, refused), (61, 70));
+    assert_eq!((settings, refused), (58, 67));
     // The first one given is named.
     assert_eq!(
-        error(&["--reload", "-D", "app"]).to_string(),
-        unsupported("--reload")
+        error(&["--spew", "-D", "app"]).to_string(),
+        unsupported("--spew")
     );
     assert_eq!(
         error(&["-c", "gunicorn.conf.py", "app"]).to_string(),
@@ -721,5 +718,47 @@ fn huge_timeouts_are_clamped_so_deadlines_cannot_overflow() {
     assert_eq!(
         error(&["--keep-alive", "-3", "app"]).to_string(),
         "Invalid value for keepalive: Value must be positive: -3"
+    );
+}
+
+#[test]
+fn reload_engine_and_extra_files() {
+    let cfg = config(&[]);
+    assert!(!cfg.reload);
+    assert_eq!(cfg.reload_engine, ReloadEngine::Auto);
+    assert!(cfg.reload_extra_files.is_empty());
+    let cfg = config(&[
+        "--reload",
+        "--reload-engine",
+        "poll",
+        "--reload-extra-file",
+        "Cargo.toml",
+        "--reload-extra-file",
+        "templates/**/*.html",
+    ]);
+    assert!(cfg.reload);
+    assert_eq!(cfg.reload_engine, ReloadEngine::Poll);
+    assert_eq!(
+        cfg.reload_extra_files,
+        ["Cargo.toml", "templates/**/*.html"]
+    );
+    assert_eq!(
+        config(&["--reload-engine", "inotify"]).reload_engine,
+        ReloadEngine::Inotify
+    );
+    let e = error(&["--reload-engine", "watchdog", "app"]);
+    assert_eq!(
+        e.to_string(),
+        "Invalid value for reload_engine: 'watchdog' is not one of auto, poll or inotify"
+    );
+    assert_eq!(e.exit_code(), 1);
+    // A plain file must exist; a pattern may match nothing yet.
+    assert_eq!(
+        error(&["--reload-extra-file", "no-such-file.txt", "app"]).to_string(),
+        "Invalid value for reload_extra_files: File no-such-file.txt does not exist"
+    );
+    assert_eq!(
+        config(&["--reload-extra-file", "nothing-yet/*.txt"]).reload_extra_files,
+        ["nothing-yet/*.txt"]
     );
 }

@@ -2,16 +2,21 @@
 //! master preloaded it), serve in the I/O loop, exit like a Python process.
 //!
 //! Exit statuses are gunicorn's protocol with the master: 3 when the worker
-//! could not boot, 4 when the application could not be loaded.
+//! could not boot, 4 when the application could not be loaded (with
+//! `--reload`, a load failure is served as a 500 instead, see `reload`),
+//! 1 after SIGABRT (`abort`).
 
 pub(crate) mod abort;
 mod conn;
 pub mod heartbeat;
 mod io_loop;
 pub mod notice;
+mod reload;
 mod spool;
 mod sync;
 mod tmpfile;
+
+use std::path::PathBuf;
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::Pid;
@@ -113,12 +118,32 @@ fn serve(boot: Boot<'_>) -> i32 {
                 python::format_exception(py, &e).trim_end()
             );
         }
+        // Files a failed load's traceback names, for --reload to watch.
+        let mut broken = Vec::new();
         let app = match boot.app {
             Some(app) => app,
+            None if cfg.reload && cfg.app_uri.is_some() => match load_or_fail_app(py, cfg) {
+                Ok((app, files)) => {
+                    broken = files;
+                    app
+                }
+                Err(code) => return code,
+            },
             None => match load(py, cfg) {
                 Ok(app) => app,
                 Err(code) => return code,
             },
+        };
+        let reloader = if cfg.reload {
+            match reload::Reloader::start(py, cfg, broken) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    error!("Exception in worker process: {e}");
+                    return BOOT_ERROR;
+                }
+            }
+        } else {
+            None
         };
         signals::ignore_sigpipe();
         let wsgi = match Wsgi::new(py, app, cfg.workers > 1, cfg.sendfile) {
@@ -141,6 +166,7 @@ fn serve(boot: Boot<'_>) -> i32 {
             access_log,
             notifier: boot.notifier,
             max_requests: boot.max_requests,
+            reloader,
         };
         let lp = io_loop::IoLoop::new(py, parts);
         match lp {
@@ -151,6 +177,28 @@ fn serve(boot: Boot<'_>) -> i32 {
             }
         }
     })
+}
+
+/// With `--reload`, a load failure does not end the worker: it is logged,
+/// and the worker serves it as a 500 to every request while watching the
+/// files its traceback names, so fixing them brings the app back.
+fn load_or_fail_app(py: Python<'_>, cfg: &Config) -> Result<(Py<PyAny>, Vec<PathBuf>), i32> {
+    let uri = cfg.app_uri.as_deref().unwrap_or_default();
+    let err = match python::app::load_app(py, uri) {
+        Ok(app) => return Ok((app, Vec::new())),
+        Err(e) => e.to_string(),
+    };
+    error!("Exception in worker process (serving it as a 500 until a watched file changes)\n{err}");
+    match reload::fail_app(py, &err) {
+        Ok(app) => Ok((app, reload::files_in_traceback(&err))),
+        Err(e) => {
+            error!(
+                "Exception in worker process\n{}",
+                python::format_exception(py, &e)
+            );
+            Err(BOOT_ERROR)
+        }
+    }
 }
 
 /// Import the application, reporting failures as gunicorn's worker does:

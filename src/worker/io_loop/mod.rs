@@ -7,6 +7,7 @@
 //! it (`respond`), so Python never waits on a socket. The GIL is released
 //! only around `epoll_wait`.
 
+mod reloading;
 mod request;
 mod respond;
 mod slab;
@@ -23,6 +24,7 @@ use tracing::{debug, error, info, warn};
 use super::conn::{Conn, READ_BUDGET, State};
 use super::heartbeat::Heartbeat;
 use super::notice::{Kind, Notifier};
+use super::reload::Reloader;
 use super::sync::SyncExecutor;
 use crate::config::{Config, ProxyMode};
 use crate::http::date::HttpDate;
@@ -34,6 +36,8 @@ use crate::wsgi::{self, Wsgi};
 use slab::Slab;
 
 const TOKEN_SIGNALS: u64 = u64::MAX;
+/// The `--reload` inotify descriptor; far from both listeners and slots.
+const TOKEN_RELOAD: u64 = u64::MAX / 2;
 /// Listener `i` has token `TOKEN_LISTENER_BASE - i`; connections use their slot index.
 const TOKEN_LISTENER_BASE: u64 = u64::MAX - 1;
 /// Connections accepted per listener wake-up, so one worker does not take
@@ -121,6 +125,8 @@ pub struct IoLoop<'a> {
     max_requests: u64,
     /// Replacement asked for, but the notice did not reach the master yet.
     retire_unsent: bool,
+    /// `--reload`: watches the source files.
+    reloader: Option<Reloader>,
 }
 
 /// What a worker's loop is built from.
@@ -136,6 +142,7 @@ pub struct Parts<'a> {
     pub notifier: Notifier,
     /// `--max-requests` plus this worker's jitter (0: no limit).
     pub max_requests: u64,
+    pub reloader: Option<Reloader>,
 }
 
 impl<'a> IoLoop<'a> {
@@ -150,6 +157,7 @@ impl<'a> IoLoop<'a> {
             access_log,
             notifier,
             max_requests,
+            reloader,
         } = parts;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         epoll.add(
@@ -195,7 +203,12 @@ impl<'a> IoLoop<'a> {
             requests: 0,
             max_requests,
             retire_unsent: false,
+            reloader,
         };
+        if let Some(fd) = lp.reloader.as_ref().and_then(Reloader::fd) {
+            lp.epoll
+                .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_RELOAD))?;
+        }
         lp.set_accepting(true)?;
         Ok(lp)
     }
@@ -255,6 +268,10 @@ impl<'a> IoLoop<'a> {
     fn dispatch(&mut self, py: Python<'_>, token: u64, flags: EpollFlags) {
         if token == TOKEN_SIGNALS {
             self.handle_signals();
+            return;
+        }
+        if token == TOKEN_RELOAD {
+            self.reload_events();
             return;
         }
         if token > TOKEN_LISTENER_BASE - self.listeners.len() as u64 {
@@ -509,6 +526,7 @@ impl<'a> IoLoop<'a> {
             return;
         }
         self.last_sweep = now;
+        self.reload_tick(py);
         self.maybe_resume_accepting();
         for id in self.conns.matching(|c| c.deadline <= now) {
             let Some(mut conn) = self.conns.take(id) else {
