@@ -158,3 +158,15 @@ fn with_preload_the_worker_restarts_but_keeps_the_masters_code() {
         server.log_text()
     );
 }
+
+#[test]
+fn a_missing_module_is_served_as_a_500_until_created() {
+    for engine in ENGINES {
+        let dir = scratch(&format!("reload-missing-{engine}"));
+        let server = start(&dir, engine, &[]);
+        let body = wait_answer(&server, 500, "No module named 'app'");
+        assert!(body.contains("ModuleNotFoundError"), "{engine}: {body}");
+        std::fs::write(dir.join("app.py"), app_source("created")).unwrap();
+        wait_answer(&server, 200, "created");
+    }
+}

@@ -16,8 +16,6 @@ mod spool;
 mod sync;
 mod tmpfile;
 
-use std::path::PathBuf;
-
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::Pid;
 use pyo3::prelude::*;
@@ -122,13 +120,15 @@ fn serve(boot: Boot<'_>) -> i32 {
         let mut broken = Vec::new();
         let app = match boot.app {
             Some(app) => app,
-            None if cfg.reload && cfg.app_uri.is_some() => match load_or_fail_app(py, cfg) {
-                Ok((app, files)) => {
-                    broken = files;
-                    app
+            None if cfg.reload && cfg.app_uri.is_some() => {
+                match reload::load_or_fail_app(py, cfg) {
+                    Ok((app, files)) => {
+                        broken = files;
+                        app
+                    }
+                    Err(code) => return code,
                 }
-                Err(code) => return code,
-            },
+            }
             None => match load(py, cfg) {
                 Ok(app) => app,
                 Err(code) => return code,
@@ -177,28 +177,6 @@ fn serve(boot: Boot<'_>) -> i32 {
             }
         }
     })
-}
-
-/// With `--reload`, a load failure does not end the worker: it is logged,
-/// and the worker serves it as a 500 to every request while watching the
-/// files its traceback names, so fixing them brings the app back.
-fn load_or_fail_app(py: Python<'_>, cfg: &Config) -> Result<(Py<PyAny>, Vec<PathBuf>), i32> {
-    let uri = cfg.app_uri.as_deref().unwrap_or_default();
-    let err = match python::app::load_app(py, uri) {
-        Ok(app) => return Ok((app, Vec::new())),
-        Err(e) => e.to_string(),
-    };
-    error!("Exception in worker process (serving it as a 500 until a watched file changes)\n{err}");
-    match reload::fail_app(py, &err) {
-        Ok(app) => Ok((app, reload::files_in_traceback(&err))),
-        Err(e) => {
-            error!(
-                "Exception in worker process\n{}",
-                python::format_exception(py, &e)
-            );
-            Err(BOOT_ERROR)
-        }
-    }
 }
 
 /// Import the application, reporting failures as gunicorn's worker does:

@@ -33,7 +33,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use crate::config::{Config, ReloadEngine, is_glob};
 use crate::python;
@@ -338,6 +338,47 @@ pub fn files_in_traceback(traceback: &str) -> Vec<PathBuf> {
     files
 }
 
+/// With `--reload`, a load failure does not end the worker: it is logged,
+/// and the worker serves it as a 500 to every request while watching the
+/// files its traceback names (and where the module would be, should it be
+/// missing), so fixing them brings the application back. Errors are exit
+/// statuses, as `worker::load`.
+pub fn load_or_fail_app(py: Python<'_>, cfg: &Config) -> Result<(Py<PyAny>, Vec<PathBuf>), i32> {
+    let uri = cfg.app_uri.as_deref().unwrap_or_default();
+    let err = match python::app::load_app(py, uri) {
+        Ok(app) => return Ok((app, Vec::new())),
+        Err(e) => e.to_string(),
+    };
+    error!("Exception in worker process (serving it as a 500 until a watched file changes)\n{err}");
+    match fail_app(py, &err) {
+        Ok(app) => {
+            let mut files = files_in_traceback(&err);
+            files.extend(module_candidates(&cfg.chdir, uri));
+            Ok((app, files))
+        }
+        Err(e) => {
+            error!(
+                "Exception in worker process\n{}",
+                python::format_exception(py, &e)
+            );
+            Err(super::BOOT_ERROR)
+        }
+    }
+}
+
+/// Where the module of `MODULE[:VARIABLE]` would be under `base`: after
+/// "No module named ...", creating it there is a change to act on.
+fn module_candidates(base: &Path, uri: &str) -> Vec<PathBuf> {
+    let module = uri.split(':').next().unwrap_or(uri);
+    let rel: PathBuf = module.split('.').collect();
+    if rel.as_os_str().is_empty() {
+        return Vec::new();
+    }
+    let mut file = base.join(&rel).into_os_string();
+    file.push(".py");
+    vec![PathBuf::from(file), base.join(rel).join("__init__.py")]
+}
+
 const FAIL_APP_SOURCE: &str = r#"
 def make(text):
     body = text.encode("utf-8", "replace")
@@ -394,6 +435,21 @@ SyntaxError: invalid syntax
             ]
         );
         assert!(files_in_traceback("AppImportError: no").is_empty());
+    }
+
+    #[test]
+    fn a_missing_module_is_looked_for_where_it_would_be() {
+        assert_eq!(
+            module_candidates(Path::new("/srv"), "pkg.web:app"),
+            [
+                PathBuf::from("/srv/pkg/web.py"),
+                PathBuf::from("/srv/pkg/web/__init__.py")
+            ]
+        );
+        assert_eq!(
+            module_candidates(Path::new("/srv"), "app")[0],
+            PathBuf::from("/srv/app.py")
+        );
     }
 
     #[test]
