@@ -63,7 +63,9 @@ const LINGER: Duration = Duration::from_secs(2);
 const TICK_MS: u16 = 1000;
 const TICK: Duration = Duration::from_millis(TICK_MS as u64);
 /// The heartbeat file is touched at most this often (a syscall each time).
-const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+/// It is also touched before each app call, so this is how much of
+/// `--timeout` a request can lose: small, so a request is given its timeout.
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 
 /// How the worker is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
