@@ -10,6 +10,8 @@
 
 pub mod pidfile;
 mod recycle;
+mod reexec;
+mod systemd;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -30,6 +32,7 @@ use crate::config::Config;
 use crate::python::fork::Forked;
 use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
+use crate::sock::inherited::{Inherited, Origin};
 use crate::worker::heartbeat::Heartbeat;
 use crate::worker::notice::{Kind, Notices};
 use crate::{critical, python, sock, worker};
@@ -140,6 +143,8 @@ pub struct Arbiter {
     /// No worker is spawned before then (after a failed boot).
     spawn_paused: Option<Instant>,
     spawn_backoff: Duration,
+    /// USR2 upgrades: this master's re-exec child, or its old master.
+    upgrade: reexec::Upgrade,
 }
 
 /// Start the master and run it until it stops; returns the exit status.
@@ -157,6 +162,7 @@ impl Arbiter {
     /// Everything before the first fork: the interpreter, the app when
     /// preloaded, the pid file, the listeners and the signal pipe.
     fn start(cfg: Config) -> Result<Arbiter, Error> {
+        let mut upgrade = reexec::Upgrade::at_start();
         let interp = python::resolve::resolve(
             std::env::var("VIRTUAL_ENV").ok().as_deref(),
             std::env::current_exe().ok().as_deref(),
@@ -177,14 +183,26 @@ impl Arbiter {
         let pid = std::process::id();
         info!("Starting gunicorn-rs {}", env!("CARGO_PKG_VERSION"));
         let pidfile = match &cfg.pidfile {
-            Some(path) => Some(Pidfile::create(path, pid).map_err(Error::Pidfile)?),
+            Some(path) => {
+                Some(Pidfile::create(&upgrade.pidfile_path(path), pid).map_err(Error::Pidfile)?)
+            }
             None => None,
         };
-        warn_about_inherited_sockets();
         let signals = SignalPipe::install(&SIGNALS)
             .map_err(|e| Error::Io("cannot install signal handlers", e))?;
         let notices = Notices::new().map_err(|e| Error::Io("cannot create a pipe", e))?;
-        let listeners = match sock::bind_all(&cfg.bind, cfg.backlog) {
+        let env = |key: &str| std::env::var(key).ok();
+        let inherited = Inherited::from_env(env, pid, upgrade.is_reexecuted());
+        let bound = match inherited {
+            Ok(Some(inherited)) => {
+                reexec::unset_env(inherited.env_vars());
+                upgrade.set_systemd(inherited.origin == Origin::Systemd);
+                inherited.adopt(&cfg.bind, cfg.backlog)
+            }
+            Ok(None) => sock::bind_all(&cfg.bind, cfg.backlog),
+            Err(e) => Err(e),
+        };
+        let listeners = match bound {
             Ok(l) => l,
             Err(e) => {
                 if let Some(p) = &pidfile {
@@ -196,6 +214,7 @@ impl Arbiter {
         let urls: Vec<String> = listeners.iter().map(Listener::url).collect();
         info!("Listening at: {} ({pid})", urls.join(","));
         info!("Using worker: sync");
+        systemd::notify(systemd::READY);
 
         Ok(Arbiter {
             num_workers: cfg.workers,
@@ -215,11 +234,14 @@ impl Arbiter {
             notices,
             spawn_paused: None,
             spawn_backoff: SPAWN_BACKOFF_MIN,
+            upgrade,
         })
     }
 
     fn run(mut self) -> i32 {
         loop {
+            self.upgrade
+                .maybe_promote(self.pidfile.as_mut(), self.cfg.pidfile.as_deref());
             if let Err(halt) = self.manage_workers() {
                 return self.halt(halt);
             }
@@ -268,9 +290,7 @@ impl Arbiter {
                 }
                 self.kill_workers(Signal::SIGUSR1);
             }
-            Signal::SIGUSR2 => {
-                warn!("USR2 (binary upgrade) is not supported by gunicorn-rs yet; ignored")
-            }
+            Signal::SIGUSR2 => self.upgrade.reexec(&self.listeners, &SIGNALS),
             Signal::SIGWINCH => debug!("SIGWINCH ignored. Not daemonized"),
             _ => {}
         }
@@ -283,7 +303,7 @@ impl Arbiter {
     /// app, so nothing is refused meanwhile; if the new ones cannot boot,
     /// the old ones keep serving (see `boot_failed`).
     fn reload(&mut self) {
-        info!("Hang up: Master");
+        info!("Hang up: {}", self.upgrade.master_name());
         // As gunicorn: a reload restores the configured count (TTIN/TTOU undone).
         self.num_workers = self.cfg.workers;
         if let Err(e) = crate::log::reopen() {
@@ -480,6 +500,9 @@ impl Arbiter {
                 }
             };
             let Some(pid) = status.pid() else { continue };
+            if self.upgrade.reaped(pid) {
+                continue;
+            }
             let Some(slot) = self.workers.remove(&pid) else {
                 // Not ours (we may be PID 1 in a container): reaped quietly.
                 debug!("Reaped unknown child process (pid:{pid}, status:{status:?})");
@@ -588,11 +611,15 @@ impl Arbiter {
 
     /// Stop the workers (gracefully or quickly), then exit.
     fn halt(mut self, halt: Halt) -> i32 {
+        if self.upgrade.stops_service() {
+            systemd::notify(systemd::STOPPING);
+        }
         self.stop(halt.graceful);
+        let name = self.upgrade.master_name();
         if halt.exit_code == 0 {
-            info!("Shutting down: Master");
+            info!("Shutting down: {name}");
         } else {
-            error!("Shutting down: Master");
+            error!("Shutting down: {name}");
         }
         if let Some(reason) = halt.reason {
             if halt.exit_code == 0 {
@@ -613,8 +640,9 @@ impl Arbiter {
     /// (TERM, or QUIT when quick), wait for them up to `--graceful-timeout`
     /// (an INT/QUIT meanwhile shortens the wait), then SIGKILL the rest.
     fn stop(&mut self, graceful: bool) {
+        let unlink = self.upgrade.unlink_sockets();
         for listener in self.listeners.drain(..) {
-            listener.close(true);
+            listener.close(unlink);
         }
         let mut quick = !graceful;
         self.kill_workers(if quick {
@@ -636,23 +664,6 @@ impl Arbiter {
         }
         self.kill_workers(Signal::SIGKILL);
         let _ = self.reap_workers();
-    }
-}
-
-/// Sockets handed over by systemd (LISTEN_FDS) or by a re-exec'd gunicorn
-/// (GUNICORN_FD) are not adopted yet: say so rather than ignore them.
-fn warn_about_inherited_sockets() {
-    let for_us = std::env::var("LISTEN_PID")
-        .ok()
-        .and_then(|p| p.parse::<u32>().ok())
-        == Some(std::process::id());
-    if for_us && std::env::var_os("LISTEN_FDS").is_some() {
-        warn!(
-            "systemd socket activation (LISTEN_FDS) is not supported yet: binding --bind addresses instead"
-        );
-    }
-    if std::env::var_os("GUNICORN_FD").is_some() {
-        warn!("GUNICORN_FD sockets are not adopted yet: binding --bind addresses instead");
     }
 }
 

@@ -86,6 +86,16 @@ impl Pidfile {
         })
     }
 
+    /// Move to `path` (a promoted `.2` master takes the configured name):
+    /// written there first, then the old file removed, so some file always
+    /// names this process. On failure the old file stays.
+    pub fn rename(&mut self, path: &Path) -> Result<(), Error> {
+        let moved = Pidfile::create(path, std::process::id())?;
+        self.remove();
+        *self = moved;
+        Ok(())
+    }
+
     /// Remove the file if it still names this process.
     pub fn remove(&self) {
         if read_pid(&self.path) == Some(std::process::id() as i32) {
@@ -118,6 +128,23 @@ mod tests {
         assert_eq!(read_pid(&path), Some(std::process::id() as i32));
         pf.remove();
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn rename_moves_the_file() {
+        let from = tmp("from");
+        let to = tmp("to");
+        let mut pf = Pidfile::create(&from, std::process::id()).unwrap();
+        pf.rename(&to).unwrap();
+        assert!(!from.exists());
+        assert_eq!(read_pid(&to), Some(std::process::id() as i32));
+        // A live other process at the target: refused, the file stays put.
+        fs::write(&from, "1\n").unwrap();
+        assert!(pf.rename(&from).is_err());
+        assert_eq!(read_pid(&to), Some(std::process::id() as i32));
+        pf.remove();
+        assert!(!to.exists());
+        let _ = fs::remove_file(&from);
     }
 
     #[test]

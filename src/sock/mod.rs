@@ -1,5 +1,6 @@
 //! Listening sockets: parsing `--bind` values and creating the listeners the
-//! master shares with its workers (tcp, `[v6]`, `unix:`, `fd://`).
+//! master shares with its workers (tcp, `[v6]`, `unix:`, `fd://`), or
+//! adopting those systemd or a re-executing master passed down ([`inherited`]).
 //!
 //! Behaviour follows gunicorn's `util.parse_address` and `sock.py`
 //! (`create_sockets`, `TCPSocket`, `UnixSocket`). Listeners are non-blocking
@@ -13,6 +14,7 @@
 //! checking with `fcntl` that it is open).
 
 mod addr;
+pub mod inherited;
 
 pub use addr::{BindAddr, parse_bind};
 
@@ -53,6 +55,12 @@ pub enum Error {
     Address { value: String, message: String },
     /// bind/listen failed (after gunicorn's retries).
     Bind { addr: String, source: io::Error },
+    /// A variable handing sockets over (`LISTEN_FDS`, `GUNICORN_FD`) is malformed.
+    Environment {
+        var: &'static str,
+        value: String,
+        message: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -62,6 +70,11 @@ impl fmt::Display for Error {
                 write!(f, "invalid bind address {value:?}: {message}")
             }
             Error::Bind { addr, source } => write!(f, "cannot listen at {addr}: {source}"),
+            Error::Environment {
+                var,
+                value,
+                message,
+            } => write!(f, "invalid {var}={value:?}: {message}"),
         }
     }
 }
@@ -69,7 +82,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Address { .. } => None,
+            Error::Address { .. } | Error::Environment { .. } => None,
             Error::Bind { source, .. } => Some(source),
         }
     }

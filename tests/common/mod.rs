@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod handover;
 pub mod load;
 
 pub use nix::sys::signal::Signal;
