@@ -321,6 +321,57 @@ fn notify_socket_hears_ready_then_stopping() {
     assert_eq!(drain(&sock), Vec::<String>::new());
 }
 
+/// A lifecycle.py server whose workers take a while to import the app and
+/// log "imported PID" to `dir/events` once they have.
+fn slow_booting(dir: &Path, workers: &str, notify: &Path) -> common::Server {
+    Launch::new(&["-w", workers, "lifecycle:app"])
+        .env("NOTIFY_SOCKET", &notify.to_string_lossy())
+        .env("GRS_EVENTS", &dir.join("events").to_string_lossy())
+        .env("GRS_IMPORT_DELAY", "0.5")
+        .start()
+}
+
+/// Pids that logged "imported" so far.
+fn imported(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("events"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("imported ").map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn notify_socket_hears_ready_only_once_a_worker_serves() {
+    let dir = scratch("sd-notify-late");
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    let server = slow_booting(&dir, "1", &path);
+    assert_ready(&recv(&sock));
+    assert_eq!(imported(&dir).len(), 1, "READY before the app was loaded");
+    assert_eq!(server.get("/pid").status, 200);
+}
+
+#[test]
+fn hup_is_announced_as_reloading_then_ready_once_the_new_workers_serve() {
+    let dir = scratch("sd-notify-hup");
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    let server = slow_booting(&dir, "2", &path);
+    assert_ready(&recv(&sock));
+    server.wait_workers(2, WAIT);
+    assert!(wait_until(WAIT, || (imported(&dir).len() == 2).then_some(())).is_some());
+    server.signal(Signal::SIGHUP);
+    let msg = recv(&sock);
+    assert!(
+        msg.starts_with("RELOADING=1\nSTATUS=Reloading\nMONOTONIC_USEC="),
+        "{msg:?}"
+    );
+    let msg = recv(&sock);
+    assert!(msg.starts_with("READY=1\nSTATUS=Reloaded\n"), "{msg:?}");
+    // Not before both new workers had loaded the app.
+    assert_eq!(imported(&dir).len(), 4, "{}", server.log_text());
+}
+
 #[test]
 fn notify_socket_may_be_an_abstract_name() {
     let name = format!("grs-test-notify-{}", std::process::id());

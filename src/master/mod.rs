@@ -145,6 +145,18 @@ pub struct Arbiter {
     spawn_backoff: Duration,
     /// USR2 upgrades: this master's re-exec child, or its old master.
     upgrade: reexec::Upgrade,
+    /// What the service manager was last told (`$NOTIFY_SOCKET`).
+    service: ServiceState,
+}
+
+/// Where the master stands with respect to sd_notify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServiceState {
+    /// No worker has served yet: READY not sent.
+    Starting,
+    Ready,
+    /// RELOADING sent: READY follows once no worker of the old set serves.
+    Reloading,
 }
 
 /// Start the master and run it until it stops; returns the exit status.
@@ -214,7 +226,6 @@ impl Arbiter {
         let urls: Vec<String> = listeners.iter().map(Listener::url).collect();
         info!("Listening at: {} ({pid})", urls.join(","));
         info!("Using worker: sync");
-        systemd::notify(systemd::READY);
 
         Ok(Arbiter {
             num_workers: cfg.workers,
@@ -234,6 +245,7 @@ impl Arbiter {
             notices,
             spawn_paused: None,
             spawn_backoff: SPAWN_BACKOFF_MIN,
+            service: ServiceState::Starting,
             upgrade,
         })
     }
@@ -315,6 +327,31 @@ impl Arbiter {
         // An operator's HUP is also how to retry at once after a failed boot.
         self.spawn_paused = None;
         self.spawn_backoff = SPAWN_BACKOFF_MIN;
+        if self.service != ServiceState::Starting {
+            systemd::notify(systemd::RELOADING);
+            self.service = ServiceState::Reloading;
+        }
+    }
+
+    /// Tell the service manager about progress: the first worker serving
+    /// (READY), a reload whose old workers have all been stopped.
+    fn update_service_state(&mut self) {
+        let booted = || self.workers.values().any(|w| w.serving());
+        match self.service {
+            ServiceState::Starting if booted() => {
+                systemd::notify(systemd::READY);
+                self.service = ServiceState::Ready;
+            }
+            ServiceState::Reloading
+                if !self.workers.values().any(|w| {
+                    w.replace == Some(recycle::Reason::Reload) && w.retiring.is_none()
+                }) =>
+            {
+                systemd::notify(systemd::RELOADED);
+                self.service = ServiceState::Ready;
+            }
+            _ => {}
+        }
     }
 
     /// Spawn or stop workers until `num_workers` are active (gunicorn's
@@ -350,6 +387,7 @@ impl Arbiter {
             }
         }
         self.retire_replaced(wanted);
+        self.update_service_state();
         Ok(())
     }
 
@@ -431,6 +469,10 @@ impl Arbiter {
         );
         self.spawn_paused = Some(Instant::now() + wait);
         self.spawn_backoff = (wait * 2).min(SPAWN_BACKOFF_MAX);
+        if self.service == ServiceState::Reloading {
+            systemd::notify(systemd::RELOAD_FAILED);
+            self.service = ServiceState::Ready;
+        }
         Ok(())
     }
 

@@ -2,8 +2,9 @@
 //! `$NOTIFY_SOCKET`) how the master is doing.
 //!
 //! gunicorn sends one message, `READY=1` with `STATUS=Gunicorn arbiter
-//! booted`, once the listeners are up; gunicorn-rs also sends `STOPPING=1`
-//! when it shuts down for good. Each message carries `MONOTONIC_USEC`, as
+//! booted`, once the listeners are up; gunicorn-rs sends it once the first
+//! worker serves, brackets a HUP reload with `RELOADING=1` ... `READY=1`,
+//! and sends `STOPPING=1` when it shuts down for good. Each message carries `MONOTONIC_USEC`, as
 //! gunicorn's do. A path or an abstract name (`@name`) is accepted; without
 //! `NOTIFY_SOCKET` nothing is sent. Failures are only logged (debug): the
 //! server runs the same with or without a supervisor.
@@ -16,8 +17,18 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 
 use nix::time::{ClockId, clock_gettime};
 
-/// Sent once the listeners are up (gunicorn's text, so tools that read it agree).
+/// Sent once the first worker has loaded the application, so a unit is
+/// "started" only when it can answer (gunicorn sends it before forking any
+/// worker); gunicorn's text, so tools that read it agree.
 pub const READY: &str = "READY=1\nSTATUS=Gunicorn arbiter booted";
+/// Sent on HUP (what `Type=notify-reload` expects); `RELOADED` or
+/// `RELOAD_FAILED` follows.
+pub const RELOADING: &str = "RELOADING=1\nSTATUS=Reloading";
+/// The reload is done: every worker runs the new code.
+pub const RELOADED: &str = "READY=1\nSTATUS=Reloaded";
+/// The new workers cannot boot; the old ones serve on.
+pub const RELOAD_FAILED: &str =
+    "READY=1\nSTATUS=Reload failed: new workers cannot boot; the previous ones serve";
 /// Sent when the master begins its final shutdown.
 pub const STOPPING: &str = "STOPPING=1";
 
