@@ -216,14 +216,16 @@ impl Drop for Daemon {
         let Some((pid, session)) = self.pids else {
             return;
         };
+        let workers = common::children_of(pid);
         if !gone(pid) {
-            let workers = common::children_of(pid);
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-            for w in workers {
-                let _ = nix::sys::signal::kill(Pid::from_raw(w), Signal::SIGKILL);
-            }
         }
         reap(pid);
+        // Orphaned by the kill, they are this process's children now.
+        for w in workers {
+            let _ = nix::sys::signal::kill(Pid::from_raw(w), Signal::SIGKILL);
+            reap(w);
+        }
         if session != pid {
             reap(session);
         }
@@ -268,6 +270,18 @@ fn daemon_detaches_serves_and_stops_on_term() {
         err.trim_end(),
         "Warning: you shouldn't specify `daemon = True` when launching by systemd with `Type = notify`"
     );
+
+    // WINCH, only when daemonized: the workers stop, the master stays;
+    // TTIN brings one back.
+    nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGWINCH).unwrap();
+    assert!(
+        wait_until(WAIT, || common::children_of(pid).is_empty().then_some(())).is_some(),
+        "WINCH stops the workers"
+    );
+    assert!(!gone(pid));
+    nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTTIN).unwrap();
+    assert!(wait_until(WAIT, || (common::children_of(pid).len() == 1).then_some(())).is_some());
+    assert_eq!(common::connect_get(port, "/umask").text(), "22");
 
     assert!(
         daemon.stop(),
@@ -328,6 +342,20 @@ fn daemon_without_stdio_inheritance_writes_nothing_to_the_launchers_output() {
     assert_eq!(common::connect_get(port, "/print").text(), "printed");
     assert!(daemon.stop());
     assert_eq!(fs::read_to_string(&out).unwrap(), "");
+}
+
+#[test]
+fn winch_is_ignored_when_not_daemonized() {
+    let server = Launch::new(&["--log-level", "debug", "whoami:app"]).start();
+    let before = server.wait_workers(1, WAIT);
+    server.signal(Signal::SIGWINCH);
+    assert!(
+        server
+            .wait_for(WAIT, |l| l.contains("SIGWINCH ignored. Not daemonized"))
+            .is_some()
+    );
+    assert_eq!(server.workers(), before);
+    assert_eq!(server.get("/umask").status, 200);
 }
 
 // --- --env --------------------------------------------------------------------

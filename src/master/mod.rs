@@ -280,6 +280,11 @@ impl Arbiter {
             Signal::SIGUSR2 => {
                 warn!("USR2 (binary upgrade) is not supported by gunicorn-rs yet; ignored")
             }
+            // gunicorn: a daemon's workers stop gracefully, the master stays.
+            Signal::SIGWINCH if self.cfg.process.daemon => {
+                info!("graceful stop of workers");
+                self.num_workers = 0;
+            }
             Signal::SIGWINCH => debug!("SIGWINCH ignored. Not daemonized"),
             _ => {}
         }
