@@ -398,6 +398,7 @@ fn workers_run_as_user_and_group_while_the_master_stays_root() {
     let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
     let dir = scratch("owner");
     let sock = dir.join("app.sock");
+    let (error_log, access_log) = (dir.join("error.log"), dir.join("access.log"));
     let server = Launch::new(&[
         "-u",
         "nobody",
@@ -407,9 +408,13 @@ fn workers_run_as_user_and_group_while_the_master_stays_root() {
         dir.to_str().unwrap(),
         "-b",
         &format!("unix:{}", sock.display()),
+        "--error-logfile",
+        error_log.to_str().unwrap(),
+        "--access-logfile",
+        access_log.to_str().unwrap(),
         "whoami:app",
     ])
-    .start();
+    .start_with_log_file(&error_log);
     let worker = server.wait_workers(1, WAIT)[0];
     assert_eq!(server.get("/id").text(), format!("{uid} {gid} {gid}"));
     assert_eq!(status_ids(worker, "Uid:"), [uid; 4]);
@@ -423,6 +428,11 @@ fn workers_run_as_user_and_group_while_the_master_stays_root() {
     // The unix socket file is handed over as in gunicorn.
     let meta = fs::metadata(&sock).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+    // So are the log files, which the worker reopens on USR1.
+    for log in [&error_log, &access_log] {
+        let meta = fs::metadata(log).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (uid, gid), "{}", log.display());
+    }
 }
 
 #[test]

@@ -89,9 +89,13 @@ pub fn own_error_log(cfg: &Config) {
     }
 }
 
-/// Change a log file's owner; a failure is not fatal (it may be
-/// `/dev/null`), as in gunicorn.
+/// Change a log file's owner; a failure is not fatal, as in gunicorn.
+/// Only regular files: gunicorn would also hand over `/dev/null` or a
+/// terminal given as a log.
 fn give(path: &str, uid: u32, gid: u32) {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return;
+    }
     if let Err(e) = chown(path, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))) {
         debug!("cannot chown {path} to {uid}:{gid}: {e}");
     }
