@@ -33,6 +33,15 @@ fn cmdline(pid: i32) -> String {
     String::from_utf8_lossy(first).into_owned()
 }
 
+/// The title of `pid` once it names a `kind` ("master", "worker"): a
+/// worker shows its master's title until it sets its own, just after fork.
+fn title(pid: i32, kind: &str) -> Option<String> {
+    wait_until(WAIT, || {
+        let t = cmdline(pid);
+        t.contains(kind).then_some(t)
+    })
+}
+
 fn comm(pid: i32) -> String {
     fs::read_to_string(format!("/proc/{pid}/comm"))
         .unwrap_or_default()
@@ -459,16 +468,17 @@ fn numeric_ids_initgroups_and_a_preloaded_app() {
     ])
     .start();
     let worker = server.wait_workers(1, WAIT)[0];
-    assert_eq!(status_ids(worker, "Uid:"), [uid; 4]);
-    assert_eq!(status_ids(worker, "Gid:"), [gid; 4]);
-    let mut groups = status_ids(worker, "Groups:");
-    groups.sort_unstable();
-    assert_eq!(groups, expected);
+    // Answering means it has switched (before loading the app).
     let groups = expected.iter().map(u32::to_string).collect::<Vec<_>>();
     assert_eq!(
         server.get("/id").text(),
         format!("{uid} {gid} {}", groups.join(","))
     );
+    assert_eq!(status_ids(worker, "Uid:"), [uid; 4]);
+    assert_eq!(status_ids(worker, "Gid:"), [gid; 4]);
+    let mut groups = status_ids(worker, "Groups:");
+    groups.sort_unstable();
+    assert_eq!(groups, expected);
 }
 
 #[test]
@@ -561,14 +571,17 @@ fn titles_name_the_master_and_the_workers() {
         .start();
     let workers = server.wait_workers(2, WAIT);
     let master = server.pid();
-    let title = wait_until(WAIT, || {
-        let t = cmdline(master);
-        t.contains("master").then_some(t)
-    });
-    assert_eq!(title.as_deref(), Some("gunicorn-rs: master [shop]"));
+    assert_eq!(
+        title(master, "master").as_deref(),
+        Some("gunicorn-rs: master [shop]")
+    );
     assert_eq!(comm(master), "gunicorn-rs: ma");
     for w in workers {
-        assert_eq!(cmdline(w), "gunicorn-rs: worker [shop]");
+        assert_eq!(
+            title(w, "worker").as_deref(),
+            Some("gunicorn-rs: worker [shop]")
+        );
+        // Set just before the command line.
         assert_eq!(comm(w), "gunicorn-rs: wo");
     }
     // The arguments and the environment were moved out of the way first:
@@ -586,12 +599,14 @@ fn titles_name_the_master_and_the_workers() {
 fn without_a_name_titles_use_the_application() {
     let server = Launch::new(&["whoami:app"]).start();
     let worker = server.wait_workers(1, WAIT)[0];
-    assert_eq!(cmdline(worker), "gunicorn-rs: worker [whoami:app]");
-    let master = wait_until(WAIT, || {
-        let t = cmdline(server.pid());
-        t.contains("master").then_some(t)
-    });
-    assert_eq!(master.as_deref(), Some("gunicorn-rs: master [whoami:app]"));
+    assert_eq!(
+        title(worker, "worker").as_deref(),
+        Some("gunicorn-rs: worker [whoami:app]")
+    );
+    assert_eq!(
+        title(server.pid(), "master").as_deref(),
+        Some("gunicorn-rs: master [whoami:app]")
+    );
 }
 
 // --- --reuse-port ----------------------------------------------------------------
