@@ -14,6 +14,9 @@
 //!   wrapper, app loading.
 //! - [`master`]: the arbiter: spawning and reaping workers, checking their
 //!   heartbeats, reload, shutdown, pidfile.
+//! - [`process`]: the identity of the processes: `--daemon`, `--env`,
+//!   the workers' user, group and umask, heartbeat file placement, and
+//!   the process titles `ps` shows.
 //! - [`signals`]: the self-pipe both master and workers receive signals
 //!   through, and blocking signals across fork.
 //! - [`sock`]: listener kinds (tcp, `[v6]`, `unix:`, `fd://`) and their parsing.
@@ -30,6 +33,7 @@ pub mod config;
 pub mod http;
 pub mod log;
 pub mod master;
+pub mod process;
 pub mod python;
 pub mod signals;
 pub mod sock;

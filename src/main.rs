@@ -1,10 +1,12 @@
 //! `gunicorn-rs [OPTIONS] [APP_MODULE]`: parse the command line, set up the
-//! error log, run the master; nothing else.
+//! error log, detach if asked, run the master; nothing else.
 
 use gunicorn_rs::config::{self, Invocation};
-use gunicorn_rs::{log, master};
+use gunicorn_rs::{log, master, process};
 
 fn main() {
+    // Before anything else may start a thread or read the arguments.
+    process::title::init();
     let env = |key: &str| std::env::var(key).ok();
     let cfg = match config::parse_args(std::env::args_os(), &env) {
         Ok(Invocation::Print(text)) => {
@@ -25,6 +27,11 @@ fn main() {
     if let Err(e) = log::init(&cfg.errorlog, cfg.loglevel) {
         eprintln!("Error: {e}");
         std::process::exit(1);
+    }
+    // Detach (--daemon) and set --env before the interpreter starts.
+    if let Err(e) = process::prepare(&cfg) {
+        eprintln!("Error: {e}");
+        std::process::exit(e.exit_code());
     }
     std::process::exit(master::run(cfg));
 }

@@ -11,7 +11,8 @@
 //! `$XDG_RUNTIME_DIR`/`$HOME` only place a socket that is never opened.
 //! No setting is silently ignored.
 //!
-//! Never touches Python, sockets or processes.
+//! Never touches Python, sockets or processes; it reads the user and
+//! group databases to turn `--user`/`--group` names into ids.
 //!
 //! - `settings`: the table.
 //! - `cli`: the clap command generated from it; help and version texts.
@@ -176,6 +177,57 @@ pub struct Config {
     pub proxy_allow_ips: AllowList,
     /// Request-parsing relaxations, all off by default as in gunicorn 27.
     pub http: HttpOptions,
+    /// Process set-up (`-D`, `-e`, `-u`, `-g`, `-m`, `-n`...), applied by
+    /// [`crate::process`].
+    pub process: ProcessOptions,
+}
+
+/// How the server's processes are set up: detaching, environment,
+/// identity of the workers, file mode mask, names in `ps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessOptions {
+    /// `-D/--daemon`: detach from the terminal before starting.
+    pub daemon: bool,
+    /// `-R/--enable-stdio-inheritance`: a daemon keeps stdout and stderr
+    /// unless they are terminals.
+    pub enable_stdio_inheritance: bool,
+    /// `-e/--env KEY=VALUE` (repeatable), split at the first `=`.
+    pub raw_env: Vec<(String, String)>,
+    /// `--worker-tmp-dir`: where heartbeat files are made; None: the
+    /// system's temporary directory.
+    pub worker_tmp_dir: Option<PathBuf>,
+    /// `-u/--user` as a uid; default the effective uid at start.
+    pub user: u32,
+    /// `-g/--group` as a gid; default the effective gid at start.
+    pub group: u32,
+    /// `--initgroups`: workers get all the groups of their user.
+    pub initgroups: bool,
+    /// `-m/--umask`, default 0: the mask unix socket files and heartbeat
+    /// files are created under (only the low nine bits count).
+    pub umask: u32,
+    /// `-n/--name`; None: the application URI names the processes.
+    pub proc_name: Option<String>,
+    /// `--reuse-port`: SO_REUSEPORT on TCP listeners.
+    pub reuse_port: bool,
+}
+
+impl ProcessOptions {
+    /// gunicorn's defaults: nothing changes; workers keep the effective
+    /// user and group of the process that parsed the configuration.
+    pub fn defaults() -> ProcessOptions {
+        ProcessOptions {
+            daemon: false,
+            enable_stdio_inheritance: false,
+            raw_env: Vec::new(),
+            worker_tmp_dir: None,
+            user: nix::unistd::geteuid().as_raw(),
+            group: nix::unistd::getegid().as_raw(),
+            initgroups: false,
+            umask: 0,
+            proc_name: None,
+            reuse_port: false,
+        }
+    }
 }
 
 /// gunicorn's parser settings (`--permit-obsolete-folding` and friends).
@@ -241,7 +293,18 @@ impl Config {
             proxy_protocol: ProxyMode::Off,
             proxy_allow_ips: AllowList::default(),
             http: HttpOptions::default(),
+            process: ProcessOptions::defaults(),
         }
+    }
+
+    /// The name in process titles: `--name`, else the application URI
+    /// (gunicorn's `proc_name`, falling back to `default_proc_name`).
+    pub fn proc_name(&self) -> &str {
+        self.process
+            .proc_name
+            .as_deref()
+            .or(self.app_uri.as_deref())
+            .unwrap_or("gunicorn")
     }
 }
 
@@ -273,6 +336,9 @@ pub enum Error {
     /// No APP_MODULE on the command line (gunicorn's "No application module
     /// specified.").
     NoAppModule,
+    /// A value gunicorn refuses with a message of its own, shown as is:
+    /// `No such user: 'x'`, `environment setting 'FOO' invalid`.
+    Refused(String),
 }
 
 impl Error {
@@ -299,6 +365,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::NoAppModule => write!(f, "No application module specified."),
+            Error::Refused(msg) => write!(f, "{msg}"),
         }
     }
 }

@@ -2,8 +2,9 @@
 //! settings, apply defaults < `GUNICORN_CMD_ARGS` < command line, read the
 //! environment fallbacks, and validate each value as gunicorn does.
 //!
-//! Reads the environment through the closure it is given and the
-//! filesystem only to check `--chdir` and look for `./gunicorn.conf.py`.
+//! Reads the environment through the closure it is given, the filesystem
+//! only to check `--chdir` and look for `./gunicorn.conf.py`, and the user
+//! and group databases for `--user` and `--group` names.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -266,6 +267,35 @@ impl Draft {
             }
             // No control socket is ever opened, so asking for none is already true.
             "control_socket_disable" => {}
+            "daemon" => c.process.daemon = true,
+            "enable_stdio_inheritance" => c.process.enable_stdio_inheritance = true,
+            "reuse_port" => c.process.reuse_port = true,
+            "initgroups" => c.process.initgroups = true,
+            "raw_env" => match value {
+                Value::Many(items) => {
+                    c.process.raw_env = items
+                        .iter()
+                        .map(|item| env_pair(pytext::strip(item)))
+                        .collect::<Result<_, _>>()?;
+                }
+                _ => return Err(mismatch(setting)),
+            },
+            // gunicorn keeps the value as given (no existence check here:
+            // the master reports a missing directory when it needs it).
+            "worker_tmp_dir" => c.process.worker_tmp_dir = Some(PathBuf::from(text()?)),
+            "user" => c.process.user = user_id(raw(setting, value)?)?,
+            "group" => c.process.group = group_id(raw(setting, value)?)?,
+            "umask" => {
+                let raw = text()?;
+                // The command line checked the syntax; only the size can fail here.
+                let mask = pytext::auto_int(raw)
+                    .map_err(|_| invalid(name, format!("Value is too large: {raw}")))?;
+                if mask < 0 {
+                    return Err(invalid(name, format!("Value must be positive: {mask}")));
+                }
+                c.process.umask = fit(name, mask)?;
+            }
+            "proc_name" => c.process.proc_name = Some(text()?.to_string()),
             // Unsupported settings were refused before; nothing else has a flag.
             _ => {
                 return Err(Error::Unsupported {
@@ -351,6 +381,68 @@ fn web_concurrency(env: &dyn Fn(&str) -> Option<String>) -> Result<u32, Error> {
         }
     };
     fit(setting, n)
+}
+
+/// One `--env` value: gunicorn's `Config.env` splits at the first `=`
+/// and refuses a value without one. An empty name, which `os.environ`
+/// would refuse later, is refused with the same message.
+fn env_pair(raw: &str) -> Result<(String, String), Error> {
+    match raw.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(Error::Refused(format!(
+            "environment setting {} invalid",
+            pytext::repr(raw)
+        ))),
+    }
+}
+
+/// The value exactly as given: gunicorn's user and group validators do
+/// not strip it.
+fn raw<'v>(setting: &'static Setting, value: &'v Value) -> Result<&'v str, Error> {
+    match value {
+        Value::One(s) => Ok(s),
+        _ => Err(mismatch(setting)),
+    }
+}
+
+/// gunicorn's `validate_user`: digits are a uid, anything else a name
+/// looked up in the user database.
+fn user_id(raw: &str) -> Result<u32, Error> {
+    if let Some(id) = numeric_id("user", raw)? {
+        return Ok(id);
+    }
+    match nix::unistd::User::from_name(raw) {
+        Ok(Some(user)) => Ok(user.uid.as_raw()),
+        _ => Err(Error::Refused(format!(
+            "No such user: {}",
+            pytext::repr(raw)
+        ))),
+    }
+}
+
+/// gunicorn's `validate_group`: digits are a gid, anything else a name
+/// looked up in the group database.
+fn group_id(raw: &str) -> Result<u32, Error> {
+    if let Some(id) = numeric_id("group", raw)? {
+        return Ok(id);
+    }
+    match nix::unistd::Group::from_name(raw) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        _ => Err(Error::Refused(format!(
+            "No such group: {}",
+            pytext::repr(raw)
+        ))),
+    }
+}
+
+/// A uid or gid written in digits (Python's `str.isdigit`), if it is one.
+fn numeric_id(setting: &'static str, raw: &str) -> Result<Option<u32>, Error> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    raw.parse::<u32>()
+        .map(Some)
+        .map_err(|_| invalid(setting, format!("Value is too large: {raw}")))
 }
 
 /// gunicorn's `validate_pos_int`: an integer, 0 or more.

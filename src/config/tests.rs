@@ -420,9 +420,9 @@ fn every_unsupported_setting_is_refused_by_name() {
             refused += 1;
         }
     }
-    // 97 settings have flags (95 of gunicorn's, 2 of our own) and 39 are implemented;
-    // 9 of the others have two spellings.
-    assert_eq!((settings, refused), (58, 67));
+    // 97 settings have flags (95 of gunicorn's, 2 of our own) and 49 are implemented;
+    // 2 of the others have two spellings.
+    assert_eq!((settings, refused), (48, 50));
     // The first one given is named.
     assert_eq!(
         error(&["--spew", "-D", "app"]).to_string(),
@@ -761,4 +761,117 @@ fn reload_engine_and_extra_files() {
         config(&["--reload-extra-file", "nothing-yet/*.txt"]).reload_extra_files,
         ["nothing-yet/*.txt"]
     );
+}
+
+#[test]
+fn process_settings_default_to_changing_nothing() {
+    let c = config(&[]);
+    let p = &c.process;
+    assert!(!p.daemon && !p.enable_stdio_inheritance && !p.initgroups && !p.reuse_port);
+    assert!(p.raw_env.is_empty());
+    assert_eq!(p.worker_tmp_dir, None);
+    assert_eq!(p.user, nix::unistd::geteuid().as_raw());
+    assert_eq!(p.group, nix::unistd::getegid().as_raw());
+    assert_eq!(p.umask, 0);
+    // gunicorn's default_proc_name: the application URI.
+    assert_eq!(c.proc_name(), "app:app");
+    assert_eq!(config(&["-n", "shop"]).proc_name(), "shop");
+    assert_eq!(config(&["--name", " shop "]).proc_name(), "shop");
+}
+
+#[test]
+fn process_flags() {
+    let c = config(&[
+        "-D",
+        "-R",
+        "--initgroups",
+        "--reuse-port",
+        "--worker-tmp-dir",
+        "/dev/shm",
+    ]);
+    let p = &c.process;
+    assert!(p.daemon && p.enable_stdio_inheritance && p.initgroups && p.reuse_port);
+    assert_eq!(p.worker_tmp_dir.as_deref(), Some(Path::new("/dev/shm")));
+    let c = config(&["--daemon", "--enable-stdio-inheritance"]);
+    assert!(c.process.daemon && c.process.enable_stdio_inheritance);
+    // Through GUNICORN_CMD_ARGS as well.
+    let c = config_env(&[], &[("GUNICORN_CMD_ARGS", "-D --reuse-port -n web")]);
+    assert!(c.process.daemon && c.process.reuse_port);
+    assert_eq!(c.proc_name(), "web");
+}
+
+#[test]
+fn env_values_split_at_the_first_equals_sign() {
+    let c = config(&["-e", "A=1", "--env", " B=x=y ", "-e", "C="]);
+    let pairs: Vec<(&str, &str)> = c
+        .process
+        .raw_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(pairs, [("A", "1"), ("B", "x=y"), ("C", "")]);
+    // The command line replaces GUNICORN_CMD_ARGS's list, as argparse's append.
+    let c = config_env(&["-e", "B=2"], &[("GUNICORN_CMD_ARGS", "-e A=1")]);
+    assert_eq!(c.process.raw_env, [("B".to_string(), "2".to_string())]);
+    // gunicorn's Config.env message.
+    for (bad, shown) in [("FOO", "'FOO'"), ("=x", "'=x'"), ("", "''")] {
+        let e = error(&["-e", "A=1", "-e", bad, "app"]);
+        assert_eq!(
+            e.to_string(),
+            format!("environment setting {shown} invalid"),
+            "{bad:?}"
+        );
+        assert_eq!(e.exit_code(), 1);
+    }
+}
+
+#[test]
+fn users_and_groups_by_name_or_id() {
+    let c = config(&["-u", "0", "-g", "0"]);
+    assert_eq!((c.process.user, c.process.group), (0, 0));
+    let c = config(&["--user", "65534", "--group", "4321"]);
+    assert_eq!((c.process.user, c.process.group), (65534, 4321));
+    // Names from the user and group databases; root exists everywhere.
+    let c = config(&["-u", "root", "-g", "root"]);
+    assert_eq!((c.process.user, c.process.group), (0, 0));
+    // gunicorn's ConfigError messages, the value not stripped.
+    let e = error(&["-u", "no-such-user-here", "app"]);
+    assert_eq!(e.to_string(), "No such user: 'no-such-user-here'");
+    assert_eq!(e.exit_code(), 1);
+    assert_eq!(
+        error(&["-g", "no-such-group-here", "app"]).to_string(),
+        "No such group: 'no-such-group-here'"
+    );
+    assert_eq!(
+        error(&["-u", " 0", "app"]).to_string(),
+        "No such user: ' 0'"
+    );
+    assert!(matches!(
+        error(&["-u", "99999999999", "app"]),
+        Error::Invalid {
+            setting: "user",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn umask_reads_like_gunicorns_auto_int() {
+    for (value, mask) in [
+        ("0o22", 0o22),
+        ("022", 0o22),
+        ("0022", 0o22),
+        ("18", 18),
+        ("0x12", 0o22),
+        ("0", 0),
+        ("0o777", 0o777),
+    ] {
+        assert_eq!(config(&["-m", value]).process.umask, mask, "{value}");
+    }
+    assert_eq!(config(&["--umask", "0o77"]).process.umask, 0o77);
+    assert_eq!(
+        error(&["-m", "-1", "app"]).to_string(),
+        "Invalid value for umask: Value must be positive: -1"
+    );
+    assert!(matches!(error(&["-m", "08", "app"]), Error::Usage(_)));
 }

@@ -35,7 +35,7 @@ use crate::sock::Listener;
 use crate::sock::inherited::{Inherited, Origin};
 use crate::worker::heartbeat::Heartbeat;
 use crate::worker::notice::{Kind, Notices};
-use crate::{critical, python, sock, worker};
+use crate::{critical, process, python, sock, worker};
 use pidfile::Pidfile;
 
 /// Signals the master handles (gunicorn's `Arbiter.SIGNALS` plus CHLD).
@@ -65,13 +65,17 @@ pub enum Error {
     Python(python::Error),
     Sock(sock::Error),
     Pidfile(pidfile::Error),
+    Process(process::Error),
     Io(&'static str, std::io::Error),
 }
 
 impl Error {
     /// gunicorn exits 1 on start-up failures.
     pub fn exit_code(&self) -> i32 {
-        1
+        match self {
+            Error::Process(e) => e.exit_code(),
+            _ => 1,
+        }
     }
 }
 
@@ -81,6 +85,7 @@ impl fmt::Display for Error {
             Error::Python(e) => write!(f, "{e}"),
             Error::Sock(e) => write!(f, "{e}"),
             Error::Pidfile(e) => write!(f, "{e}"),
+            Error::Process(e) => write!(f, "{e}"),
             Error::Io(what, e) => write!(f, "{what}: {e}"),
         }
     }
@@ -162,7 +167,10 @@ enum ServiceState {
 /// Start the master and run it until it stops; returns the exit status.
 pub fn run(cfg: Config) -> i32 {
     match Arbiter::start(cfg) {
-        Ok(arbiter) => arbiter.run(),
+        Ok(arbiter) => {
+            process::title::set(&process::master_title(&arbiter.cfg));
+            arbiter.run()
+        }
         Err(e) => {
             error!("{e}");
             e.exit_code()
@@ -194,6 +202,7 @@ impl Arbiter {
 
         let pid = std::process::id();
         info!("Starting gunicorn-rs {}", env!("CARGO_PKG_VERSION"));
+        let tmp_dir = process::worker_tmp_dir(&cfg).map_err(Error::Process)?;
         let pidfile = match &cfg.pidfile {
             Some(path) => {
                 Some(Pidfile::create(&upgrade.pidfile_path(path), pid).map_err(Error::Pidfile)?)
@@ -211,7 +220,7 @@ impl Arbiter {
                 upgrade.set_systemd(inherited.origin == Origin::Systemd);
                 inherited.adopt(&cfg.bind, cfg.backlog)
             }
-            Ok(None) => sock::bind_all(&cfg.bind, cfg.backlog),
+            Ok(None) => sock::bind_all_options(&cfg.bind, &sock::Options::from_config(&cfg)),
             Err(e) => Err(e),
         };
         let listeners = match bound {
@@ -241,7 +250,7 @@ impl Arbiter {
             worker_age: 0,
             app,
             pidfile,
-            tmp_dir: std::env::temp_dir(),
+            tmp_dir,
             notices,
             spawn_paused: None,
             spawn_backoff: SPAWN_BACKOFF_MIN,
@@ -303,6 +312,11 @@ impl Arbiter {
                 self.kill_workers(Signal::SIGUSR1);
             }
             Signal::SIGUSR2 => self.upgrade.reexec(&self.listeners, &SIGNALS),
+            // gunicorn: a daemon's workers stop gracefully, the master stays.
+            Signal::SIGWINCH if self.cfg.process.daemon => {
+                info!("graceful stop of workers");
+                self.num_workers = 0;
+            }
             Signal::SIGWINCH => debug!("SIGWINCH ignored. Not daemonized"),
             _ => {}
         }
@@ -478,7 +492,7 @@ impl Arbiter {
 
     fn spawn_worker(&mut self) -> Result<(), Error> {
         self.worker_age += 1;
-        let heartbeat = Heartbeat::create(&self.tmp_dir)
+        let heartbeat = process::new_heartbeat(&self.tmp_dir, &self.cfg)
             .map_err(|e| Error::Io("cannot create a heartbeat file", e))?;
         let notifier = self
             .notices

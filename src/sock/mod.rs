@@ -5,9 +5,10 @@
 //! Behaviour follows gunicorn's `util.parse_address` and `sock.py`
 //! (`create_sockets`, `TCPSocket`, `UnixSocket`). Listeners are non-blocking
 //! and close-on-exec; a USR2 re-exec must clear that with
-//! [`Listener::set_inheritable`]. Unix sockets are bound under gunicorn's
-//! default `umask` of 0, so their file is `srwxrwxrwx` whatever the
-//! process umask.
+//! [`Listener::set_inheritable`]. Unix sockets are bound under `--umask`
+//! (gunicorn's default 0 makes their file `srwxrwxrwx` whatever the
+//! process umask) and their file is given to `--user`/`--group`.
+//! `--reuse-port` sets SO_REUSEPORT on TCP listeners.
 //!
 //! The `unsafe` blocks here take ownership of descriptors: one just
 //! returned by `accept4`, or one the user hands over with `fd://N` (after
@@ -44,6 +45,43 @@ const BIND_ATTEMPTS: u32 = 5;
 const BIND_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// gunicorn's default `--umask`: unix socket files get mode 0777.
 pub const DEFAULT_UMASK: u32 = 0;
+
+/// How listeners are made, besides their addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// `--backlog`.
+    pub backlog: i32,
+    /// `--umask`: unix socket files are created under it.
+    pub umask: u32,
+    /// `--reuse-port`: SO_REUSEPORT on TCP listeners.
+    pub reuse_port: bool,
+    /// `(uid, gid)` unix socket files are given to (`--user`, `--group`),
+    /// as gunicorn's `UnixSocket.bind` does.
+    pub owner: Option<(u32, u32)>,
+}
+
+impl Options {
+    /// gunicorn's defaults with this backlog.
+    pub fn new(backlog: i32) -> Options {
+        Options {
+            backlog,
+            umask: DEFAULT_UMASK,
+            reuse_port: false,
+            owner: None,
+        }
+    }
+
+    /// The options the configuration asks for.
+    pub fn from_config(cfg: &crate::config::Config) -> Options {
+        let p = &cfg.process;
+        Options {
+            backlog: cfg.backlog,
+            umask: p.umask,
+            reuse_port: p.reuse_port,
+            owner: Some((p.user, p.group)),
+        }
+    }
+}
 /// Connections that die in the accept queue are skipped; after this many in
 /// one `accept` call, report "nothing waiting" and let the loop come back.
 const ACCEPT_SKIP_LIMIT: usize = 64;
@@ -158,7 +196,7 @@ impl Listener {
     /// close-on-exec, `listen`ed if it is not listening yet, and closed when
     /// the listener is. One attempt only; [`bind_all`] adds gunicorn's retries.
     pub fn bind(addr: &BindAddr, backlog: i32) -> Result<Listener, Error> {
-        bind_once(addr, backlog).map_err(|f| Error::Bind {
+        bind_once(addr, &Options::new(backlog)).map_err(|f| Error::Bind {
             addr: addr.to_string(),
             source: f.source,
         })
@@ -286,12 +324,17 @@ impl AsFd for Listener {
 ///
 /// Unlike gunicorn, `fd://` values do not cause the other binds to be ignored.
 pub fn bind_all(binds: &[String], backlog: i32) -> Result<Vec<Listener>, Error> {
-    bind_all_with(binds, backlog, BIND_ATTEMPTS, BIND_RETRY_DELAY)
+    bind_all_options(binds, &Options::new(backlog))
+}
+
+/// [`bind_all`] with `--umask`, `--reuse-port` and the socket files' owner.
+pub fn bind_all_options(binds: &[String], opts: &Options) -> Result<Vec<Listener>, Error> {
+    bind_all_with(binds, opts, BIND_ATTEMPTS, BIND_RETRY_DELAY)
 }
 
 fn bind_all_with(
     binds: &[String],
-    backlog: i32,
+    opts: &Options,
     attempts: u32,
     delay: Duration,
 ) -> Result<Vec<Listener>, Error> {
@@ -314,7 +357,7 @@ fn bind_all_with(
 
     let mut listeners: Vec<Listener> = Vec::with_capacity(addrs.len());
     for addr in &addrs {
-        match bind_retrying(addr, backlog, attempts, delay) {
+        match bind_retrying(addr, opts, attempts, delay) {
             Ok(listener) => listeners.push(listener),
             Err(e) => {
                 for (listener, addr) in listeners.into_iter().zip(&addrs) {
@@ -329,14 +372,14 @@ fn bind_all_with(
 
 fn bind_retrying(
     addr: &BindAddr,
-    backlog: i32,
+    opts: &Options,
     attempts: u32,
     delay: Duration,
 ) -> Result<Listener, Error> {
     let shown = gunicorn_repr(addr);
     let mut last_error = None;
     for _ in 0..attempts.max(1) {
-        let failure = match bind_once(addr, backlog) {
+        let failure = match bind_once(addr, opts) {
             Ok(listener) => return Ok(listener),
             Err(f) if !f.retry => {
                 return Err(Error::Bind {
@@ -385,11 +428,11 @@ fn python_os_error(e: &io::Error) -> String {
     }
 }
 
-fn bind_once(addr: &BindAddr, backlog: i32) -> Result<Listener, Failure> {
+fn bind_once(addr: &BindAddr, opts: &Options) -> Result<Listener, Failure> {
     match addr {
-        BindAddr::Tcp { host, port } => bind_tcp(host, *port, backlog),
-        BindAddr::Unix(path) => bind_unix(path, backlog),
-        BindAddr::Fd(n) => adopt_fd(*n, backlog),
+        BindAddr::Tcp { host, port } => bind_tcp(host, *port, opts),
+        BindAddr::Unix(path) => bind_unix(path, opts),
+        BindAddr::Fd(n) => adopt_fd(*n, opts.backlog),
     }
 }
 
@@ -404,7 +447,7 @@ fn new_socket(family: AddressFamily) -> Result<OwnedFd, Errno> {
     socket::socket(family, SockType::Stream, flags, None)
 }
 
-fn bind_tcp(host: &str, port: u16, n: i32) -> Result<Listener, Failure> {
+fn bind_tcp(host: &str, port: u16, opts: &Options) -> Result<Listener, Failure> {
     let addr = resolve(host, port)?;
     let family = if addr.is_ipv4() {
         AddressFamily::Inet
@@ -414,8 +457,11 @@ fn bind_tcp(host: &str, port: u16, n: i32) -> Result<Listener, Failure> {
     let fd = new_socket(family)?;
     socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
     socket::setsockopt(&fd, sockopt::TcpNoDelay, &true)?;
+    if opts.reuse_port {
+        socket::setsockopt(&fd, sockopt::ReusePort, &true)?;
+    }
     socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
-    socket::listen(&fd, backlog(n))?;
+    socket::listen(&fd, backlog(opts.backlog))?;
     let kind = kind_of(&fd)?;
     Ok(Listener { fd, kind })
 }
@@ -435,7 +481,7 @@ fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no address for {host}")))
 }
 
-fn bind_unix(path: &Path, n: i32) -> Result<Listener, Failure> {
+fn bind_unix(path: &Path, opts: &Options) -> Result<Listener, Failure> {
     let bytes = path.as_os_str().as_bytes();
     let (name, addr) = match bytes.strip_prefix(b"\0") {
         Some(abstract_name) => (
@@ -450,8 +496,15 @@ fn bind_unix(path: &Path, n: i32) -> Result<Listener, Failure> {
     let addr = addr.map_err(|e| Failure::fatal(format!("bad unix socket path: {e}")))?;
     let fd = new_socket(AddressFamily::Unix)?;
     // bind(2) creates the socket file with mode 0777 & ~umask.
-    with_umask(DEFAULT_UMASK, || socket::bind(fd.as_raw_fd(), &addr))?;
-    socket::listen(&fd, backlog(n))?;
+    with_umask(opts.umask, || socket::bind(fd.as_raw_fd(), &addr))?;
+    if let (UnixName::Path(path), Some((uid, gid))) = (&name, opts.owner) {
+        let (uid, gid) = (
+            nix::unistd::Uid::from_raw(uid),
+            nix::unistd::Gid::from_raw(gid),
+        );
+        nix::unistd::chown(path.as_path(), Some(uid), Some(gid))?;
+    }
+    socket::listen(&fd, backlog(opts.backlog))?;
     Ok(Listener {
         fd,
         kind: Kind::Unix(name),
@@ -730,7 +783,7 @@ mod tests {
         let started = std::time::Instant::now();
         let err = bind_all_with(
             std::slice::from_ref(&value),
-            16,
+            &Options::new(16),
             2,
             Duration::from_millis(100),
         )
@@ -804,7 +857,7 @@ mod tests {
         let started = std::time::Instant::now();
         let err = bind_all_with(
             &[format!("unix:{}", path.display())],
-            16,
+            &Options::new(16),
             5,
             Duration::from_secs(10),
         )
@@ -819,6 +872,44 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(&path).unwrap(), "data");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reuse_port_is_set_only_when_asked() {
+        let opts = Options {
+            reuse_port: true,
+            ..Options::new(16)
+        };
+        let first = bind_all_options(&["127.0.0.1:0".to_string()], &opts).unwrap();
+        assert!(socket::getsockopt(&first[0].fd, sockopt::ReusePort).unwrap());
+        let port = first[0].local_addr().unwrap().port();
+        let again =
+            bind_all_with(&[format!("127.0.0.1:{port}")], &opts, 1, Duration::ZERO).unwrap();
+        assert_eq!(again[0].local_addr().unwrap().port(), port);
+        let plain = Listener::bind(&tcp("127.0.0.1", 0), 16).unwrap();
+        assert!(!socket::getsockopt(&plain.fd, sockopt::ReusePort).unwrap());
+    }
+
+    #[test]
+    fn unix_socket_file_under_the_given_umask() {
+        let _umask = umask_lock();
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("umask-option");
+        let path = dir.join("app.sock");
+        let opts = Options {
+            umask: 0o027,
+            owner: Some((
+                nix::unistd::geteuid().as_raw(),
+                nix::unistd::getegid().as_raw(),
+            )),
+            ..Options::new(16)
+        };
+        let listeners = bind_all_options(&[format!("unix:{}", path.display())], &opts).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o750, "{mode:o}");
+        for l in listeners {
+            l.close(true);
+        }
     }
 
     #[test]
@@ -914,7 +1005,7 @@ mod tests {
         // Duplicates, and a number nothing has open. (Never probe a number
         // that was just closed: a parallel test may have reopened it.)
         let dup = ["fd://1000000".to_string(), "fd://1000000".to_string()];
-        let err = bind_all_with(&dup, 16, 1, Duration::ZERO).unwrap_err();
+        let err = bind_all_with(&dup, &Options::new(16), 1, Duration::ZERO).unwrap_err();
         assert!(
             err.to_string()
                 .ends_with("fd 1000000 is given more than once"),
@@ -937,7 +1028,7 @@ mod tests {
             "127.0.0.1:0".to_string(),
             format!("unix:{}", path.display()),
         ];
-        let listeners = bind_all_with(&binds, 16, 1, Duration::ZERO).unwrap();
+        let listeners = bind_all_with(&binds, &Options::new(16), 1, Duration::ZERO).unwrap();
         assert_eq!(listeners.len(), 2);
         assert!(listeners[0].url().starts_with("http://127.0.0.1:"));
         assert_eq!(listeners[1].url(), format!("unix:{}", path.display()));
@@ -952,13 +1043,13 @@ mod tests {
             format!("unix:{}", path.display()),
             format!("unix:{}", dir.join("file").display()),
         ];
-        assert!(bind_all_with(&binds, 16, 1, Duration::ZERO).is_err());
+        assert!(bind_all_with(&binds, &Options::new(16), 1, Duration::ZERO).is_err());
         assert!(!path.exists());
 
         // Parse errors come before any bind.
         let binds = [format!("unix:{}", path.display()), "x:y".to_string()];
         assert!(matches!(
-            bind_all_with(&binds, 16, 1, Duration::ZERO),
+            bind_all_with(&binds, &Options::new(16), 1, Duration::ZERO),
             Err(Error::Address { .. })
         ));
         assert!(!path.exists());

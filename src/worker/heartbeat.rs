@@ -11,6 +11,7 @@ use std::time::Duration;
 use nix::sys::stat::{fstat, futimens};
 use nix::sys::time::TimeSpec;
 use nix::time::{ClockId, clock_gettime};
+use nix::unistd::{Gid, Uid, fchown};
 
 /// One worker's heartbeat file (created by the master, inherited by the worker).
 #[derive(Debug)]
@@ -28,6 +29,14 @@ impl Heartbeat {
         };
         beat.set(TimeSpec::new(0, 0))?;
         Ok(beat)
+    }
+
+    /// Hand the file to the worker's user and group (before the fork), so
+    /// the worker can still touch it after it switched to them.
+    pub fn chown(&self, uid: u32, gid: u32) -> io::Result<()> {
+        let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
+        fchown(self.fd.as_fd(), Some(uid), Some(gid))?;
+        Ok(())
     }
 
     /// Worker side: "still alive".

@@ -74,6 +74,7 @@ pub struct Boot<'a> {
 pub fn run(boot: Boot<'_>) -> i32 {
     let pid = std::process::id();
     crate::log::set_pid(pid);
+    crate::process::title::set(&crate::process::worker_title(boot.cfg));
     info!("Booting worker with pid: {pid}");
     let code = serve(boot);
     info!("Worker exiting (pid: {pid})");
@@ -108,6 +109,10 @@ fn serve(boot: Boot<'_>) -> i32 {
             return BOOT_ERROR;
         }
     };
+    if let Err(e) = crate::process::owner::switch_worker(cfg) {
+        error!("Exception in worker process: {e}");
+        return BOOT_ERROR;
+    }
     Python::attach(|py| {
         if let Err(e) = abort::install(py) {
             // The `_exit(1)` action stays: a timeout still ends the worker.
