@@ -94,6 +94,12 @@ fn usr2_then_term_of_the_old_master_hands_over_without_a_failed_request() {
         Some(old),
         "the old master keeps its pid file"
     );
+    let upgraded = "gunicorn-rs: master [lifecycle:app.2]";
+    assert!(
+        wait_until(WAIT, || (cmdline(new) == upgraded).then_some(())).is_some(),
+        "{}",
+        cmdline(new)
+    );
 
     server.signal(Signal::SIGTERM);
     let status = server.wait_exit(WAIT).expect("old master exits");
@@ -117,6 +123,12 @@ fn usr2_then_term_of_the_old_master_hands_over_without_a_failed_request() {
     for w in &old_workers {
         assert!(exited(*w), "old worker {w} still runs");
     }
+    let promoted = "gunicorn-rs: master [lifecycle:app]";
+    assert!(
+        wait_until(WAIT, || (cmdline(new) == promoted).then_some(())).is_some(),
+        "{}",
+        cmdline(new)
+    );
 
     // Only the new master's workers are left, with the new code.
     let served_by: i32 = server.get("/pid").text().parse().unwrap();
@@ -340,4 +352,12 @@ fn the_new_master_starts_where_the_old_one_started() {
     let (new, _) = new_master(&server, pidfile, 1);
     signal(new, Signal::SIGTERM);
     wait_exited(new, || server.log_text());
+}
+
+/// A process's title as `ps` shows it (NULs between arguments as spaces).
+fn cmdline(pid: i32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&raw)
+        .trim_end_matches('\0')
+        .replace('\0', " ")
 }

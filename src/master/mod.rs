@@ -261,8 +261,13 @@ impl Arbiter {
 
     fn run(mut self) -> i32 {
         loop {
-            self.upgrade
-                .maybe_promote(self.pidfile.as_mut(), self.cfg.pidfile.as_deref());
+            if self
+                .upgrade
+                .maybe_promote(self.pidfile.as_mut(), self.cfg.pidfile.as_deref())
+            {
+                // `master [NAME.2]` becomes `master [NAME]`.
+                process::title::set(&process::master_title(&self.cfg));
+            }
             if let Err(halt) = self.manage_workers() {
                 return self.halt(halt);
             }

@@ -210,10 +210,17 @@ impl Upgrade {
 
     /// Once the old master is gone (our parent changed), become the master:
     /// the plain name, the configured pid file, `GUNICORN_PID` unset.
-    pub fn maybe_promote(&mut self, pidfile: Option<&mut Pidfile>, configured: Option<&Path>) {
-        let Some(parent) = self.parent else { return };
+    /// True when that happened now.
+    pub fn maybe_promote(
+        &mut self,
+        pidfile: Option<&mut Pidfile>,
+        configured: Option<&Path>,
+    ) -> bool {
+        let Some(parent) = self.parent else {
+            return false;
+        };
         if nix::unistd::getppid() == parent {
-            return;
+            return false;
         }
         info!("Master has been promoted.");
         self.parent = None;
@@ -223,6 +230,7 @@ impl Upgrade {
         {
             error!("Cannot move the pid file to {}: {e}", path.display());
         }
+        true
     }
 
     /// USR2: start a new master from the binary on disk, sharing `listeners`.
