@@ -42,13 +42,7 @@ fn a_timed_out_worker_logs_its_request_and_every_thread_then_exits_1() {
     s.write_all(b"GET /hang?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
 
-    let exited = format!("Worker (pid:{worker}) exited with code 1.");
-    assert!(
-        server.wait_for(WAIT, |l| l.contains(&exited)).is_some(),
-        "{}",
-        server.log_text()
-    );
-    let log = server.log_text();
+    let log = exited_with_1(&server, worker);
     assert!(
         log.contains(&format!("[CRITICAL] WORKER TIMEOUT (pid:{worker})")),
         "{log}"
@@ -91,13 +85,7 @@ fn an_idle_worker_sent_sigabrt_says_no_request_in_flight_and_exits_1() {
     let worker = server.wait_workers(1, WAIT)[0];
     assert_eq!(server.get("/").text(), "awake");
     kill(Pid::from_raw(worker), Signal::SIGABRT).unwrap();
-    let exited = format!("Worker (pid:{worker}) exited with code 1.");
-    assert!(
-        server.wait_for(WAIT, |l| l.contains(&exited)).is_some(),
-        "{}",
-        server.log_text()
-    );
-    let log = server.log_text();
+    let log = exited_with_1(&server, worker);
     assert!(
         log.contains(&format!("Worker (pid:{worker}) got SIGABRT")),
         "{log}"
@@ -107,4 +95,15 @@ fn an_idle_worker_sent_sigabrt_says_no_request_in_flight_and_exits_1() {
     assert!(!log.contains("was sent SIGKILL"), "{log}");
     assert!(!log.contains("[CRITICAL] WORKER TIMEOUT"), "{log}");
     replaced_and_serving(&server, worker);
+}
+
+/// Wait for the master to report that `worker` exited with status 1; the log.
+fn exited_with_1(server: &Server, worker: i32) -> String {
+    let exited = format!("Worker (pid:{worker}) exited with code 1.");
+    assert!(
+        server.wait_for(WAIT, |l| l.contains(&exited)).is_some(),
+        "{}",
+        server.log_text()
+    );
+    server.log_text()
 }
