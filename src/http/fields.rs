@@ -8,7 +8,7 @@
 
 use super::ParseError;
 use super::error::latin1;
-use super::parser::{HeaderMap, Limits};
+use super::rules::{HeaderMap, Limits};
 use std::ops::Range;
 
 /// RFC 9110 `tchar`, as gunicorn's `TOKEN_RE`.

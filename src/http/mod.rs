@@ -20,6 +20,7 @@ pub mod parser;
 pub mod proxy;
 pub mod pytext;
 pub mod response;
+mod rules;
 mod uri;
 
 #[cfg(test)]

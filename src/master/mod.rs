@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -497,7 +497,7 @@ impl Arbiter {
 
     fn spawn_worker(&mut self) -> Result<(), Error> {
         self.worker_age += 1;
-        let heartbeat = process::new_heartbeat(&self.tmp_dir, &self.cfg)
+        let heartbeat = new_heartbeat(&self.tmp_dir, &self.cfg)
             .map_err(|e| Error::Io("cannot create a heartbeat file", e))?;
         let notifier = self
             .notices
@@ -726,6 +726,17 @@ impl Arbiter {
         self.kill_workers(Signal::SIGKILL);
         let _ = self.reap_workers();
     }
+}
+
+/// A worker's heartbeat file in `dir`, made under `--umask` and owned by
+/// the worker's user and group, so the worker can still touch it once it
+/// has switched to them (gunicorn's `WorkerTmp`).
+fn new_heartbeat(dir: &Path, cfg: &Config) -> std::io::Result<Heartbeat> {
+    let heartbeat = sock::with_umask(cfg.process.umask, || Heartbeat::create(dir))?;
+    if let Some((uid, gid)) = process::owner::switching(cfg) {
+        heartbeat.chown(uid, gid)?;
+    }
+    Ok(heartbeat)
 }
 
 /// gunicorn's names in "Handling signal: term".

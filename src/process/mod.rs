@@ -21,10 +21,8 @@ pub mod title;
 
 use std::fmt;
 use std::io;
-use std::path::Path;
 
 use crate::config::Config;
-use crate::worker::heartbeat::Heartbeat;
 
 /// A process set-up step that failed.
 #[derive(Debug)]
@@ -124,17 +122,6 @@ pub fn worker_tmp_dir(cfg: &Config) -> Result<std::path::PathBuf, Error> {
     }
 }
 
-/// A worker's heartbeat file in `dir`, made under `--umask` and owned by
-/// the worker's user and group, so the worker can still touch it once it
-/// has switched to them (gunicorn's `WorkerTmp`).
-pub fn new_heartbeat(dir: &Path, cfg: &Config) -> io::Result<Heartbeat> {
-    let heartbeat = crate::sock::with_umask(cfg.process.umask, || Heartbeat::create(dir))?;
-    if let Some((uid, gid)) = owner::switching(cfg) {
-        heartbeat.chown(uid, gid)?;
-    }
-    Ok(heartbeat)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,10 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn heartbeat_files_belong_to_the_master_unless_switching() {
-        let c = cfg();
-        assert_eq!(owner::switching(&c), None);
-        let beat = new_heartbeat(&std::env::temp_dir(), &c).unwrap();
-        assert_eq!(beat.silence().unwrap(), None);
+    fn files_belong_to_the_master_unless_switching() {
+        assert_eq!(owner::switching(&cfg()), None);
     }
 }
