@@ -59,27 +59,21 @@ fn custom_access_log_format_with_header_and_environ_atoms() {
 
 #[test]
 fn log_level_filters_the_error_log() {
-    // Nothing is logged at INFO, so the port is chosen here, not read from the log.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
+    // Nothing is logged at INFO, so there is no port to read from the log:
+    // a unix socket the test names instead (a port picked beforehand could
+    // be taken by a parallel test's server meanwhile).
+    let sock = scratch("log-level").join("s.sock");
+    let bind = format!("unix:{}", sock.display());
     let server = Launch::new(&["--log-level", "warning", "-b", &bind, "routes:app"])
         .no_bind()
         .spawn();
-    let answered = wait_until(WAIT, || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(|_| ())
-    });
-    assert!(
-        answered.is_some(),
-        "server did not listen: {}",
+    let error = wait_until(WAIT, || common::handover::unix_get(&sock, "/error").ok());
+    assert_eq!(
+        error.map(|(status, _)| status),
+        Some(500),
+        "{}",
         server.log_text()
     );
-    assert_eq!(common::connect_get(port, "/error").status, 500);
     assert!(
         server
             .wait_for(WAIT, |l| l.contains("[ERROR] Error handling request"))
