@@ -24,7 +24,7 @@ fn main() {
             std::process::exit(e.exit_code());
         }
     };
-    if let Err(e) = log::init(&cfg.errorlog, cfg.loglevel) {
+    if let Err(e) = log::setup(&cfg) {
         eprintln!("Error: {e}");
         std::process::exit(1);
     }

@@ -23,6 +23,7 @@
 
 mod allowlist;
 mod cli;
+mod logging;
 mod pytext;
 mod resolve;
 pub mod settings;
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 pub use crate::http::parser::HeaderMap;
 pub use crate::http::proxy::ProxyMode;
 pub use allowlist::AllowList;
+pub use logging::{LogOptions, StatsdAddr, SyslogAddr, SyslogOptions, statsd_prefix};
 pub use resolve::{MAX_TIMEOUT_SECS, is_glob};
 
 /// Severity threshold of the error log (`--log-level`).
@@ -148,6 +150,8 @@ pub struct Config {
     pub errorlog: String,
     /// `--log-level`.
     pub loglevel: LogLevel,
+    /// StatsD, syslog, `--capture-output`, Python logging configs.
+    pub logging: LogOptions,
     /// `--limit-request-line`, default 4094. As gunicorn's parser: 0 means
     /// unlimited, and larger values are clamped to 8190.
     pub limit_request_line: usize,
@@ -283,6 +287,7 @@ impl Config {
             access_log_format: settings::DEFAULT_ACCESS_LOG_FORMAT.to_string(),
             errorlog: "-".to_string(),
             loglevel: LogLevel::Info,
+            logging: LogOptions::default(),
             limit_request_line: 4094,
             limit_request_fields: 100,
             limit_request_field_size: 8190,

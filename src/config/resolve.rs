@@ -9,6 +9,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::cli::{Given, Value};
+use super::logging;
 use super::pytext::{self, IntError};
 use super::settings::{Setting, Status};
 use super::{AllowList, Config, Error, HeaderMap, LogLevel, ProxyMode, ReloadEngine};
@@ -88,6 +89,7 @@ struct Draft {
     worker_class: String,
     threads: i64,
     cwd: PathBuf,
+    logging: logging::Draft,
 }
 
 impl Draft {
@@ -101,6 +103,7 @@ impl Draft {
             worker_class: "sync".to_string(),
             threads: 1,
             cwd: cwd.to_path_buf(),
+            logging: logging::Draft::default(),
         }
     }
 
@@ -296,6 +299,7 @@ impl Draft {
                 c.process.umask = fit(name, mask)?;
             }
             "proc_name" => c.process.proc_name = Some(text()?.to_string()),
+            name if logging::SETTINGS.contains(&name) => self.logging.set(name, value)?,
             // Unsupported settings were refused before; nothing else has a flag.
             _ => {
                 return Err(Error::Unsupported {
@@ -350,6 +354,7 @@ impl Draft {
         self.cfg.sendfile = !self.no_sendfile
             && env("SENDFILE")
                 .is_none_or(|v| matches!(v.to_lowercase().as_str(), "y" | "1" | "yes" | "true"));
+        self.cfg.logging = self.logging.finish()?;
         // Only the command line's first positional counts: gunicorn ignores
         // positionals in GUNICORN_CMD_ARGS, and any after the first.
         match cli.positionals.first() {

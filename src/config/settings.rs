@@ -355,13 +355,15 @@ pub static SETTINGS: &[Setting] = &[
         Flag, D::Bool(false), "Keep standard output and error when running as a daemon.")
         .implemented(),
     Setting::new("statsd_host", Logging, &["--statsd-host"], Str, D::None,
-        "Send metrics to the StatsD server at HOST:PORT or unix:PATH.").meta("STATSD_ADDR"),
+        "Send metrics to the StatsD server at HOST:PORT or unix:PATH.").meta("STATSD_ADDR")
+        .implemented(),
     Setting::new("dogstatsd_tags", Logging, &["--dogstatsd-tags"], Str, D::Str(""),
-        "Comma-separated DogStatsD tags added to every metric.").meta("DOGSTATSD_TAGS"),
+        "Comma-separated DogStatsD tags added to every metric.").meta("DOGSTATSD_TAGS")
+        .implemented(),
     Setting::new("statsd_prefix", Logging, &["--statsd-prefix"], Str, D::Str(""),
-        "Prefix of StatsD metric names.").meta("STATSD_PREFIX"),
+        "Prefix of StatsD metric names.").meta("STATSD_PREFIX").implemented(),
     Setting::new("enable_backlog_metric", Logging, &["--enable-backlog-metric"], Flag,
-        D::Bool(false), "Report the listen backlog as a StatsD metric (Linux)."),
+        D::Bool(false), "Report the listen backlog as a StatsD metric (Linux).").implemented(),
     // Process Naming
     Setting::new("proc_name", ProcessNaming, &["-n", "--name"], Str, D::None,
         "Name shown for the processes in ps and top.").implemented(),
@@ -675,6 +677,10 @@ mod tests {
                 "errorlog",
                 "loglevel",
                 "enable_stdio_inheritance",
+                "statsd_host",
+                "dogstatsd_tags",
+                "statsd_prefix",
+                "enable_backlog_metric",
                 "proc_name",
                 "pythonpath",
                 "proxy_protocol",

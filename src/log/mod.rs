@@ -13,6 +13,7 @@
 
 pub mod access;
 mod sink;
+pub mod statsd;
 mod time;
 
 use std::cell::RefCell;
@@ -34,6 +35,10 @@ use time::LocalTime;
 /// The target [`critical!`](crate::critical) logs with; such `error!`
 /// events print as CRITICAL.
 pub const CRITICAL_TARGET: &str = "gunicorn.critical";
+
+/// The target [`exception!`](crate::exception) logs with: printed as
+/// ERROR, counted as `gunicorn.log.exception` (gunicorn's `log.exception`).
+pub const EXCEPTION_TARGET: &str = "gunicorn.exception";
 
 /// A per-thread line buffer that grew past this (a long traceback) is
 /// dropped after use instead of being kept for the thread's lifetime.
@@ -84,6 +89,13 @@ pub fn init(path: &str, level: LogLevel) -> Result<(), Error> {
     // computed from the previous level: recompute them.
     tracing::callsite::rebuild_interest_cache();
     Ok(())
+}
+
+/// Set up every log and metrics destination of `cfg`: StatsD, then the
+/// error log (whose level filter depends on StatsD being on).
+pub fn setup(cfg: &crate::config::Config) -> Result<(), Error> {
+    statsd::init(&cfg.logging);
+    init(&cfg.errorlog, cfg.loglevel)
 }
 
 /// Reopen the error log file (USR1). Stderr is left alone.
@@ -174,7 +186,21 @@ fn level_name(level: LogLevel) -> &'static str {
 
 fn wanted(meta: &Metadata<'_>) -> bool {
     // Events, and `tracing::enabled!` hints asking whether one would be.
-    !meta.is_span() && severity(meta).is_some_and(|s| s >= current_level())
+    // StatsD counts warnings and worse even below the threshold.
+    !meta.is_span()
+        && severity(meta)
+            .is_some_and(|s| s >= current_level() || (s >= LogLevel::Warning && statsd::enabled()))
+}
+
+/// The `gunicorn.log.*` counter an event increments, if any.
+fn counter(meta: &Metadata<'_>, level: LogLevel) -> Option<&'static str> {
+    match level {
+        LogLevel::Critical => Some("gunicorn.log.critical"),
+        LogLevel::Error if meta.target() == EXCEPTION_TARGET => Some("gunicorn.log.exception"),
+        LogLevel::Error => Some("gunicorn.log.error"),
+        LogLevel::Warning if meta.target() != statsd::TARGET => Some("gunicorn.log.warning"),
+        _ => None,
+    }
 }
 
 /// Run `f` with this thread's line buffer, or a fresh one when that is
@@ -272,7 +298,11 @@ impl Subscriber for ErrorLog {
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(match current_level() {
+        let level = match current_level() {
+            LogLevel::Error | LogLevel::Critical if statsd::enabled() => LogLevel::Warning,
+            level => level,
+        };
+        Some(match level {
             LogLevel::Debug => LevelFilter::DEBUG,
             LogLevel::Info => LevelFilter::INFO,
             LogLevel::Warning => LevelFilter::WARN,
@@ -293,6 +323,11 @@ impl Subscriber for ErrorLog {
         let Some(level) = severity(event.metadata()) else {
             return;
         };
+        if statsd::enabled()
+            && let Some(name) = counter(event.metadata(), level)
+        {
+            statsd::increment(name);
+        }
         if level < current_level() {
             return;
         }
@@ -307,6 +342,15 @@ impl Subscriber for ErrorLog {
     fn enter(&self, _: &span::Id) {}
 
     fn exit(&self, _: &span::Id) {}
+}
+
+/// Log an error with a traceback, as gunicorn's `log.exception`: an ERROR
+/// line, counted as `gunicorn.log.exception` by StatsD.
+#[macro_export]
+macro_rules! exception {
+    ($($arg:tt)+) => {
+        ::tracing::error!(target: "gunicorn.exception", $($arg)+)
+    };
 }
 
 /// Log at gunicorn's CRITICAL level.

@@ -152,6 +152,8 @@ pub struct Arbiter {
     upgrade: reexec::Upgrade,
     /// What the service manager was last told (`$NOTIFY_SOCKET`).
     service: ServiceState,
+    /// The number of active workers last logged (and sent to StatsD).
+    workers_logged: Option<usize>,
 }
 
 /// Where the master stands with respect to sd_notify.
@@ -256,6 +258,7 @@ impl Arbiter {
             spawn_backoff: SPAWN_BACKOFF_MIN,
             service: ServiceState::Starting,
             upgrade,
+            workers_logged: None,
         })
     }
 
@@ -407,7 +410,38 @@ impl Arbiter {
         }
         self.retire_replaced(wanted);
         self.update_service_state();
+        self.report_workers(wanted);
         Ok(())
+    }
+
+    /// gunicorn's "N workers" debug line and `gunicorn.workers` gauge when
+    /// the number changes, and `gunicorn.backlog` on every pass when asked.
+    fn report_workers(&mut self, wanted: usize) {
+        let active = self
+            .workers
+            .values()
+            .filter(|w| w.active())
+            .count()
+            .min(wanted);
+        if self.workers_logged != Some(active) {
+            self.workers_logged = Some(active);
+            debug!("{active} workers");
+            crate::log::statsd::gauge("gunicorn.workers", active as i64);
+        }
+        if self.cfg.logging.enable_backlog_metric && crate::log::statsd::enabled() {
+            let backlog: i64 = self
+                .listeners
+                .iter()
+                .map(|l| match l.local_addr() {
+                    Some(_) => crate::log::statsd::listen_backlog(l.as_fd()),
+                    None => -1,
+                })
+                .sum();
+            if backlog >= 0 {
+                debug!("socket backlog: {backlog}");
+                crate::log::statsd::histogram("gunicorn.backlog", backlog);
+            }
+        }
     }
 
     /// Stop replaced workers, oldest first, as long as at least `wanted`

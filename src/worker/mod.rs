@@ -154,7 +154,7 @@ fn serve(boot: Boot<'_>) -> i32 {
         let wsgi = match Wsgi::new(py, app, cfg.workers > 1, cfg.sendfile) {
             Ok(w) => w,
             Err(e) => {
-                error!(
+                crate::exception!(
                     "Exception in worker process\n{}",
                     python::format_exception(py, &e)
                 );

@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::Instant;
 
 use pyo3::prelude::*;
-use tracing::{debug, error, warn};
+use tracing::{debug, warn};
 
 use super::request::error_page;
 use super::{IO_IDLE_TIMEOUT, IoLoop, Mode, OUT_HIGH_WATER, Step, deadline_in, far_future};
@@ -16,6 +16,7 @@ use crate::http::framing::BodyFramer;
 use crate::http::parser::RequestHead;
 use crate::http::response::{RequestInfo, ResponseHead};
 use crate::log::access::{AccessEntry, find_environ};
+use crate::log::statsd;
 use crate::worker::abort;
 use crate::worker::conn::{Conn, FileSend, Flush, Responding, State};
 use crate::wsgi::{self, CallError};
@@ -99,7 +100,7 @@ impl IoLoop<'_> {
                 self.executor.release(id);
                 let (status, reason, message) = match err {
                     CallError::App(tb) => {
-                        error!(
+                        crate::exception!(
                             "Error handling request {} {}\n{}",
                             head.method(),
                             String::from_utf8_lossy(head.uri()),
@@ -181,7 +182,7 @@ impl IoLoop<'_> {
                     }
                     Err(tb) => {
                         // The head is out: send what the app produced, then close.
-                        error!("Error handling request\n{}", tb.trim_end());
+                        crate::exception!("Error handling request\n{}", tb.trim_end());
                         return Pump::Failed;
                     }
                 }
@@ -237,6 +238,8 @@ impl IoLoop<'_> {
     }
 
     fn log_access(&mut self, py: Python<'_>, conn: &Conn, r: &Responding) {
+        let request_time = r.started.elapsed();
+        statsd::request(r.response.head.status_code(), request_time);
         let Some(log) = &mut self.access_log else {
             return;
         };
@@ -262,7 +265,7 @@ impl IoLoop<'_> {
             remote_addr: &conn.remote_addr,
             path_info: &path_info,
             body_bytes: r.framer.sent(),
-            request_time: r.started.elapsed(),
+            request_time,
             environ: &lookup,
         });
     }
@@ -276,6 +279,8 @@ impl IoLoop<'_> {
         reason: &str,
         started: Instant,
     ) {
+        let request_time = started.elapsed();
+        statsd::request(status, request_time);
         let Some(log) = &mut self.access_log else {
             return;
         };
@@ -293,7 +298,7 @@ impl IoLoop<'_> {
             remote_addr: &conn.remote_addr,
             path_info: &path_info,
             body_bytes: 0,
-            request_time: started.elapsed(),
+            request_time,
             environ: &|_| None,
         });
     }
