@@ -33,5 +33,9 @@ fn main() {
         eprintln!("Error: {e}");
         std::process::exit(e.exit_code());
     }
+    if let Err(e) = log::capture_output(&cfg) {
+        eprintln!("Error: {e}");
+        std::process::exit(1);
+    }
     std::process::exit(master::run(cfg));
 }

@@ -321,10 +321,13 @@ pub static SETTINGS: &[Setting] = &[
         .implemented(),
     Setting::new("disable_redirect_access_to_syslog", Logging,
         &["--disable-redirect-access-to-syslog"], Flag, D::Bool(false),
-        "Keep the access log out of syslog when --log-syslog is on."),
+        "Keep the access log out of syslog when --log-syslog is on.").implemented(),
     Setting::new("access_log_format", Logging, &["--access-logformat"], Str,
         D::Str(DEFAULT_ACCESS_LOG_FORMAT), "Format of access log lines, with %(atom)s fields.")
         .implemented(),
+    Setting::new("access_log_json", Logging, &["--access-log-json"], Flag, D::Bool(false),
+        "Write each access log line as a JSON object of the format's atoms (gunicorn-rs only).")
+        .extension(),
     Setting::new("errorlog", Logging, &["--error-logfile", "--log-file"], Str, D::Str("-"),
         "Error log file; - means standard error.").meta("FILE")
         .implemented(),
@@ -332,7 +335,8 @@ pub static SETTINGS: &[Setting] = &[
         "Least severe error-log messages shown: debug, info, warning, error or critical.")
         .meta("LEVEL").implemented(),
     Setting::new("capture_output", Logging, &["--capture-output"], Flag, D::Bool(false),
-        "Send the application's standard output and error to the error log file."),
+        "Send the application's standard output and error to the error log file.")
+        .implemented(),
     Setting::new("logger_class", Logging, &["--logger-class"], Str,
         D::Str("gunicorn.glogging.Logger"), "Python class that writes the logs."),
     Setting::new("logconfig", Logging, &["--log-config"], Str, D::None,
@@ -344,13 +348,14 @@ pub static SETTINGS: &[Setting] = &[
     Setting::new("syslog_addr", Logging, &["--log-syslog-to"], Str,
         D::Computed("udp://localhost:514 (unix:///var/run/syslog on macOS)"),
         "Where syslog messages go: unix://PATH, udp://HOST:PORT or tcp://HOST:PORT.")
-        .meta("SYSLOG_ADDR"),
+        .meta("SYSLOG_ADDR").implemented(),
     Setting::new("syslog", Logging, &["--log-syslog"], Flag, D::Bool(false),
-        "Also send the logs to syslog."),
+        "Also send the logs to syslog.").implemented(),
     Setting::new("syslog_prefix", Logging, &["--log-syslog-prefix"], Str, D::None,
-        "Program name in syslog entries, as gunicorn.PREFIX.").meta("SYSLOG_PREFIX"),
+        "Program name in syslog entries, as gunicorn.PREFIX.").meta("SYSLOG_PREFIX")
+        .implemented(),
     Setting::new("syslog_facility", Logging, &["--log-syslog-facility"], Str, D::Str("user"),
-        "Syslog facility of the messages.").meta("SYSLOG_FACILITY"),
+        "Syslog facility of the messages.").meta("SYSLOG_FACILITY").implemented(),
     Setting::new("enable_stdio_inheritance", Logging, &["-R", "--enable-stdio-inheritance"],
         Flag, D::Bool(false), "Keep standard output and error when running as a daemon.")
         .implemented(),
@@ -544,7 +549,14 @@ mod tests {
             .filter(|s| s.extension)
             .map(|s| s.name)
             .collect();
-        assert_eq!(ours, ["max_worker_memory", "max_worker_lifetime"]);
+        assert_eq!(
+            ours,
+            [
+                "max_worker_memory",
+                "max_worker_lifetime",
+                "access_log_json"
+            ]
+        );
         let mut names = HashSet::new();
         let mut flags = HashSet::new();
         for s in SETTINGS {
@@ -673,9 +685,16 @@ mod tests {
                 "initgroups",
                 "forwarded_allow_ips",
                 "accesslog",
+                "disable_redirect_access_to_syslog",
                 "access_log_format",
+                "access_log_json",
                 "errorlog",
                 "loglevel",
+                "capture_output",
+                "syslog_addr",
+                "syslog",
+                "syslog_prefix",
+                "syslog_facility",
                 "enable_stdio_inheritance",
                 "statsd_host",
                 "dogstatsd_tags",

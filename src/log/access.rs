@@ -53,10 +53,15 @@ pub struct AccessEntry<'a> {
     pub environ: &'a dyn Fn(&str) -> Option<String>,
 }
 
-/// An open access log with its compiled format.
+/// An open access log with its compiled format: a file or stdout, and/or
+/// syslog.
 pub struct AccessLog {
     format: Format,
-    sink: Sink,
+    /// None when the lines only go to syslog.
+    sink: Option<Sink>,
+    /// `--access-log-json` (gunicorn-rs only): one JSON object per line.
+    json: bool,
+    scratch: Vec<u8>,
     line: Vec<u8>,
     /// `%(t)s` as rendered for the second `time_secs`.
     time_secs: i64,
@@ -67,17 +72,35 @@ impl AccessLog {
     /// `path` is `-` for stdout or a file opened for append.
     pub fn open(path: &str, format: &str) -> Result<Self, super::Error> {
         let sink = Sink::open(path, Std::Stdout)?;
+        Ok(Self::new(Some(sink), format, false))
+    }
+
+    /// The access log `cfg` asks for, if any: gunicorn writes one when
+    /// `--access-logfile` is set or syslog takes the access lines.
+    pub fn from_config(cfg: &crate::config::Config) -> Result<Option<Self>, super::Error> {
+        let sink = match cfg.accesslog.as_deref() {
+            Some(path) => Some(Sink::open(path, Std::Stdout)?),
+            None if super::syslog::access_enabled() => None,
+            None => return Ok(None),
+        };
+        let json = cfg.logging.access_log_json;
+        Ok(Some(Self::new(sink, &cfg.access_log_format, json)))
+    }
+
+    fn new(sink: Option<Sink>, format: &str, json: bool) -> Self {
         let format = Format::compile(format);
         for problem in &format.problems {
             tracing::warn!("access_log_format: {problem}; printed as-is");
         }
-        Ok(AccessLog {
+        AccessLog {
             format,
             sink,
+            json,
+            scratch: Vec::new(),
             line: Vec::new(),
             time_secs: i64::MIN,
             time_text: Vec::new(),
-        })
+        }
     }
 
     /// Render and write one line.
@@ -87,7 +110,10 @@ impl AccessLog {
 
     /// Reopen the file (USR1).
     pub fn reopen(&mut self) -> std::io::Result<()> {
-        self.sink.reopen()
+        match &mut self.sink {
+            Some(sink) => sink.reopen(),
+            None => Ok(()),
+        }
     }
 
     fn log_source<S: Source + ?Sized>(&mut self, src: &S) {
@@ -104,9 +130,17 @@ impl AccessLog {
             clf_time: &self.time_text,
         };
         self.line.clear();
-        self.format.render(src, &ctx, &mut self.line);
+        if self.json {
+            self.format
+                .render_json(src, &ctx, &mut self.line, &mut self.scratch);
+        } else {
+            self.format.render(src, &ctx, &mut self.line);
+        }
+        super::syslog::access(&self.line);
         self.line.push(b'\n');
-        self.sink.write(&self.line);
+        if let Some(sink) = &self.sink {
+            sink.write(&self.line);
+        }
         if self.line.capacity() > LINE_BUFFER_KEEP {
             self.line = Vec::new();
         }

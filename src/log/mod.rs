@@ -14,6 +14,7 @@
 pub mod access;
 mod sink;
 pub mod statsd;
+pub mod syslog;
 mod time;
 
 use std::cell::RefCell;
@@ -91,19 +92,73 @@ pub fn init(path: &str, level: LogLevel) -> Result<(), Error> {
     Ok(())
 }
 
-/// Set up every log and metrics destination of `cfg`: StatsD, then the
-/// error log (whose level filter depends on StatsD being on).
-pub fn setup(cfg: &crate::config::Config) -> Result<(), Error> {
-    statsd::init(&cfg.logging);
-    init(&cfg.errorlog, cfg.loglevel)
+/// A log destination of the configuration cannot be set up.
+#[derive(Debug)]
+pub enum SetupError {
+    File(Error),
+    Syslog(syslog::Error),
 }
 
-/// Reopen the error log file (USR1). Stderr is left alone.
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::File(e) => e.fmt(f),
+            SetupError::Syslog(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+/// Set up every log and metrics destination of `cfg`: StatsD and syslog,
+/// then the error log (whose level filter depends on StatsD being on).
+pub fn setup(cfg: &crate::config::Config) -> Result<(), SetupError> {
+    statsd::init(&cfg.logging);
+    syslog::init(&cfg.logging, cfg.proc_name()).map_err(SetupError::Syslog)?;
+    init(&cfg.errorlog, cfg.loglevel).map_err(SetupError::File)
+}
+
+/// Reopen the error log file (USR1), and capture the output into the
+/// new file with `--capture-output`. Stderr is left alone.
 pub fn reopen() -> io::Result<()> {
+    let captured = CAPTURE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if let Some(path) = captured {
+        capture_into(&path).map_err(|e| e.source)?;
+    }
     match lock_sink().as_mut() {
         Some(sink) => sink.reopen(),
         None => Ok(()),
     }
+}
+
+/// The error log file that stdout and stderr are pointed at.
+static CAPTURE: Mutex<Option<String>> = Mutex::new(None);
+
+/// `--capture-output`: point this process's stdout and stderr (so the
+/// application's `print` and everything the workers inherit) at the error
+/// log file, as gunicorn's `dup2`s do. Nothing happens when the error log
+/// is stderr. Call after daemonizing, which points them at /dev/null.
+pub fn capture_output(cfg: &crate::config::Config) -> Result<(), Error> {
+    if !cfg.logging.capture_output || cfg.errorlog == "-" {
+        return Ok(());
+    }
+    capture_into(&cfg.errorlog)?;
+    *CAPTURE.lock().unwrap_or_else(PoisonError::into_inner) = Some(cfg.errorlog.clone());
+    Ok(())
+}
+
+fn capture_into(path: &str) -> Result<(), Error> {
+    let fail = |source: io::Error| Error {
+        path: path.to_string(),
+        source,
+    };
+    let file = sink::open_append(std::path::Path::new(path)).map_err(fail)?;
+    nix::unistd::dup2_stdout(&file).map_err(|e| fail(e.into()))?;
+    nix::unistd::dup2_stderr(&file).map_err(|e| fail(e.into()))?;
+    Ok(())
 }
 
 /// Record the process id to print; call in the child right after fork.
@@ -222,14 +277,15 @@ fn with_line_buffer(f: impl FnOnce(&mut Vec<u8>)) {
     }
 }
 
-/// Append one complete error-log line for `level` to `out`.
+/// Append one complete error-log line for `level` to `out`; returns where
+/// the message starts (after the stamp, pid and level).
 fn format_line(
     out: &mut Vec<u8>,
     now: &LocalTime,
     pid: u32,
     level: LogLevel,
     record: impl FnOnce(&mut FieldWriter<'_>),
-) {
+) -> usize {
     now.write_error_stamp(out);
     let _ = write!(out, " [{pid}] [{}] ", level_name(level));
     let message_start = out.len();
@@ -254,6 +310,7 @@ fn format_line(
     };
     out.extend_from_slice(extras);
     out.push(b'\n');
+    message_start
 }
 
 /// Collects an event's fields: the message in place, the others after it.
@@ -334,8 +391,12 @@ impl Subscriber for ErrorLog {
         let now = LocalTime::at(time::now_secs());
         with_line_buffer(|buf| {
             buf.clear();
-            format_line(buf, &now, pid(), level, |fields| event.record(fields));
+            let message = format_line(buf, &now, pid(), level, |fields| event.record(fields));
             write_line(buf);
+            if syslog::errors_enabled() {
+                let end = buf.len().saturating_sub(1);
+                syslog::error(level, buf.get(message..end).unwrap_or_default());
+            }
         });
     }
 

@@ -77,7 +77,7 @@ impl Sink {
 /// Mode 0666 minus the umask, as Python's `open(path, "a")` that gunicorn's
 /// `FileHandler` uses. The descriptor is close-on-exec (std's default): a
 /// re-executed master opens its logs again.
-fn open_append(path: &Path) -> io::Result<File> {
+pub(super) fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .append(true)
         .create(true)

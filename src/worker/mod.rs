@@ -97,14 +97,9 @@ fn serve(boot: Boot<'_>) -> i32 {
             return BOOT_ERROR;
         }
     };
-    let access_log = match cfg
-        .accesslog
-        .as_deref()
-        .map(|path| AccessLog::open(path, &cfg.access_log_format))
-    {
-        None => None,
-        Some(Ok(log)) => Some(log),
-        Some(Err(e)) => {
+    let access_log = match AccessLog::from_config(cfg) {
+        Ok(log) => log,
+        Err(e) => {
             error!("Exception in worker process: {e}");
             return BOOT_ERROR;
         }

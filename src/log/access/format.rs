@@ -144,6 +144,8 @@ pub(super) struct Format {
     text: Vec<u8>,
     pieces: Vec<Piece>,
     pub(super) uses_time: bool,
+    /// The key of each atom piece, in order (the JSON mode's names).
+    keys: Vec<String>,
     /// Parts Python's `%` operator would reject.
     pub(super) problems: Vec<String>,
 }
@@ -155,6 +157,7 @@ impl Format {
             text: Vec::new(),
             pieces: Vec::new(),
             uses_time: false,
+            keys: Vec::new(),
             problems: Vec::new(),
         };
         let mut lit_start = 0;
@@ -171,11 +174,12 @@ impl Format {
                     i += 2;
                 }
                 Some(b'(') => match parse_conversion(fmt, i) {
-                    Ok((atom, spec, next)) => {
+                    Ok((atom, spec, next, key)) => {
                         if lit_start < f.text.len() {
                             f.pieces.push(Piece::Literal(lit_start, f.text.len()));
                         }
                         f.uses_time |= atom == Atom::Time;
+                        f.keys.push(key.to_owned());
                         f.pieces.push(Piece::Atom(atom, spec));
                         lit_start = f.text.len();
                         i = next;
@@ -219,9 +223,81 @@ impl Format {
     }
 }
 
+impl Format {
+    /// One JSON object with a member per atom of the format, named by its
+    /// key as written, in order (gunicorn-rs's `--access-log-json`). Text
+    /// atoms are strings holding the value without `SafeAtoms`' `\"`
+    /// escaping; `s` and the integer atoms (`B`, `T`, `M`, `D`) are numbers.
+    /// Conversion flags and widths are ignored; literals are left out.
+    pub(super) fn render_json<S: Source + ?Sized>(
+        &self,
+        src: &S,
+        ctx: &Context<'_>,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) {
+        out.push(b'{');
+        let atoms = self.pieces.iter().filter_map(|p| match p {
+            Piece::Atom(atom, _) => Some(atom),
+            Piece::Literal(..) => None,
+        });
+        for (i, (atom, key)) in atoms.zip(&self.keys).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_string(out, key.as_bytes());
+            out.push(b':');
+            scratch.clear();
+            match write_atom(atom, src, ctx, scratch) {
+                Value::Int(n) => {
+                    let _ = write!(out, "{n}");
+                }
+                Value::Text if *atom == Atom::Status => out.extend_from_slice(scratch),
+                Value::Text => {
+                    // Undo SafeAtoms: every `"` got one `\` put before it.
+                    let mut k = 0;
+                    while k < scratch.len() {
+                        if scratch[k] == b'"' && k > 0 {
+                            scratch.remove(k - 1);
+                        } else {
+                            k += 1;
+                        }
+                    }
+                    json_string(out, scratch);
+                }
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// Append `text` (UTF-8; anything else is replaced) as a JSON string.
+fn json_string(out: &mut Vec<u8>, text: &[u8]) {
+    let text = String::from_utf8_lossy(text);
+    out.push(b'"');
+    for c in text.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            // Control characters, and the two JavaScript line breaks.
+            c if c < ' ' || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => {
+                let mut b = [0; 4];
+                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
 /// Parse `%(key)[flags][width][.precision][length]type` starting at the `%`
 /// at `at`; returns the atom, its spec and the index after it.
-fn parse_conversion(fmt: &str, at: usize) -> Result<(Atom, Spec, usize), &'static str> {
+fn parse_conversion(fmt: &str, at: usize) -> Result<(Atom, Spec, usize, &str), &'static str> {
     let b = fmt.as_bytes();
     // Python allows balanced parentheses inside the key.
     let key_start = at + 2;
@@ -271,7 +347,7 @@ fn parse_conversion(fmt: &str, at: usize) -> Result<(Atom, Spec, usize), &'stati
     match b.get(j) {
         Some(&c) if b"diouxXeEfFgGcrsa".contains(&c) => {
             spec.conv = c;
-            Ok((Atom::from_key(key), spec, j + 1))
+            Ok((Atom::from_key(key), spec, j + 1, key))
         }
         Some(b'*') => Err("'*' width needs positional arguments"),
         Some(_) => Err("unsupported format character"),
@@ -966,6 +1042,26 @@ mod tests {
             assert!(!Format::compile(fmt).problems.is_empty(), "{fmt}");
             assert_eq!(render(fmt, &req), want, "{fmt}");
         }
+    }
+
+    #[test]
+    fn json_lines_escape_every_atom() {
+        let req = Req {
+            headers: vec![(b"X-A", b"q\"uo\\te\tcaf\xe9")],
+            environ: vec![("ctl", "a\u{1}b\nc\u{2028}")],
+            ..curl_request()
+        };
+        let f = Format::compile(r#"%(r)s %(s)s %(B)d %({x-a}i)s %({ctl}e)s %(zz)s %(p)s"#);
+        let ctx = Context {
+            pid: 42,
+            clf_time: b"",
+        };
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        f.render_json(&req, &ctx, &mut out, &mut scratch);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"r":"GET /p%20x?a=1&b=%22 HTTP/1.1","s":200,"B":6,"{x-a}i":"q\"uo\\te\tcafé","{ctl}e":"a\u0001b\nc\u2028","zz":"-","p":"<42>"}"#
+        );
     }
 
     #[test]
