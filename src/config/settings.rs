@@ -340,11 +340,13 @@ pub static SETTINGS: &[Setting] = &[
     Setting::new("logger_class", Logging, &["--logger-class"], Str,
         D::Str("gunicorn.glogging.Logger"), "Python class that writes the logs."),
     Setting::new("logconfig", Logging, &["--log-config"], Str, D::None,
-        "Configure logging from this logging.config.fileConfig file.").meta("FILE"),
+        "Configure logging from this logging.config.fileConfig file.").meta("FILE")
+        .implemented(),
     Setting::new("logconfig_dict", Logging, &[], Dict, D::Dict(&[]),
         "Configure logging from this logging.config.dictConfig dictionary."),
     Setting::new("logconfig_json", Logging, &["--log-config-json"], Str, D::None,
-        "Configure logging from this JSON file in dictConfig form.").meta("FILE"),
+        "Configure logging from this JSON file in dictConfig form.").meta("FILE")
+        .implemented(),
     Setting::new("syslog_addr", Logging, &["--log-syslog-to"], Str,
         D::Computed("udp://localhost:514 (unix:///var/run/syslog on macOS)"),
         "Where syslog messages go: unix://PATH, udp://HOST:PORT or tcp://HOST:PORT.")
@@ -691,6 +693,8 @@ mod tests {
                 "errorlog",
                 "loglevel",
                 "capture_output",
+                "logconfig",
+                "logconfig_json",
                 "syslog_addr",
                 "syslog",
                 "syslog_prefix",

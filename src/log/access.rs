@@ -61,6 +61,9 @@ pub struct AccessLog {
     sink: Option<Sink>,
     /// `--access-log-json` (gunicorn-rs only): one JSON object per line.
     json: bool,
+    /// The lines go to Python's `gunicorn.access` logger instead
+    /// ([`super::python`]); the format as given is its `msg`.
+    python: Option<String>,
     scratch: Vec<u8>,
     line: Vec<u8>,
     /// `%(t)s` as rendered for the second `time_secs`.
@@ -78,6 +81,12 @@ impl AccessLog {
     /// The access log `cfg` asks for, if any: gunicorn writes one when
     /// `--access-logfile` is set or syslog takes the access lines.
     pub fn from_config(cfg: &crate::config::Config) -> Result<Option<Self>, super::Error> {
+        if super::python::active() {
+            // Python's logging has the file handler, as in gunicorn.
+            let mut log = Self::new(None, "", false);
+            log.python = Some(cfg.access_log_format.clone());
+            return Ok(Some(log));
+        }
         let sink = match cfg.accesslog.as_deref() {
             Some(path) => Some(Sink::open(path, Std::Stdout)?),
             None if super::syslog::access_enabled() => None,
@@ -96,6 +105,7 @@ impl AccessLog {
             format,
             sink,
             json,
+            python: None,
             scratch: Vec::new(),
             line: Vec::new(),
             time_secs: i64::MIN,
@@ -106,6 +116,12 @@ impl AccessLog {
     /// Render and write one line.
     pub fn log(&mut self, entry: &AccessEntry<'_>) {
         self.log_source(entry);
+    }
+
+    /// The format, when the lines go to Python's logging instead (the
+    /// caller then builds a [`super::python::AccessRecord`]).
+    pub fn python_format(&self) -> Option<&str> {
+        self.python.as_deref()
     }
 
     /// Reopen the file (USR1).

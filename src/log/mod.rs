@@ -12,6 +12,7 @@
 //! processes sharing an append-mode file.
 
 pub mod access;
+pub mod python;
 mod sink;
 pub mod statsd;
 pub mod syslog;
@@ -118,6 +119,12 @@ pub fn setup(cfg: &crate::config::Config) -> Result<(), SetupError> {
     init(&cfg.errorlog, cfg.loglevel).map_err(SetupError::File)
 }
 
+/// Change the error log's threshold (a Python logging config decides it).
+pub(crate) fn set_level(level: LogLevel) {
+    LEVEL.store(level_index(level), Ordering::Relaxed);
+    tracing::callsite::rebuild_interest_cache();
+}
+
 /// Reopen the error log file (USR1), and capture the output into the
 /// new file with `--capture-output`. Stderr is left alone.
 pub fn reopen() -> io::Result<()> {
@@ -127,6 +134,9 @@ pub fn reopen() -> io::Result<()> {
         .clone();
     if let Some(path) = captured {
         capture_into(&path).map_err(|e| e.source)?;
+    }
+    if python::active() {
+        python::reopen();
     }
     match lock_sink().as_mut() {
         Some(sink) => sink.reopen(),
@@ -392,6 +402,12 @@ impl Subscriber for ErrorLog {
         with_line_buffer(|buf| {
             buf.clear();
             let message = format_line(buf, &now, pid(), level, |fields| event.record(fields));
+            if python::active() {
+                let end = buf.len().saturating_sub(1);
+                let text = String::from_utf8_lossy(buf.get(message..end).unwrap_or_default());
+                python::error(level, &text);
+                return;
+            }
             write_line(buf);
             if syslog::errors_enabled() {
                 let end = buf.len().saturating_sub(1);

@@ -194,6 +194,9 @@ impl Arbiter {
         python::initialize(&interp, &argv).map_err(Error::Python)?;
         let app = Python::attach(|py| -> Result<Option<Py<PyAny>>, Error> {
             python::app::setup_paths(py, &cfg.chdir, &cfg.pythonpath).map_err(Error::Python)?;
+            // As gunicorn's logger set-up: before the app is preloaded.
+            crate::log::python::configure(py, &cfg)
+                .map_err(|m| Error::Python(python::Error::Init(m)))?;
             match (&cfg.app_uri, cfg.preload_app) {
                 (Some(uri), true) => python::app::load_app(py, uri)
                     .map(Some)

@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::Instant;
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use tracing::{debug, warn};
 
 use super::request::error_page;
@@ -16,7 +17,7 @@ use crate::http::framing::BodyFramer;
 use crate::http::parser::RequestHead;
 use crate::http::response::{RequestInfo, ResponseHead};
 use crate::log::access::{AccessEntry, find_environ};
-use crate::log::statsd;
+use crate::log::{python, statsd};
 use crate::worker::abort;
 use crate::worker::conn::{Conn, FileSend, Flush, Responding, State};
 use crate::wsgi::{self, CallError};
@@ -115,7 +116,7 @@ impl IoLoop<'_> {
                     }
                 };
                 error_page(conn, status, reason, &message);
-                self.log_error_access(conn, &head, status, reason, started);
+                self.log_error_access(py, conn, &head, status, reason, started);
             }
         }
         Step::Continue
@@ -244,6 +245,25 @@ impl IoLoop<'_> {
             return;
         };
         let environ = r.response.environ.as_ref().map(|e| e.bind(py));
+        if let Some(format) = log.python_format() {
+            if let Some(environ) = environ {
+                python::access(
+                    py,
+                    &python::AccessRecord {
+                        format,
+                        environ,
+                        status: r.response.head.status_code(),
+                        request_headers: latin1_pairs(
+                            r.request.headers().map(|h| (h.name, h.value)),
+                        ),
+                        response_headers: latin1_pairs(r.response.head.headers()),
+                        body_bytes: r.framer.sent(),
+                        request_time,
+                    },
+                );
+            }
+            return;
+        }
         // `%({key}e)s`: keys compared lower-cased, as gunicorn's atoms do.
         let lookup = |key: &str| -> Option<String> {
             let entries = environ?
@@ -273,6 +293,7 @@ impl IoLoop<'_> {
     /// Access-log line for a request answered with an error page.
     fn log_error_access(
         &mut self,
+        py: Python<'_>,
         conn: &Conn,
         head: &RequestHead,
         status: u16,
@@ -284,6 +305,46 @@ impl IoLoop<'_> {
         let Some(log) = &mut self.access_log else {
             return;
         };
+        if let Some(format) = log.python_format() {
+            // No environ was kept for a request the app did not answer:
+            // the keys gunicorn's atoms read, from the request.
+            let environ = PyDict::new(py);
+            let path_info = latin1(&wsgi::environ::percent_decode(head.path()));
+            let (major, minor) = head.version();
+            let mut entries: Vec<(String, String)> = vec![
+                ("REQUEST_METHOD".into(), head.method().to_string()),
+                ("RAW_URI".into(), latin1(head.uri())),
+                ("SERVER_PROTOCOL".into(), format!("HTTP/{major}.{minor}")),
+                ("PATH_INFO".into(), path_info),
+                ("QUERY_STRING".into(), latin1(head.query())),
+                ("REMOTE_ADDR".into(), conn.remote_addr.clone()),
+            ];
+            for h in head.headers() {
+                let key = format!(
+                    "HTTP_{}",
+                    String::from_utf8_lossy(h.name)
+                        .to_ascii_uppercase()
+                        .replace('-', "_")
+                );
+                entries.push((key, latin1(h.value)));
+            }
+            for (k, v) in entries {
+                let _ = environ.set_item(k, v);
+            }
+            python::access(
+                py,
+                &python::AccessRecord {
+                    format,
+                    environ: &environ,
+                    status,
+                    request_headers: latin1_pairs(head.headers().map(|h| (h.name, h.value))),
+                    response_headers: Vec::new(),
+                    body_bytes: 0,
+                    request_time,
+                },
+            );
+            return;
+        }
         let mut response = ResponseHead::default();
         if response
             .set_status(format!("{status} {reason}").as_bytes())
@@ -302,4 +363,9 @@ impl IoLoop<'_> {
             environ: &|_| None,
         });
     }
+}
+
+/// Header pairs as Python sees them: latin-1 text.
+fn latin1_pairs<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Vec<(String, String)> {
+    pairs.map(|(k, v)| (latin1(k), latin1(v))).collect()
 }
