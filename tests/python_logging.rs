@@ -135,8 +135,8 @@ fn a_broken_config_stops_the_server_with_its_message() {
     assert_eq!(status.code(), Some(1));
     assert!(
         server
-            .log_text()
-            .contains("Unable to configure handler 'h'"),
+            .wait_for(WAIT, |l| l.contains("Unable to configure handler 'h'"))
+            .is_some(),
         "{}",
         server.log_text()
     );
@@ -147,8 +147,9 @@ fn a_broken_config_stops_the_server_with_its_message() {
     assert_eq!(status.code(), Some(1));
     assert!(
         server
-            .log_text()
-            .contains("log config '/nonexistent/logging.ini' not found"),
+            .wait_for(WAIT, |l| l
+                .contains("log config '/nonexistent/logging.ini' not found"))
+            .is_some(),
         "{}",
         server.log_text()
     );

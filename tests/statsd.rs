@@ -178,8 +178,9 @@ fn a_bad_statsd_address_is_refused() {
     assert_eq!(status.code(), Some(1));
     assert!(
         server
-            .log_text()
-            .contains("Value must be one of ('host:port', 'unix://PATH')"),
+            .wait_for(WAIT, |l| l
+                .contains("Value must be one of ('host:port', 'unix://PATH')"))
+            .is_some(),
         "{}",
         server.log_text()
     );

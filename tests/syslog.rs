@@ -142,7 +142,12 @@ fn bad_syslog_settings_are_refused() {
         let mut server = Launch::new(&all).spawn();
         let status = server.wait_exit(WAIT).expect("exits");
         assert_eq!(status.code(), Some(1), "{args:?}");
-        assert!(server.log_text().contains(message), "{}", server.log_text());
+        // The reader thread may still be collecting the last lines.
+        assert!(
+            server.wait_for(WAIT, |l| l.contains(message)).is_some(),
+            "{}",
+            server.log_text()
+        );
     }
     // Without --log-syslog, gunicorn does not look at them.
     let server = Launch::new(&["--log-syslog-facility", "nope", "routes:app"]).start();
