@@ -57,6 +57,7 @@ fn udp_metrics_with_prefix_and_tags() {
         "app...",
         "--dogstatsd-tags",
         tags,
+        "--enable-backlog-metric",
         "-w",
         "2",
         "routes:app",
@@ -107,6 +108,14 @@ fn udp_metrics_with_prefix_and_tags() {
         })
         .collect();
     assert_eq!(durations.len(), 4, "{got:?}");
+    // The master reports the listen backlog as a histogram on each pass.
+    let is_backlog = |l: &String| {
+        l.strip_prefix("app.gunicorn.backlog:")
+            .and_then(|r| r.strip_suffix(&format!("|h|#{tags}")))
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    };
+    collect_until(&sock, &mut got, |g| g.iter().any(is_backlog));
+    assert!(got.iter().any(is_backlog), "{got:?}");
     assert!(durations.iter().all(|d| *d >= 0.0));
 }
 
