@@ -532,9 +532,12 @@ impl Arbiter {
             }
             Ok(Forked::Child) => {
                 // The child keeps nothing of the master's but the listeners:
-                // no siblings' heartbeat files, no master signal actions
+                // no listeners a reload dropped (a copy would keep them
+                // accepting into the backlog), no siblings' heartbeat files,
+                // no master signal actions
                 // (dropped once the worker's own are installed).
                 self.workers.clear();
+                self.retired_listeners.clear();
                 let code = worker::run(worker::Boot {
                     cfg: &self.cfg,
                     listeners: &self.listeners,
