@@ -23,9 +23,13 @@
 //! - `resolve`: precedence, environment fallbacks and validation.
 //! - `pytext`: Python's `int()`, gunicorn's `auto_int` and `repr()`.
 //! - `allowlist`: trusted-peer lists (`--forwarded-allow-ips`).
+//! - `print`: `--print-config`.
+//! - `compat` (tests): generates `docs/compat.md` from the table.
 
 mod allowlist;
 mod cli;
+#[cfg(test)]
+mod compat;
 mod file;
 mod print;
 mod pytext;
