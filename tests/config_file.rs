@@ -376,9 +376,14 @@ fn hup_rereads_the_file_new_workers_and_binds_without_failing_a_request() {
     let dir = scratch("cf-hup");
     let sock = dir.join("s.sock");
     let conf = dir.join("gunicorn.conf.py");
-    std::fs::write(&conf, "workers = 2\nbind = ['127.0.0.1:0']\n").expect("write");
+    std::fs::write(
+        &conf,
+        "workers = 2\nbind = ['127.0.0.1:0']\nraw_env = ['GRS_LAYER=one']\n",
+    )
+    .expect("write");
     let server = launch_in(&dir, &["whoami:app"]).no_bind().start();
     server.wait_workers(2, WAIT);
+    assert_eq!(server.get("/env/GRS_LAYER").text(), "one");
 
     // One address kept, one added, and one more worker, under load.
     let load = Load::start(server.port, "/pid", 6);
@@ -386,7 +391,7 @@ fn hup_rereads_the_file_new_workers_and_binds_without_failing_a_request() {
     std::fs::write(
         &conf,
         format!(
-            "workers = 3\nbind = ['127.0.0.1:0', 'unix:{}']\n",
+            "workers = 3\nbind = ['127.0.0.1:0', 'unix:{}']\nraw_env = ['GRS_OTHER=two']\n",
             sock.display()
         ),
     )
@@ -400,8 +405,10 @@ fn hup_rereads_the_file_new_workers_and_binds_without_failing_a_request() {
     server.wait_workers(3, WAIT);
     std::thread::sleep(Duration::from_millis(300));
     load.finish().assert_clean(20);
-    // The TCP listener is the one from the start: same port.
-    assert_eq!(server.get("/env/GRS_NONE").status, 200);
+    // The TCP listener is the one from the start (same port), and the new
+    // workers have the new --env, without the variables of the old one.
+    assert_eq!(server.get("/env/GRS_OTHER").text(), "two");
+    assert_eq!(server.get("/env/GRS_LAYER").text(), "<unset>");
 
     // A file that no longer loads: logged, the running configuration kept.
     std::fs::write(&conf, "workers = 'many'\n").expect("rewrite");
@@ -439,6 +446,37 @@ fn hup_rereads_the_file_new_workers_and_binds_without_failing_a_request() {
     );
     server.wait_workers(1, WAIT);
     assert!(get_unix(&sock).is_some(), "{}", server.log_text());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn hup_applies_env_args_and_command_line_over_the_new_file_as_at_start() {
+    let dir = dir_with(
+        "cf-hup-layers",
+        &[(
+            "gunicorn.conf.py",
+            "workers = 1\nraw_env = ['GRS_LAYER=file']\n",
+        )],
+    );
+    let server = launch_in(&dir, &["-e", "GRS_LAYER=cli", "whoami:app"])
+        .env("GUNICORN_CMD_ARGS", "-w 2")
+        .start();
+    assert_runs_with(&server, 2, "cli");
+    std::fs::write(
+        dir.join("gunicorn.conf.py"),
+        "workers = 4\nraw_env = ['GRS_LAYER=file2']\ntimeout = 10\n",
+    )
+    .expect("rewrite");
+    let old = server.workers();
+    server.signal(Signal::SIGHUP);
+    let replaced = wait_until(WAIT, || {
+        let w = server.workers();
+        (w.len() == 2 && w.iter().all(|p| !old.contains(p))).then_some(())
+    });
+    assert!(replaced.is_some(), "{}", server.log_text());
+    // Two at start, two after the HUP: -w 2 from GUNICORN_CMD_ARGS still wins.
+    assert_eq!(server.count("Booting worker"), 4, "{}", server.log_text());
+    assert_eq!(server.get("/env/GRS_LAYER").text(), "cli");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
