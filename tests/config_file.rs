@@ -349,6 +349,7 @@ fn check_config_and_print_config() {
         Some("<Postfork.post_fork()>")
     );
     assert_eq!(value("print_config").as_deref(), Some("True"));
+    assert_eq!(value("config").as_deref(), Some("./gunicorn.conf.py"));
     let names: Vec<&str> = lines
         .iter()
         .filter_map(|l| l.split_whitespace().next())

@@ -108,7 +108,7 @@ impl ReloadEngine {
 pub struct Config {
     /// `MODULE[:VARIABLE]`, positional, else `wsgi_app` from a config file.
     pub app_uri: Option<String>,
-    /// The config file loaded, as named (`-c`, or `./gunicorn.conf.py`).
+    /// `-c/--config` as given (None: `./gunicorn.conf.py` if it exists).
     pub config_file: Option<String>,
     /// `wsgi_app` from a config file (used when no APP_MODULE is given).
     pub wsgi_app: Option<String>,

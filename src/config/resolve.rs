@@ -61,7 +61,6 @@ pub fn resolve(
                 .map_err(|e| in_file(setting, shown, e))?;
         }
         draft.cfg.hooks = file.hooks.clone();
-        draft.cfg.config_file = Some(file.source.clone());
     }
     for given in [env_args, cli] {
         for (setting, value) in &given.settings {
@@ -298,8 +297,8 @@ impl Draft {
             }
             // No control socket is ever opened, so asking for none is already true.
             "control_socket_disable" => {}
-            // Read before resolving (`file::location`).
-            "config" => {}
+            // Already read (`file::location`); kept for --print-config.
+            "config" => c.config_file = Some(text()?.to_string()),
             "wsgi_app" => c.wsgi_app = Some(text()?.to_string()),
             "check_config" => c.check_config = flag()?,
             "print_config" => c.print_config = flag()?,
