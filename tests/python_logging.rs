@@ -34,8 +34,39 @@ fn dict_config_from_json_formats_both_loggers() {
     std::fs::write(&path, JSON_CONFIG).unwrap();
     let server =
         Launch::new(&["--log-config-json", path.to_str().unwrap(), "logs_app:app"]).spawn();
+    assert_json_logging(&server);
+}
+
+/// A config file's `logconfig_dict` (Django-style), which gunicorn prefers
+/// over `--log-config-json` and `--log-config`.
+#[test]
+fn logconfig_dict_in_a_config_file_formats_both_loggers_and_wins() {
+    let dir = scratch("logconfig-dict");
+    let conf = dir.join("gunicorn.conf.py");
+    let quote = "\"\"\"";
+    std::fs::write(
+        &conf,
+        format!("import json\nlogconfig_dict = json.loads({quote}{JSON_CONFIG}{quote})\n"),
+    )
+    .unwrap();
+    let ini = dir.join("logging.ini");
+    std::fs::write(&ini, "this is not an ini file, and is never read\n").unwrap();
+    let server = Launch::new(&[
+        "-c",
+        conf.to_str().unwrap(),
+        "--log-config",
+        ini.to_str().unwrap(),
+        "logs_app:app",
+    ])
+    .spawn();
+    assert_json_logging(&server);
+}
+
+/// Both loggers write JSON lines to stdout through the configuration of
+/// `JSON_CONFIG`, and nothing reaches the native error log.
+fn assert_json_logging(server: &common::Server) {
     let listening = wait_until(WAIT, || {
-        json_lines(&server).into_iter().find(|v| {
+        json_lines(server).into_iter().find(|v| {
             v["message"]
                 .as_str()
                 .is_some_and(|m| m.starts_with("Listening at: "))
@@ -60,7 +91,7 @@ fn dict_config_from_json_formats_both_loggers() {
     assert_eq!(resp.status, 200);
 
     let access = wait_until(WAIT, || {
-        json_lines(&server)
+        json_lines(server)
             .into_iter()
             .find(|v| v["logger"] == "gunicorn.access")
     })

@@ -210,9 +210,11 @@ use Section::*;
 pub static SETTINGS: &[Setting] = &[
     // Config File
     Setting::new("config", ConfigFile, &["-c", "--config"], Str, D::Str("./gunicorn.conf.py"),
-        "Config file to load: PATH, file:PATH or python:MODULE.").meta("CONFIG"),
+        "Config file to load: PATH, file:PATH, python:MODULE, or a .toml file.").meta("CONFIG")
+        .implemented(),
     Setting::new("wsgi_app", ConfigFile, &[], Str, D::None,
-        "Application as MODULE:VARIABLE when none is given on the command line."),
+        "Application as MODULE:VARIABLE when none is given on the command line.")
+        .implemented(),
     // Server Socket
     Setting::new("bind", ServerSocket, &["-b", "--bind"], List, D::List(&["127.0.0.1:8000"]),
         "Address to listen on: HOST, HOST:PORT, [IPv6]:PORT, unix:PATH or fd://FD; repeatable. \
@@ -267,9 +269,10 @@ pub static SETTINGS: &[Setting] = &[
     Setting::new("spew", Debugging, &["--spew"], Flag, D::Bool(false),
         "Trace every line of Python the server executes."),
     Setting::new("check_config", Debugging, &["--check-config"], Flag, D::Bool(false),
-        "Load the configuration and the application, then exit (status 0 when fine)."),
+        "Load the configuration and the application, then exit (status 0 when fine).")
+        .implemented(),
     Setting::new("print_config", Debugging, &["--print-config"], Flag, D::Bool(false),
-        "Print the resolved configuration, then exit as --check-config."),
+        "Print the resolved configuration, then exit as --check-config.").implemented(),
     // Server Mechanics
     Setting::new("preload_app", ServerMechanics, &["--preload"], Flag, D::Bool(false),
         "Import the application in the master, before forking the workers.").implemented(),
@@ -343,7 +346,7 @@ pub static SETTINGS: &[Setting] = &[
         "Configure logging from this logging.config.fileConfig file.").meta("FILE")
         .implemented(),
     Setting::new("logconfig_dict", Logging, &[], Dict, D::Dict(&[]),
-        "Configure logging from this logging.config.dictConfig dictionary."),
+        "Configure logging from this logging.config.dictConfig dictionary.").implemented(),
     Setting::new("logconfig_json", Logging, &["--log-config-json"], Str, D::None,
         "Configure logging from this JSON file in dictConfig form.").meta("FILE")
         .implemented(),
@@ -654,6 +657,8 @@ mod tests {
         assert_eq!(
             implemented,
             [
+                "config",
+                "wsgi_app",
                 "bind",
                 "backlog",
                 "workers",
@@ -673,6 +678,8 @@ mod tests {
                 "reload",
                 "reload_engine",
                 "reload_extra_files",
+                "check_config",
+                "print_config",
                 "preload_app",
                 "sendfile",
                 "reuse_port",
@@ -694,6 +701,7 @@ mod tests {
                 "loglevel",
                 "capture_output",
                 "logconfig",
+                "logconfig_dict",
                 "logconfig_json",
                 "syslog_addr",
                 "syslog",

@@ -9,12 +9,12 @@
 //! so forking stays safe.
 
 pub mod pidfile;
+mod reconfig;
 mod recycle;
 mod reexec;
 mod systemd;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fmt;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use nix::unistd::Pid;
 use pyo3::prelude::*;
 use tracing::{debug, error, info, warn};
 
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::python::fork::Forked;
 use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
@@ -132,8 +132,13 @@ impl WorkerSlot {
 /// The master process.
 pub struct Arbiter {
     cfg: Config,
+    /// Where `cfg` came from, read again on HUP.
+    sources: config::Sources,
     pid: u32,
     listeners: Vec<Listener>,
+    /// Listeners a reload dropped from `bind`, closed once the workers
+    /// that accept on them are gone.
+    retired_listeners: Vec<reconfig::Retired>,
     signals: Option<SignalPipe>,
     workers: BTreeMap<Pid, WorkerSlot>,
     num_workers: u32,
@@ -167,8 +172,10 @@ enum ServiceState {
 }
 
 /// Start the master and run it until it stops; returns the exit status.
-pub fn run(cfg: Config) -> i32 {
-    match Arbiter::start(cfg) {
+/// The interpreter is running; `sources` built `cfg` and build it again
+/// on HUP.
+pub fn run(cfg: Config, sources: config::Sources) -> i32 {
+    match Arbiter::start(cfg, sources) {
         Ok(arbiter) => {
             process::title::set(&process::master_title(&arbiter.cfg));
             arbiter.run()
@@ -181,22 +188,22 @@ pub fn run(cfg: Config) -> i32 {
 }
 
 impl Arbiter {
-    /// Everything before the first fork: the interpreter, the app when
-    /// preloaded, the pid file, the listeners and the signal pipe.
-    fn start(cfg: Config) -> Result<Arbiter, Error> {
+    /// Everything before the first fork: the app when preloaded, the pid
+    /// file, the listeners and the signal pipe.
+    fn start(cfg: Config, sources: config::Sources) -> Result<Arbiter, Error> {
         let mut upgrade = reexec::Upgrade::at_start();
-        let interp = python::resolve::resolve(
-            std::env::var("VIRTUAL_ENV").ok().as_deref(),
-            std::env::current_exe().ok().as_deref(),
-        )
-        .map_err(|e| Error::Python(e.into()))?;
-        let argv: Vec<OsString> = std::env::args_os().collect();
-        python::initialize(&interp, &argv).map_err(Error::Python)?;
         let app = Python::attach(|py| -> Result<Option<Py<PyAny>>, Error> {
             python::app::setup_paths(py, &cfg.chdir, &cfg.pythonpath).map_err(Error::Python)?;
-            // As gunicorn's logger set-up: before the app is preloaded.
-            crate::log::python::configure(py, &cfg)
-                .map_err(|m| Error::Python(python::Error::Init(m)))?;
+            // As gunicorn's logger set-up: before the app is preloaded; a
+            // config file's `logconfig_dict` wins over the files.
+            let configured = match &cfg.logconfig_dict {
+                Some(dict) => match dict.bind(py).cast::<pyo3::types::PyDict>() {
+                    Ok(dict) => crate::log::python::configure_dict(py, dict, &cfg),
+                    Err(_) => Err("logconfig_dict is not a dictionary".to_string()),
+                },
+                None => crate::log::python::configure(py, &cfg),
+            };
+            configured.map_err(|m| Error::Python(python::Error::Init(m)))?;
             match (&cfg.app_uri, cfg.preload_app) {
                 (Some(uri), true) => python::app::load_app(py, uri)
                     .map(Some)
@@ -248,8 +255,10 @@ impl Arbiter {
                 lifetime_secs: cfg.max_worker_lifetime,
             },
             cfg,
+            sources,
             pid,
             listeners,
+            retired_listeners: Vec::new(),
             signals: Some(signals),
             workers: BTreeMap::new(),
             worker_age: 0,
@@ -341,6 +350,7 @@ impl Arbiter {
     /// the old ones keep serving (see `boot_failed`).
     fn reload(&mut self) {
         info!("Hang up: {}", self.upgrade.master_name());
+        self.reconfigure();
         // As gunicorn: a reload restores the configured count (TTIN/TTOU undone).
         self.num_workers = self.cfg.workers;
         if let Err(e) = crate::log::reopen() {
@@ -412,6 +422,7 @@ impl Arbiter {
             }
         }
         self.retire_replaced(wanted);
+        self.close_retired_listeners();
         self.update_service_state();
         self.report_workers(wanted);
         Ok(())
@@ -565,9 +576,12 @@ impl Arbiter {
             }
             Ok(Forked::Child) => {
                 // The child keeps nothing of the master's but the listeners:
-                // no siblings' heartbeat files, no master signal actions
+                // no listeners a reload dropped (a copy would keep them
+                // accepting into the backlog), no siblings' heartbeat files,
+                // no master signal actions
                 // (dropped once the worker's own are installed).
                 self.workers.clear();
+                self.retired_listeners.clear();
                 let code = worker::run(worker::Boot {
                     cfg: &self.cfg,
                     listeners: &self.listeners,
@@ -742,6 +756,7 @@ impl Arbiter {
         for listener in self.listeners.drain(..) {
             listener.close(unlink);
         }
+        self.close_retired_listeners_now(unlink);
         let mut quick = !graceful;
         self.kill_workers(if quick {
             Signal::SIGQUIT
