@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod fork;
+pub mod hooks;
 mod init;
 pub mod resolve;
 
