@@ -1,7 +1,8 @@
 //! What a worker does on SIGABRT, which the master sends when the worker
 //! missed its heartbeat for `--timeout` (`WORKER TIMEOUT`): write to the
 //! error log what it was doing (the request in flight, and the Python stack
-//! of every thread), then end with status 1, before the master's SIGKILL.
+//! of every thread), run the `worker_abort` and `worker_exit` hooks, then
+//! end with status 1, before the master's SIGKILL.
 //!
 //! The report is made by a Python-level signal handler ([`install`]):
 //! CPython's C handler only sets a flag, and the Python handler then runs in

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::http::parser::RequestHead;
 use crate::http::response::ResponseHead;
 pub use objects::Worker;
-use objects::{Request, Response, Server};
+use objects::{Cfg, Request, Response, Server};
 pub use objects::{set_alive, set_requests};
 
 /// A server hook gunicorn-rs calls, with its gunicorn setting name and the
@@ -333,6 +333,26 @@ impl MasterHooks {
 
     pub fn is_active(&self) -> bool {
         self.active.is_some()
+    }
+
+    /// HUP read the configuration again: its hooks replace these, and
+    /// `server.cfg` shows the new settings. The `server` object stays, with
+    /// whatever attributes hooks gave it, as gunicorn's arbiter does.
+    pub fn reload(&mut self, py: Python<'_>, hooks: Hooks, cfg: &Config) -> PyResult<()> {
+        match &mut self.active {
+            Some(a) => {
+                let new_cfg = Cfg::new(py, cfg)?;
+                let mut server = a.server.borrow_mut(py);
+                server.cfg = new_cfg;
+                drop(server);
+                a.hooks = hooks;
+            }
+            None if !hooks.is_empty() => {
+                *self = MasterHooks::new(py, hooks, cfg, std::process::id())?;
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     /// Run `f` with the GIL when hooks are configured.

@@ -48,6 +48,9 @@ impl IoLoop<'_> {
             self.executor.release(id);
             return Step::Close;
         };
+        // For the SIGABRT report, should the app (or a request hook) hang.
+        let mut started = Instant::now();
+        abort::request_started(head.method(), head.uri(), &conn.remote_addr, started);
         // The request hooks' `req`, made only when one is configured.
         let hook_request = self
             .hooks
@@ -59,13 +62,12 @@ impl IoLoop<'_> {
             && self.hooks.has_pre_request()
         {
             pre_request_failed = self.hooks.pre_request(py, req).err();
+            // As gunicorn's, the request time starts after the hook.
+            started = Instant::now();
         } else if tracing::enabled!(tracing::Level::DEBUG) {
             // gunicorn's default `pre_request`.
             debug!("{} {}", head.method(), String::from_utf8_lossy(head.path()));
         }
-        let started = Instant::now();
-        // For the SIGABRT report, should the app hang in this call.
-        abort::request_started(head.method(), head.uri(), &conn.remote_addr, started);
         // Early hints go straight out only when nothing is queued ahead.
         let socket = (conn.fd.as_raw_fd(), conn.out_pending() == 0);
         let server = &self.listeners[conn.listener].server;
