@@ -214,6 +214,16 @@ impl Hooks {
         self.slots.iter().all(Option::is_none)
     }
 
+    /// Make `cfg.<hook>` the configured callables.
+    fn show_in(&self, py: Python<'_>, cfg: &Py<Cfg>) -> PyResult<()> {
+        for hook in Hook::ALL {
+            if let Some(f) = self.get(hook) {
+                cfg.borrow(py).set_hook(py, hook.name(), f)?;
+            }
+        }
+        Ok(())
+    }
+
     fn clone_ref(&self, py: Python<'_>) -> Hooks {
         Hooks {
             slots: std::array::from_fn(|i| self.slots[i].as_ref().map(|h| h.clone_ref(py))),
@@ -326,6 +336,7 @@ impl MasterHooks {
             return Ok(MasterHooks::none());
         }
         let server = Server::new(py, cfg, pid)?;
+        hooks.show_in(py, &server.borrow(py).cfg)?;
         Ok(MasterHooks {
             active: Some(Active { hooks, server }),
         })
@@ -342,6 +353,7 @@ impl MasterHooks {
         match &mut self.active {
             Some(a) => {
                 let new_cfg = Cfg::new(py, cfg)?;
+                hooks.show_in(py, &new_cfg)?;
                 let mut server = a.server.borrow_mut(py);
                 server.cfg = new_cfg;
                 drop(server);

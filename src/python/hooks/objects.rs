@@ -172,6 +172,13 @@ impl Cfg {
     }
 }
 
+impl Cfg {
+    /// `cfg.on_starting` and the like: the configured callable.
+    pub(super) fn set_hook(&self, py: Python<'_>, name: &str, f: &Py<PyAny>) -> PyResult<()> {
+        self.values.bind(py).set_item(name, f)
+    }
+}
+
 #[pymethods]
 impl Cfg {
     fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
