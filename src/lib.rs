@@ -28,6 +28,8 @@
 //! - [`wsgi`]: PEP 3333: environ, `wsgi.input`, `start_response`, calling and
 //!   iterating the app, the file wrapper. The only code that runs Python per request.
 //! - [`log`]: the error log and access log in gunicorn's formats.
+//! - [`startup`]: the order of a start: arguments, interpreter, config
+//!   file, configuration, error log, detaching, master.
 
 pub mod config;
 pub mod http;
@@ -37,6 +39,7 @@ pub mod process;
 pub mod python;
 pub mod signals;
 pub mod sock;
+pub mod startup;
 pub mod worker;
 pub mod wsgi;
 

@@ -33,15 +33,18 @@ const TEMPLATE: &str = "usage: {usage}\n\n{about}\n\n{all-args}";
 /// The value one source gave for one setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
-    /// A flag without a value was present.
+    /// A flag without a value was present: its action (`--preload` sets
+    /// preload_app, `--no-sendfile` turns sendfile off).
     Flag,
+    /// A config file gave a flag setting this value (`preload_app = False`).
+    Bool(bool),
     /// The (last) value of a single-valued setting.
     One(String),
     /// All values of a repeatable setting, in order.
     Many(Vec<String>),
 }
 
-/// What one command line (or `GUNICORN_CMD_ARGS`) said.
+/// What one command line (or `GUNICORN_CMD_ARGS`, or a config file) said.
 #[derive(Debug, Default)]
 pub struct Given {
     /// The settings present, in the order they first appear.
@@ -52,7 +55,6 @@ pub struct Given {
 
 impl Given {
     /// The value given for the setting `name`, if any.
-    #[cfg(test)]
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.settings
             .iter()

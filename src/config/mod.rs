@@ -4,25 +4,34 @@
 //! One table (`settings`) lists each gunicorn 27 setting with its flags,
 //! default, environment fallback and validator. The command line is built
 //! from that table, so a gunicorn flag is never misread: a setting this
-//! version does not implement yet is recognised and refused by name, and
-//! so is a `./gunicorn.conf.py` that gunicorn would load. Environment
+//! version does not implement yet is recognised and refused by name,
+//! whether it comes from the command line, `GUNICORN_CMD_ARGS` or a
+//! config file (`./gunicorn.conf.py`, `-c PATH`, `.toml`). Environment
 //! fallbacks (`$PORT`, `$WEB_CONCURRENCY`, `$SENDFILE`,
 //! `$FORWARDED_ALLOW_IPS`) are honoured; the control socket's
 //! `$XDG_RUNTIME_DIR`/`$HOME` only place a socket that is never opened.
 //! No setting is silently ignored.
 //!
-//! Never touches Python, sockets or processes; it reads the user and
-//! group databases to turn `--user`/`--group` names into ids.
+//! Touches Python only to run a config file (`file`); never sockets or
+//! processes. It reads the user and group databases to turn
+//! `--user`/`--group` names into ids.
 //!
 //! - `settings`: the table.
 //! - `cli`: the clap command generated from it; help and version texts.
 //! - `shlex`: splitting `GUNICORN_CMD_ARGS` as Python's `shlex.split`.
+//! - `file`: the config file, read into the command line's value forms.
 //! - `resolve`: precedence, environment fallbacks and validation.
 //! - `pytext`: Python's `int()`, gunicorn's `auto_int` and `repr()`.
 //! - `allowlist`: trusted-peer lists (`--forwarded-allow-ips`).
+//! - `print`: `--print-config`.
+//! - `compat` (tests): generates `docs/compat.md` from the table.
 
 mod allowlist;
 mod cli;
+#[cfg(test)]
+mod compat;
+mod file;
+mod print;
 mod pytext;
 mod resolve;
 pub mod settings;
@@ -36,6 +45,8 @@ use std::path::{Path, PathBuf};
 pub use crate::http::parser::HeaderMap;
 pub use crate::http::proxy::ProxyMode;
 pub use allowlist::AllowList;
+pub use file::HookFns;
+pub use print::print;
 pub use resolve::{MAX_TIMEOUT_SECS, is_glob};
 
 /// Severity threshold of the error log (`--log-level`).
@@ -95,8 +106,18 @@ impl ReloadEngine {
 /// The resolved configuration of one server run.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `MODULE[:VARIABLE]`, positional (or later `wsgi_app` from a config file).
+    /// `MODULE[:VARIABLE]`, positional, else `wsgi_app` from a config file.
     pub app_uri: Option<String>,
+    /// `-c/--config` as given (None: `./gunicorn.conf.py` if it exists).
+    pub config_file: Option<String>,
+    /// `wsgi_app` from a config file (used when no APP_MODULE is given).
+    pub wsgi_app: Option<String>,
+    /// The server hooks the config file defined, kept as callables.
+    pub hooks: HookFns,
+    /// `--check-config`: load the configuration and the application, then exit.
+    pub check_config: bool,
+    /// `--print-config`: print the configuration, then as `--check-config`.
+    pub print_config: bool,
     /// `-w/--workers`, default 1 or `$WEB_CONCURRENCY`.
     pub workers: u32,
     /// `-b/--bind` (repeatable), raw strings parsed by `sock`.
@@ -262,6 +283,11 @@ impl Config {
     pub fn defaults(chdir: PathBuf) -> Config {
         Config {
             app_uri: None,
+            config_file: None,
+            wsgi_app: None,
+            hooks: HookFns::default(),
+            check_config: false,
+            print_config: false,
             workers: 1,
             bind: vec!["127.0.0.1:8000".to_string()],
             backlog: 2048,
@@ -336,6 +362,16 @@ pub enum Error {
     /// No APP_MODULE on the command line (gunicorn's "No application module
     /// specified.").
     NoAppModule,
+    /// A config file's value its validator refuses; shown as gunicorn
+    /// does, the value as `str()` gives it, then the validator's message.
+    FileValue {
+        setting: &'static str,
+        shown: String,
+        message: String,
+    },
+    /// A config file raised (or does not parse): the full text to print,
+    /// "Failed to read config file: PATH" and the traceback.
+    FileFailed(String),
     /// A value gunicorn refuses with a message of its own, shown as is:
     /// `No such user: 'x'`, `environment setting 'FOO' invalid`.
     Refused(String),
@@ -347,6 +383,16 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             _ => 1,
+        }
+    }
+
+    /// The text to print on standard error, as gunicorn prints it:
+    /// usage errors and a failing config file as they are, the rest after
+    /// "Error: ".
+    pub fn report(&self) -> String {
+        match self {
+            Error::Usage(_) | Error::FileFailed(_) | Error::FileValue { .. } => self.to_string(),
+            _ => format!("Error: {self}"),
         }
     }
 }
@@ -365,6 +411,17 @@ impl fmt::Display for Error {
                 )
             }
             Error::NoAppModule => write!(f, "No application module specified."),
+            // gunicorn prints "Invalid value for NAME: VALUE\n", then
+            // "\nError: MESSAGE": two blank lines between.
+            Error::FileValue {
+                setting,
+                shown,
+                message,
+            } => write!(
+                f,
+                "Invalid value for {setting}: {shown}\n\n\nError: {message}"
+            ),
+            Error::FileFailed(text) => write!(f, "{text}"),
             Error::Refused(msg) => write!(f, "{msg}"),
         }
     }
@@ -372,11 +429,83 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Parse `args` (program name first) with `env` as the process environment.
-///
-/// Precedence, as gunicorn: defaults (some read from `env`) <
-/// `GUNICORN_CMD_ARGS` < `args`. `-h` and `-v` win over everything after
-/// them, as argparse.
+/// What the command line asked for, before any config file is read.
+#[derive(Debug)]
+pub enum Start {
+    /// Serve (or check) with the configuration these sources build.
+    Run(Box<Sources>),
+    /// Print this text on stdout and exit 0 (`--help`, `--version`).
+    Print(String),
+}
+
+/// The sources of a configuration besides the defaults: the command line,
+/// `GUNICORN_CMD_ARGS` and the environment as they were at start, and the
+/// config file they lead to. Kept by the master: a HUP builds the
+/// configuration again from them, running the config file afresh.
+#[derive(Debug)]
+pub struct Sources {
+    cli: cli::Given,
+    env_args: cli::Given,
+    /// The environment variables settings default to (`$PORT`...), as at start.
+    env: Vec<(&'static str, Option<String>)>,
+    /// The whole environment at start (gunicorn's `env_orig`): a reload
+    /// puts back what `--env` changed.
+    env_orig: Vec<(String, String)>,
+    cwd: PathBuf,
+}
+
+impl Sources {
+    /// The config file to load, as named: `-c` (command line first, then
+    /// `GUNICORN_CMD_ARGS`), else `./gunicorn.conf.py` when there is one.
+    pub fn config_file(&self) -> Option<String> {
+        file::location(&self.cli, &self.env_args, &self.cwd)
+    }
+
+    /// The value `key` had in the environment at start.
+    pub fn original_env(&self, key: &str) -> Option<&str> {
+        self.env_orig
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Build the configuration: defaults < config file <
+    /// `GUNICORN_CMD_ARGS` < command line. Runs the config file, if any,
+    /// in the embedded interpreter, which must be running then.
+    pub fn load(&self) -> Result<Config, Error> {
+        let file = match self.config_file() {
+            Some(location) => Some(file::load(&location, &self.cwd)?),
+            None => None,
+        };
+        let env = |key: &str| {
+            self.env
+                .iter()
+                .find(|(name, _)| *name == key)
+                .and_then(|(_, value)| value.clone())
+        };
+        resolve::resolve(file.as_ref(), &self.env_args, &self.cli, &env, &self.cwd)
+    }
+}
+
+/// Parse `args` (program name first) and `GUNICORN_CMD_ARGS` with `env` as
+/// the process environment. `-h` and `-v` win over everything after them,
+/// as argparse.
+pub fn parse_sources<I, T>(args: I, env: &dyn Fn(&str) -> Option<String>) -> Result<Start, Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut start = parse_sources_in(args, env, &|| working_dir(env))?;
+    if let Start::Run(sources) = &mut start {
+        sources.env_orig = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+    }
+    Ok(start)
+}
+
+/// Parse `args` and build the configuration at once ([`parse_sources`],
+/// then [`Sources::load`]). A config file needs the interpreter running.
 pub fn parse_args<I, T>(args: I, env: &dyn Fn(&str) -> Option<String>) -> Result<Invocation, Error>
 where
     I: IntoIterator<Item = T>,
@@ -396,10 +525,25 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    match parse_sources_in(args, env, cwd)? {
+        Start::Run(sources) => Ok(Invocation::Run(Box::new(sources.load()?))),
+        Start::Print(text) => Ok(Invocation::Print(text)),
+    }
+}
+
+fn parse_sources_in<I, T>(
+    args: I,
+    env: &dyn Fn(&str) -> Option<String>,
+    cwd: &dyn Fn() -> Result<PathBuf, Error>,
+) -> Result<Start, Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     let cli = match cli::parse(args).map_err(|m| cli::usage_error(&m))? {
         cli::Parsed::Given(given) => given,
-        cli::Parsed::Help => return Ok(Invocation::Print(cli::help())),
-        cli::Parsed::Version => return Ok(Invocation::Print(cli::version())),
+        cli::Parsed::Help => return Ok(Start::Print(cli::help())),
+        cli::Parsed::Version => return Ok(Start::Print(cli::version())),
     };
     // gunicorn: `shlex.split($GUNICORN_CMD_ARGS)` through the same parser.
     let env_args = match env("GUNICORN_CMD_ARGS") {
@@ -415,13 +559,23 @@ where
                 .map_err(|m| cli::usage_error(&format!("GUNICORN_CMD_ARGS: {m}")))?
             {
                 cli::Parsed::Given(given) => given,
-                cli::Parsed::Help => return Ok(Invocation::Print(cli::help())),
-                cli::Parsed::Version => return Ok(Invocation::Print(cli::version())),
+                cli::Parsed::Help => return Ok(Start::Print(cli::help())),
+                cli::Parsed::Version => return Ok(Start::Print(cli::version())),
             }
         }
     };
-    let config = resolve::resolve(&cli, &env_args, env, &cwd()?)?;
-    Ok(Invocation::Run(Box::new(config)))
+    let mut names: Vec<&'static str> = settings::SETTINGS
+        .iter()
+        .flat_map(|s| s.env.iter().copied())
+        .collect();
+    names.dedup();
+    Ok(Start::Run(Box::new(Sources {
+        cli,
+        env_args,
+        env: names.into_iter().map(|name| (name, env(name))).collect(),
+        env_orig: Vec::new(),
+        cwd: cwd()?,
+    })))
 }
 
 /// The working directory as gunicorn's `util.getcwd` sees it: `$PWD` when

@@ -1,14 +1,17 @@
 //! From what the sources said to a [`Config`]: refuse unsupported
-//! settings, apply defaults < `GUNICORN_CMD_ARGS` < command line, read the
-//! environment fallbacks, and validate each value as gunicorn does.
+//! settings, apply defaults < config file < `GUNICORN_CMD_ARGS` < command
+//! line, read the environment fallbacks, and validate each value as
+//! gunicorn does. A config file's values arrive in the command line's text
+//! forms (see `file`), so the same validators check every source.
 //!
 //! Reads the environment through the closure it is given, the filesystem
-//! only to check `--chdir` and look for `./gunicorn.conf.py`, and the user
-//! and group databases for `--user` and `--group` names.
+//! only to check `--chdir` and `--reload-extra-file`, and the user and
+//! group databases for `--user` and `--group` names.
 
 use std::path::{Component, Path, PathBuf};
 
 use super::cli::{Given, Value};
+use super::file::FileLayer;
 use super::pytext::{self, IntError};
 use super::settings::{Setting, Status};
 use super::{AllowList, Config, Error, HeaderMap, LogLevel, ProxyMode, ReloadEngine};
@@ -36,33 +39,50 @@ const SYNC_WORKER: [&str; 3] = [
 /// Suffix naming `GUNICORN_CMD_ARGS` as the source of a refused setting.
 const FROM_ENV_ARGS: &str = " (in GUNICORN_CMD_ARGS)";
 
-/// Build the configuration. `cwd` is the working directory as gunicorn
-/// sees it (`util.getcwd`).
+/// Build the configuration from the config file's settings (if any),
+/// `GUNICORN_CMD_ARGS` and the command line. `cwd` is the working
+/// directory as gunicorn sees it (`util.getcwd`).
 pub fn resolve(
-    cli: &Given,
+    file: Option<&FileLayer>,
     env_args: &Given,
+    cli: &Given,
     env: &dyn Fn(&str) -> Option<String>,
     cwd: &Path,
 ) -> Result<Config, Error> {
     refuse_unsupported(cli, "")?;
     refuse_unsupported(env_args, FROM_ENV_ARGS)?;
-    // gunicorn loads ./gunicorn.conf.py when no -c is given; running
-    // without it would silently serve a different configuration.
-    let default_file = cwd.join("gunicorn.conf.py");
-    if default_file.exists() {
-        return Err(Error::Unsupported {
-            flag: format!("config file {} (loaded by default)", default_file.display()),
-        });
-    }
 
     let mut draft = Draft::new(cwd);
     // Later sources override earlier ones, as gunicorn's `load_config`.
+    if let Some(file) = file {
+        for ((setting, value), shown) in file.given.settings.iter().zip(&file.shown) {
+            draft
+                .set(setting, value)
+                .map_err(|e| in_file(setting, shown, e))?;
+        }
+        draft.cfg.hooks = file.hooks.clone();
+    }
     for given in [env_args, cli] {
         for (setting, value) in &given.settings {
             draft.set(setting, value)?;
         }
     }
     draft.finish(cli, env)
+}
+
+/// A config file's value refused by its validator: gunicorn names the
+/// setting and shows the value, then gives the validator's message.
+fn in_file(setting: &'static Setting, shown: &str, e: Error) -> Error {
+    let message = match e {
+        Error::Invalid { message, .. } => message,
+        Error::Unsupported { .. } | Error::FileValue { .. } => return e,
+        other => other.to_string(),
+    };
+    Error::FileValue {
+        setting: setting.name,
+        shown: shown.to_string(),
+        message,
+    }
 }
 
 fn refuse_unsupported(given: &Given, source: &str) -> Result<(), Error> {
@@ -108,6 +128,12 @@ impl Draft {
     fn set(&mut self, setting: &'static Setting, value: &Value) -> Result<(), Error> {
         let text = || match value {
             Value::One(s) => Ok(pytext::strip(s)),
+            _ => Err(mismatch(setting)),
+        };
+        // A flag on the command line sets it; a config file says which.
+        let flag = || match value {
+            Value::Flag => Ok(true),
+            Value::Bool(b) => Ok(*b),
             _ => Err(mismatch(setting)),
         };
         let name = setting.name;
@@ -173,8 +199,8 @@ impl Draft {
                     n
                 };
             }
-            "preload_app" => c.preload_app = true,
-            "reload" => c.reload = true,
+            "preload_app" => c.preload_app = flag()?,
+            "reload" => c.reload = flag()?,
             "reload_engine" => {
                 let raw = text()?;
                 c.reload_engine = ReloadEngine::from_setting(raw).ok_or_else(|| {
@@ -193,13 +219,15 @@ impl Draft {
                 }
                 _ => return Err(mismatch(setting)),
             },
-            "permit_obsolete_folding" => c.http.permit_obsolete_folding = true,
-            "strip_header_spaces" => c.http.strip_header_spaces = true,
-            "permit_unconventional_http_method" => c.http.permit_unconventional_http_method = true,
-            "permit_unconventional_http_version" => {
-                c.http.permit_unconventional_http_version = true
+            "permit_obsolete_folding" => c.http.permit_obsolete_folding = flag()?,
+            "strip_header_spaces" => c.http.strip_header_spaces = flag()?,
+            "permit_unconventional_http_method" => {
+                c.http.permit_unconventional_http_method = flag()?
             }
-            "casefold_http_method" => c.http.casefold_http_method = true,
+            "permit_unconventional_http_version" => {
+                c.http.permit_unconventional_http_version = flag()?
+            }
+            "casefold_http_method" => c.http.casefold_http_method = flag()?,
             "header_map" => {
                 c.http.header_map = match text()?.to_ascii_lowercase().as_str() {
                     "drop" => HeaderMap::Drop,
@@ -213,6 +241,8 @@ impl Draft {
                     }
                 };
             }
+            // gunicorn's `Config.sendfile`: any value given turns it off
+            // (even `sendfile = True` in a file); unset, $SENDFILE decides.
             "sendfile" => self.no_sendfile = true,
             "forwarder_headers" => {
                 // gunicorn's validate_string_to_list: empty pieces are
@@ -267,10 +297,15 @@ impl Draft {
             }
             // No control socket is ever opened, so asking for none is already true.
             "control_socket_disable" => {}
-            "daemon" => c.process.daemon = true,
-            "enable_stdio_inheritance" => c.process.enable_stdio_inheritance = true,
-            "reuse_port" => c.process.reuse_port = true,
-            "initgroups" => c.process.initgroups = true,
+            // Already read (`file::location`); kept for --print-config.
+            "config" => c.config_file = Some(text()?.to_string()),
+            "wsgi_app" => c.wsgi_app = Some(text()?.to_string()),
+            "check_config" => c.check_config = flag()?,
+            "print_config" => c.print_config = flag()?,
+            "daemon" => c.process.daemon = flag()?,
+            "enable_stdio_inheritance" => c.process.enable_stdio_inheritance = flag()?,
+            "reuse_port" => c.process.reuse_port = flag()?,
+            "initgroups" => c.process.initgroups = flag()?,
             "raw_env" => match value {
                 Value::Many(items) => {
                     c.process.raw_env = items
@@ -351,8 +386,9 @@ impl Draft {
             && env("SENDFILE")
                 .is_none_or(|v| matches!(v.to_lowercase().as_str(), "y" | "1" | "yes" | "true"));
         // Only the command line's first positional counts: gunicorn ignores
-        // positionals in GUNICORN_CMD_ARGS, and any after the first.
-        match cli.positionals.first() {
+        // positionals in GUNICORN_CMD_ARGS, and any after the first. Without
+        // one, a config file's `wsgi_app` names the application.
+        match cli.positionals.first().or(self.cfg.wsgi_app.as_ref()) {
             Some(app) => self.cfg.app_uri = Some(app.clone()),
             None => return Err(Error::NoAppModule),
         }

@@ -420,17 +420,13 @@ fn every_unsupported_setting_is_refused_by_name() {
             refused += 1;
         }
     }
-    // 97 settings have flags (95 of gunicorn's, 2 of our own) and 49 are implemented;
-    // 2 of the others have two spellings.
-    assert_eq!((settings, refused), (48, 50));
+    // 97 settings have flags (95 of gunicorn's, 2 of our own) and 52 are implemented;
+    // one of the others (--paste/--paster) has two spellings.
+    assert_eq!((settings, refused), (45, 46));
     // The first one given is named.
     assert_eq!(
         error(&["--spew", "-D", "app"]).to_string(),
         unsupported("--spew")
-    );
-    assert_eq!(
-        error(&["-c", "gunicorn.conf.py", "app"]).to_string(),
-        unsupported("-c/--config")
     );
     // Refused even when a valid value would be needed, and before validation.
     assert_eq!(
@@ -464,25 +460,47 @@ fn only_the_sync_worker() {
     config_env(&["-k", "gevent", "--worker-class", "sync"], &[]);
 }
 
+/// Which config file is read (running it needs the interpreter: the
+/// binary's tests in tests/config_file.rs do that).
 #[test]
-fn default_config_file_is_refused() {
+fn config_file_location_as_gunicorn() {
     let dir = temp_dir();
+    let sources = |args: &[&str], vars: &[(&str, &str)]| {
+        let env = |k: &str| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        };
+        let cwd = dir.clone();
+        match parse_sources_in(
+            std::iter::once("gunicorn-rs").chain(args.iter().copied()),
+            &env,
+            &|| Ok(cwd.clone()),
+        ) {
+            Ok(Start::Run(s)) => s.config_file(),
+            other => panic!("{args:?}: {other:?}"),
+        }
+    };
+    assert_eq!(sources(&["app"], &[]), None);
+    // Nothing to run: a configuration is built without the interpreter.
     assert!(matches!(
         run_in(&dir, &["app"], &[]),
         Ok(Invocation::Run(_))
     ));
     std::fs::write(dir.join("gunicorn.conf.py"), "workers = 4\n").expect("write config");
-    let e = match run_in(&dir, &["app"], &[]) {
-        Err(e) => e,
-        other => panic!("{other:?}"),
-    };
-    let path = dir.join("gunicorn.conf.py");
+    let default = dir.join("gunicorn.conf.py").display().to_string();
+    assert_eq!(sources(&["app"], &[]), Some(default.clone()));
+    // -c on the command line first, then in GUNICORN_CMD_ARGS; an empty one is none.
+    let env_c = [("GUNICORN_CMD_ARGS", "-c env.py")];
     assert_eq!(
-        e.to_string(),
-        unsupported(&format!(
-            "config file {} (loaded by default)",
-            path.display()
-        ))
+        sources(&["-c", "cli.py", "app"], &env_c),
+        Some("cli.py".into())
+    );
+    assert_eq!(sources(&["app"], &env_c), Some("env.py".into()));
+    assert_eq!(sources(&["-c", "", "app"], &[]), Some(default));
+    assert_eq!(
+        sources(&["-c", "python:conf", "app"], &[]),
+        Some("python:conf".into())
     );
     // Help and version still work there.
     assert!(matches!(
@@ -490,6 +508,24 @@ fn default_config_file_is_refused() {
         Ok(Invocation::Print(_))
     ));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn errors_print_as_gunicorn() {
+    let e = Error::FileValue {
+        setting: "workers",
+        shown: "abc".into(),
+        message: "invalid literal for int() with base 0: 'abc'".into(),
+    };
+    assert_eq!(
+        e.report(),
+        "Invalid value for workers: abc\n\n\nError: invalid literal for int() with base 0: 'abc'"
+    );
+    assert_eq!(e.exit_code(), 1);
+    assert_eq!(
+        Error::NoAppModule.report(),
+        "Error: No application module specified."
+    );
 }
 
 #[test]

@@ -9,12 +9,12 @@
 //! so forking stays safe.
 
 pub mod pidfile;
+mod reconfig;
 mod recycle;
 mod reexec;
 mod systemd;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fmt;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use nix::unistd::Pid;
 use pyo3::prelude::*;
 use tracing::{debug, error, info, warn};
 
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::python::fork::Forked;
 use crate::python::hooks::{Hook, Hooks, MasterHooks, Raised, Worker as HookWorker};
 use crate::signals::{self, SignalPipe};
@@ -155,8 +155,13 @@ impl WorkerSlot {
 /// The master process.
 pub struct Arbiter {
     cfg: Config,
+    /// Where `cfg` came from, read again on HUP.
+    sources: config::Sources,
     pid: u32,
     listeners: Vec<Listener>,
+    /// Listeners a reload dropped from `bind`, closed once the workers
+    /// that accept on them are gone.
+    retired_listeners: Vec<reconfig::Retired>,
     signals: Option<SignalPipe>,
     workers: BTreeMap<Pid, WorkerSlot>,
     num_workers: u32,
@@ -190,8 +195,10 @@ enum ServiceState {
 }
 
 /// Start the master and run it until it stops; returns the exit status.
-pub fn run(cfg: Config) -> i32 {
-    match Arbiter::start(cfg) {
+/// The interpreter is running; `sources` built `cfg` and build it again
+/// on HUP.
+pub fn run(cfg: Config, sources: config::Sources) -> i32 {
+    match Arbiter::start(cfg, sources) {
         Ok(arbiter) => {
             process::title::set(&process::master_title(&arbiter.cfg));
             arbiter.run()
@@ -204,17 +211,10 @@ pub fn run(cfg: Config) -> i32 {
 }
 
 impl Arbiter {
-    /// Everything before the first fork: the interpreter, the app when
-    /// preloaded, the pid file, the listeners and the signal pipe.
-    fn start(cfg: Config) -> Result<Arbiter, Error> {
+    /// Everything before the first fork: the app when preloaded, the pid
+    /// file, the listeners and the signal pipe.
+    fn start(cfg: Config, sources: config::Sources) -> Result<Arbiter, Error> {
         let mut upgrade = reexec::Upgrade::at_start();
-        let interp = python::resolve::resolve(
-            std::env::var("VIRTUAL_ENV").ok().as_deref(),
-            std::env::current_exe().ok().as_deref(),
-        )
-        .map_err(|e| Error::Python(e.into()))?;
-        let argv: Vec<OsString> = std::env::args_os().collect();
-        python::initialize(&interp, &argv).map_err(Error::Python)?;
         let pid = std::process::id();
         let (app, hooks) = Python::attach(|py| -> Result<_, Error> {
             python::app::setup_paths(py, &cfg.chdir, &cfg.pythonpath).map_err(Error::Python)?;
@@ -289,8 +289,10 @@ impl Arbiter {
                 lifetime_secs: cfg.max_worker_lifetime,
             },
             cfg,
+            sources,
             pid,
             listeners,
+            retired_listeners: Vec::new(),
             signals: Some(signals),
             workers: BTreeMap::new(),
             worker_age: 0,
@@ -387,6 +389,8 @@ impl Arbiter {
     /// the old ones keep serving (see `boot_failed`).
     fn reload(&mut self) -> Result<(), Halt> {
         info!("Hang up: {}", self.upgrade.master_name());
+        self.reconfigure();
+        self.refresh_hooks();
         // As gunicorn: a reload restores the configured count (TTIN/TTOU undone).
         self.set_num_workers(self.cfg.workers)?;
         if let Err(e) = crate::log::reopen() {
@@ -406,6 +410,22 @@ impl Arbiter {
             self.service = ServiceState::Reloading;
         }
         Ok(())
+    }
+
+    /// The configuration was read again: its hooks from now on.
+    fn refresh_hooks(&mut self) {
+        let cfg = &self.cfg;
+        let hooks = &mut self.hooks;
+        Python::attach(|py| {
+            let refreshed = hooks_from_config(py, cfg).and_then(|new| {
+                hooks.reload(py, new, cfg).map_err(|e| {
+                    Error::Python(python::Error::Init(python::format_exception(py, &e)))
+                })
+            });
+            if let Err(e) = refreshed {
+                error!("Cannot update the server hooks: {e}");
+            }
+        });
     }
 
     /// gunicorn's `num_workers` setter: every assignment calls
@@ -475,6 +495,7 @@ impl Arbiter {
             }
         }
         self.retire_replaced(wanted);
+        self.close_retired_listeners();
         self.update_service_state();
         Ok(())
     }
@@ -606,9 +627,12 @@ impl Arbiter {
             }
             Ok(Forked::Child) => {
                 // The child keeps nothing of the master's but the listeners:
-                // no siblings' heartbeat files, no master signal actions
+                // no listeners a reload dropped (a copy would keep them
+                // accepting into the backlog), no siblings' heartbeat files,
+                // no master signal actions
                 // (dropped once the worker's own are installed).
                 self.workers.clear();
+                self.retired_listeners.clear();
                 let hooks = self.hooks.for_worker(hook_object);
                 let code = worker::run(worker::Boot {
                     cfg: &self.cfg,
@@ -817,6 +841,7 @@ impl Arbiter {
         for listener in self.listeners.drain(..) {
             listener.close(unlink);
         }
+        self.close_retired_listeners_now(unlink);
         let mut quick = !graceful;
         self.kill_workers(if quick {
             Signal::SIGQUIT
@@ -853,8 +878,11 @@ impl Arbiter {
 
 /// The config file's hooks, validated as gunicorn's validators do.
 fn hooks_from_config(py: Python<'_>, cfg: &Config) -> Result<Hooks, Error> {
-    let _ = cfg;
-    Hooks::from_values(py, []).map_err(Error::InvalidHook)
+    let values = cfg
+        .hooks
+        .names()
+        .filter_map(|name| Some((name, cfg.hooks.get(name)?.bind(py).clone())));
+    Hooks::from_values(py, values).map_err(Error::InvalidHook)
 }
 
 /// A worker's heartbeat file in `dir`, made under `--umask` and owned by

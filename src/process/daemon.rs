@@ -11,12 +11,14 @@ use std::io;
 use std::os::fd::AsFd;
 
 use nix::sys::stat::{Mode, umask};
-use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, isatty, setsid};
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, isatty, setsid};
+
+use crate::python::fork::{Forked, fork};
 
 /// Detach. Returns in the daemon only; the parents exit 0.
 ///
-/// Must be called while the process has a single thread and before the
-/// interpreter starts.
+/// The interpreter is running (it read the config file), so both forks go
+/// through the one fork wrapper; the server must run no thread of its own.
 pub fn daemonize(keep_stdio: bool) -> io::Result<()> {
     detach()?;
     setsid()?;
@@ -39,12 +41,12 @@ pub fn daemonize(keep_stdio: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// Fork; the parent exits 0 and the child returns.
+/// Fork; the parent exits 0 and the child returns. The parent exits
+/// without finalising Python: its output was flushed before the fork, and
+/// the daemon carries on with the interpreter.
 fn detach() -> io::Result<()> {
-    // SAFETY: the caller guarantees a single thread, so the child cannot
-    // inherit a lock held by another thread; it continues normally.
-    match unsafe { fork() }? {
-        ForkResult::Parent { .. } => std::process::exit(0),
-        ForkResult::Child => Ok(()),
+    match fork()? {
+        Forked::Parent(_) => std::process::exit(0),
+        Forked::Child => Ok(()),
     }
 }

@@ -9,11 +9,12 @@
 //!   files a worker must still write after switching.
 //! - `title`: process titles; the only `unsafe` of this module.
 //!
-//! Order of a start, as gunicorn's: the launching process parses the
-//! configuration (unknown users and groups are refused there, so the
-//! message reaches the terminal), opens the error log, then detaches;
-//! everything after (the interpreter, the pid file, binding) happens in
-//! the daemon, whose errors go to the error log only.
+//! Order of a start, as gunicorn's (see `startup`): the launching process
+//! starts the interpreter, builds the configuration (running the config
+//! file; unknown users and groups are refused there, so the message
+//! reaches the terminal), opens the error log, then detaches; everything
+//! after (the preloaded app, the pid file, binding) happens in the daemon,
+//! whose errors go to the error log only.
 
 pub mod daemon;
 pub mod owner;
@@ -33,6 +34,8 @@ pub enum Error {
     WorkerTmpDir(String),
     /// A worker could not take its user or group.
     Owner(String, io::Error),
+    /// `--env` values could not be set.
+    Env(String),
 }
 
 impl Error {
@@ -52,17 +55,19 @@ impl fmt::Display for Error {
             Error::Daemon(e) => write!(f, "cannot daemonize: {e}"),
             Error::WorkerTmpDir(dir) => write!(f, "{dir} doesn't exist. Can't create workertmp."),
             Error::Owner(what, e) => write!(f, "{what}: {e}"),
+            Error::Env(e) => write!(f, "{e}"),
         }
     }
 }
 
 impl std::error::Error for Error {}
 
-/// In the launching process, once the error log is open and before the
-/// interpreter starts: detach when `--daemon` asks, then set the `--env`
-/// variables, so the application's `os.environ` has them.
+/// In the launching process, once the configuration is built and the
+/// error log is open: detach when `--daemon` asks, then set the `--env`
+/// variables in `os.environ` (and so in the environment of the workers).
 ///
-/// Must run while the process has a single thread (fork and setenv).
+/// The interpreter is running (it read the config file): the detaching
+/// forks go through [`crate::python::fork`].
 pub fn prepare(cfg: &Config) -> Result<(), Error> {
     let p = &cfg.process;
     if p.daemon {
@@ -76,13 +81,7 @@ pub fn prepare(cfg: &Config) -> Result<(), Error> {
             daemon::daemonize(p.enable_stdio_inheritance).map_err(Error::Daemon)?;
         }
     }
-    for (key, value) in &p.raw_env {
-        // SAFETY: called from main before any thread is started (the
-        // interpreter is not initialised yet and the server has no
-        // threads of its own in the master), so nothing reads the
-        // environment concurrently.
-        unsafe { std::env::set_var(key, value) };
-    }
+    crate::python::set_environ(&p.raw_env).map_err(|e| Error::Env(e.to_string()))?;
     owner::own_error_log(cfg);
     Ok(())
 }

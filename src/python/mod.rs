@@ -20,6 +20,33 @@ use pyo3::prelude::*;
 
 pub use init::{finalize, initialize};
 
+/// Find the interpreter (`$VIRTUAL_ENV`, else beside the binary, else the
+/// one it was built with) and start it with the process's real `sys.argv`.
+/// Once per process, before anything else uses Python.
+pub fn start() -> Result<(), Error> {
+    let interp = resolve::resolve(
+        std::env::var("VIRTUAL_ENV").ok().as_deref(),
+        std::env::current_exe().ok().as_deref(),
+    )?;
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    initialize(&interp, &argv)
+}
+
+/// Set `KEY=VALUE` pairs in `os.environ`, which also sets them in the
+/// process environment (`putenv`) that children inherit. Python copies the
+/// environment when it starts, so `std::env::set_var` alone would not
+/// reach the application.
+pub fn set_environ(pairs: &[(String, String)]) -> Result<(), Error> {
+    Python::attach(|py| {
+        let environ = py.import("os")?.getattr("environ")?;
+        for (key, value) in pairs {
+            environ.set_item(key, value)?;
+        }
+        Ok(())
+    })
+    .map_err(|e: PyErr| Error::Init(format!("cannot set the environment: {e}")))
+}
+
 /// Something went wrong in or around the interpreter.
 #[derive(Debug)]
 pub enum Error {
@@ -57,7 +84,12 @@ impl From<resolve::Error> for Error {
 /// The full Python traceback of `err`, as Python prints it.
 pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
     let formatted = py.import("traceback").and_then(|tb| {
-        let lines = tb.call_method1("format_exception", (err.value(py),))?;
+        // The traceback is passed on its own: before Python 3.12 an
+        // exception fetched from C does not carry it in `__traceback__`.
+        let lines = tb.call_method1(
+            "format_exception",
+            (err.get_type(py), err.value(py), err.traceback(py)),
+        )?;
         let joined: String = lines.extract::<Vec<String>>()?.concat();
         Ok(joined)
     });
