@@ -511,3 +511,38 @@ def ssl_context(config, default_ssl_context_factory):
         "{log}"
     );
 }
+
+#[test]
+fn hup_runs_the_hooks_of_the_config_file_read_again() {
+    let v1 = r#"
+VERSION = "v1"
+
+def on_reload(server):
+    note("on_reload", version=VERSION)
+
+def post_fork(server, worker):
+    note("post_fork", version=VERSION, workers=server.cfg.workers)
+"#;
+    let (dir, rec_path) = config("hooks-hup", v1);
+    let server = launch(&dir, &rec_path, &["hello:app"]).start();
+    wait_calls(&server, &rec_path, "post_fork", 1);
+    let conf = dir.join("gunicorn.conf.py");
+    let v2 = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("\"v1\"", "\"v2\"")
+        + "\nworkers = 2\n";
+    std::fs::write(&conf, v2).unwrap();
+    server.signal(Signal::SIGHUP);
+    let rec = wait_calls(&server, &rec_path, "post_fork", 3);
+    let reload = calls(&rec, "on_reload");
+    assert_eq!(reload.len(), 1, "{rec:#?}");
+    assert_eq!(reload[0]["version"], "v2");
+    let forks = calls(&rec, "post_fork");
+    assert_eq!(forks[0]["version"], "v1");
+    for fork in &forks[1..] {
+        assert_eq!(
+            (&fork["version"], fork["workers"].as_i64()),
+            (&Value::from("v2"), Some(2))
+        );
+    }
+}

@@ -96,10 +96,19 @@ impl Hook {
     /// (`validate_callable(n)`); `post_request` takes 2, 3 or 4.
     fn arity(self) -> usize {
         match self {
-            Hook::PostWorkerInit | Hook::WorkerInt | Hook::WorkerAbort => 1,
-            Hook::OnStarting | Hook::OnReload | Hook::WhenReady | Hook::PreExec | Hook::OnExit => 1,
-            Hook::PreFork | Hook::PostFork | Hook::ChildExit | Hook::WorkerExit => 2,
-            Hook::PreRequest => 2,
+            Hook::OnStarting
+            | Hook::OnReload
+            | Hook::WhenReady
+            | Hook::PreExec
+            | Hook::OnExit
+            | Hook::PostWorkerInit
+            | Hook::WorkerInt
+            | Hook::WorkerAbort => 1,
+            Hook::PreFork
+            | Hook::PostFork
+            | Hook::ChildExit
+            | Hook::WorkerExit
+            | Hook::PreRequest => 2,
             Hook::NworkersChanged => 3,
             Hook::PostRequest => 4,
         }
