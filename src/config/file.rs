@@ -81,8 +81,6 @@ pub struct FileLayer {
     /// for NAME: VALUE" shows the value so.
     pub shown: Vec<String>,
     pub hooks: HookFns,
-    /// The file (or `python:MODULE`) as the user named it.
-    pub source: String,
 }
 
 /// The config file to load, as gunicorn picks it: `-c` on the command
@@ -226,10 +224,7 @@ fn collect(
     source: &str,
     toml: bool,
 ) -> Result<FileLayer, Error> {
-    let mut layer = FileLayer {
-        source: source.to_string(),
-        ..FileLayer::default()
-    };
+    let mut layer = FileLayer::default();
     for (key, value) in names.iter() {
         // gunicorn matches names exactly (lower case) and ignores the rest;
         // a dict's keys are unique, so each setting comes once.
