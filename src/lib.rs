@@ -11,7 +11,7 @@
 //!   validators) and the typed [`config::Config`].
 //! - [`python`]: the only place that touches the raw C API: finding the
 //!   interpreter and virtualenv, start-up with `PyConfig`, the one fork
-//!   wrapper, app loading.
+//!   wrapper, app loading, server hooks.
 //! - [`master`]: the arbiter: spawning and reaping workers, checking their
 //!   heartbeats, reload, shutdown, pidfile.
 //! - [`process`]: the identity of the processes: `--daemon`, `--env`,

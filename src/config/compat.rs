@@ -21,10 +21,8 @@ Every setting of gunicorn 27.0.1 is known by name and flag. Statuses:
   command line, in `GUNICORN_CMD_ARGS` and in a config file, so a deployment
   never runs with a setting silently ignored. A config file may still restate
   the setting's default (`spew = False`, `keyfile = None`), which changes
-  nothing.
-- **kept, not called yet** (server hooks): a config file may define them;
-  they are checked (callable, number of arguments) and kept, but not called
-  yet.
+  nothing. The server hooks not supported yet (`ssl_context`, the dirty
+  arbiters') are refused the same way.
 
 Settings without flags can only be set in a config file.
 ";
@@ -99,7 +97,6 @@ fn status(s: &Setting) -> &'static str {
     match (s.status, s.extension, s.kind) {
         (Status::Implemented, true, _) => "gunicorn-rs only",
         (Status::Implemented, false, _) => "supported",
-        (Status::Unsupported, _, Kind::Hook) => "kept, not called yet",
         (Status::Unsupported, _, _) => "not supported yet",
     }
 }

@@ -245,6 +245,13 @@ fn collect(
             message: e.value(py).to_string(),
         };
         if setting.kind == Kind::Hook {
+            // `ssl_context` and the dirty arbiters' hooks: their features
+            // do not exist here, so the hook would never run.
+            if setting.status == Status::Unsupported {
+                return Err(Error::Unsupported {
+                    flag: format!("{} (in {source})", setting.name),
+                });
+            }
             if toml {
                 return Err(Error::Refused(format!(
                     "{key} in {source}: server hooks are Python functions and cannot be \

@@ -30,6 +30,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{self, Config};
 use crate::python::fork::Forked;
+use crate::python::hooks::{Hook, Hooks, MasterHooks, Raised, Worker as HookWorker};
 use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
 use crate::sock::inherited::{Inherited, Origin};
@@ -67,6 +68,10 @@ pub enum Error {
     Pidfile(pidfile::Error),
     Process(process::Error),
     Io(&'static str, std::io::Error),
+    /// A server hook raised (gunicorn lets the exception end the master).
+    Hook(Raised),
+    /// A hook setting's value is not an acceptable callable.
+    InvalidHook(python::hooks::Invalid),
 }
 
 impl Error {
@@ -87,6 +92,8 @@ impl fmt::Display for Error {
             Error::Pidfile(e) => write!(f, "{e}"),
             Error::Process(e) => write!(f, "{e}"),
             Error::Io(what, e) => write!(f, "{what}: {e}"),
+            Error::Hook(e) => write!(f, "{e}"),
+            Error::InvalidHook(e) => write!(f, "{e}"),
         }
     }
 }
@@ -98,6 +105,20 @@ struct Halt {
     reason: Option<&'static str>,
     exit_code: i32,
     graceful: bool,
+    /// A hook raised in the main loop: gunicorn's "Unhandled exception in
+    /// main loop", a quick stop and exit status 255, without `on_exit`.
+    crashed: Option<Raised>,
+}
+
+impl Halt {
+    fn crash(e: Raised) -> Halt {
+        Halt {
+            reason: None,
+            exit_code: 255,
+            graceful: false,
+            crashed: Some(e),
+        }
+    }
 }
 
 /// A worker process as the master tracks it.
@@ -115,6 +136,8 @@ struct WorkerSlot {
     replace: Option<recycle::Reason>,
     /// When it was told to stop gracefully; SIGKILL after graceful_timeout.
     retiring: Option<Instant>,
+    /// The `worker` object hooks were given in `pre_fork` (hooks only).
+    hook_object: Option<Py<HookWorker>>,
 }
 
 impl WorkerSlot {
@@ -159,6 +182,8 @@ pub struct Arbiter {
     service: ServiceState,
     /// The number of active workers last logged (and sent to StatsD).
     workers_logged: Option<usize>,
+    /// The config file's server hooks.
+    hooks: MasterHooks,
 }
 
 /// Where the master stands with respect to sd_notify.
@@ -192,10 +217,11 @@ impl Arbiter {
     /// file, the listeners and the signal pipe.
     fn start(cfg: Config, sources: config::Sources) -> Result<Arbiter, Error> {
         let mut upgrade = reexec::Upgrade::at_start();
-        let app = Python::attach(|py| -> Result<Option<Py<PyAny>>, Error> {
+        let pid = std::process::id();
+        let (app, hooks) = Python::attach(|py| -> Result<_, Error> {
             python::app::setup_paths(py, &cfg.chdir, &cfg.pythonpath).map_err(Error::Python)?;
-            // As gunicorn's logger set-up: before the app is preloaded; a
-            // config file's `logconfig_dict` wins over the files.
+            // As gunicorn's logger set-up: before the hooks and the preload;
+            // a config file's `logconfig_dict` wins over the files.
             let configured = match &cfg.logconfig_dict {
                 Some(dict) => match dict.bind(py).cast::<pyo3::types::PyDict>() {
                     Ok(dict) => crate::log::python::configure_dict(py, dict, &cfg),
@@ -204,15 +230,24 @@ impl Arbiter {
                 None => crate::log::python::configure(py, &cfg),
             };
             configured.map_err(|m| Error::Python(python::Error::Init(m)))?;
-            match (&cfg.app_uri, cfg.preload_app) {
+            let hooks = hooks_from_config(py, &cfg)?;
+            let hooks = MasterHooks::new(py, hooks, &cfg, pid).map_err(|e| {
+                Error::Python(python::Error::Init(python::format_exception(py, &e)))
+            })?;
+            // gunicorn assigns the worker count (firing `nworkers_changed`,
+            // old value None) before it preloads the app.
+            hooks
+                .nworkers_changed(cfg.workers, None)
+                .map_err(Error::Hook)?;
+            let app = match (&cfg.app_uri, cfg.preload_app) {
                 (Some(uri), true) => python::app::load_app(py, uri)
                     .map(Some)
                     .map_err(Error::Python),
                 _ => Ok(None),
-            }
+            }?;
+            Ok((app, hooks))
         })?;
 
-        let pid = std::process::id();
         info!("Starting gunicorn-rs {}", env!("CARGO_PKG_VERSION"));
         let tmp_dir = process::worker_tmp_dir(&cfg).map_err(Error::Process)?;
         let pidfile = match &cfg.pidfile {
@@ -221,6 +256,15 @@ impl Arbiter {
             }
             None => None,
         };
+        let remove_pidfile = |pidfile: &Option<Pidfile>| {
+            if let Some(p) = pidfile {
+                p.remove();
+            }
+        };
+        if let Err(e) = hooks.call_server(Hook::OnStarting) {
+            remove_pidfile(&pidfile);
+            return Err(Error::Hook(e));
+        }
         let signals = SignalPipe::install(&SIGNALS)
             .map_err(|e| Error::Io("cannot install signal handlers", e))?;
         let notices = Notices::new().map_err(|e| Error::Io("cannot create a pipe", e))?;
@@ -238,15 +282,17 @@ impl Arbiter {
         let listeners = match bound {
             Ok(l) => l,
             Err(e) => {
-                if let Some(p) = &pidfile {
-                    p.remove();
-                }
+                remove_pidfile(&pidfile);
                 return Err(Error::Sock(e));
             }
         };
         let urls: Vec<String> = listeners.iter().map(Listener::url).collect();
         info!("Listening at: {} ({pid})", urls.join(","));
         info!("Using worker: sync");
+        if let Err(e) = hooks.call_server(Hook::WhenReady) {
+            remove_pidfile(&pidfile);
+            return Err(Error::Hook(e));
+        }
 
         Ok(Arbiter {
             num_workers: cfg.workers,
@@ -271,6 +317,7 @@ impl Arbiter {
             service: ServiceState::Starting,
             upgrade,
             workers_logged: None,
+            hooks,
         })
     }
 
@@ -313,6 +360,7 @@ impl Arbiter {
                     reason: None,
                     exit_code: 0,
                     graceful: true,
+                    crashed: None,
                 });
             }
             Signal::SIGINT | Signal::SIGQUIT => {
@@ -320,22 +368,26 @@ impl Arbiter {
                     reason: None,
                     exit_code: 0,
                     graceful: false,
+                    crashed: None,
                 });
             }
-            Signal::SIGHUP => self.reload(),
-            Signal::SIGTTIN => self.num_workers += 1,
-            Signal::SIGTTOU => self.num_workers = self.num_workers.saturating_sub(1).max(1),
+            Signal::SIGHUP => self.reload()?,
+            Signal::SIGTTIN => self.set_num_workers(self.num_workers + 1)?,
+            Signal::SIGTTOU if self.num_workers > 1 => {
+                self.set_num_workers(self.num_workers - 1)?
+            }
+            Signal::SIGTTOU => {}
             Signal::SIGUSR1 => {
                 if let Err(e) = crate::log::reopen() {
                     error!("Cannot reopen the error log: {e}");
                 }
                 self.kill_workers(Signal::SIGUSR1);
             }
-            Signal::SIGUSR2 => self.upgrade.reexec(&self.listeners, &SIGNALS),
+            Signal::SIGUSR2 => self.upgrade.reexec(&self.listeners, &SIGNALS, &self.hooks),
             // gunicorn: a daemon's workers stop gracefully, the master stays.
             Signal::SIGWINCH if self.cfg.process.daemon => {
                 info!("graceful stop of workers");
-                self.num_workers = 0;
+                self.set_num_workers(0)?;
             }
             Signal::SIGWINCH => debug!("SIGWINCH ignored. Not daemonized"),
             _ => {}
@@ -348,14 +400,18 @@ impl Arbiter {
     /// Each old worker serves on until enough new ones have loaded the
     /// app, so nothing is refused meanwhile; if the new ones cannot boot,
     /// the old ones keep serving (see `boot_failed`).
-    fn reload(&mut self) {
+    fn reload(&mut self) -> Result<(), Halt> {
         info!("Hang up: {}", self.upgrade.master_name());
         self.reconfigure();
+        self.refresh_hooks();
         // As gunicorn: a reload restores the configured count (TTIN/TTOU undone).
-        self.num_workers = self.cfg.workers;
+        self.set_num_workers(self.cfg.workers)?;
         if let Err(e) = crate::log::reopen() {
             error!("Cannot reopen the error log: {e}");
         }
+        self.hooks
+            .call_server(Hook::OnReload)
+            .map_err(Halt::crash)?;
         for w in self.workers.values_mut().filter(|w| w.retiring.is_none()) {
             w.replace = Some(recycle::Reason::Reload);
         }
@@ -366,6 +422,32 @@ impl Arbiter {
             systemd::notify(systemd::RELOADING);
             self.service = ServiceState::Reloading;
         }
+        Ok(())
+    }
+
+    /// The configuration was read again: its hooks from now on.
+    fn refresh_hooks(&mut self) {
+        let cfg = &self.cfg;
+        let hooks = &mut self.hooks;
+        Python::attach(|py| {
+            let refreshed = hooks_from_config(py, cfg).and_then(|new| {
+                hooks.reload(py, new, cfg).map_err(|e| {
+                    Error::Python(python::Error::Init(python::format_exception(py, &e)))
+                })
+            });
+            if let Err(e) = refreshed {
+                error!("Cannot update the server hooks: {e}");
+            }
+        });
+    }
+
+    /// gunicorn's `num_workers` setter: every assignment calls
+    /// `nworkers_changed(server, new, old)`, even to the same value.
+    fn set_num_workers(&mut self, n: u32) -> Result<(), Halt> {
+        let old = std::mem::replace(&mut self.num_workers, n);
+        self.hooks
+            .nworkers_changed(n, Some(old))
+            .map_err(Halt::crash)
     }
 
     /// Tell the service manager about progress: the first worker serving
@@ -405,11 +487,15 @@ impl Arbiter {
             self.spawn_paused = None;
             for _ in active.len()..wanted {
                 if let Err(e) = self.spawn_worker() {
+                    if let Error::Hook(e) = e {
+                        return Err(Halt::crash(e));
+                    }
                     error!("Cannot spawn a worker: {e}");
                     return Err(Halt {
                         reason: Some("Worker failed to boot."),
                         exit_code: 3,
                         graceful: true,
+                        crashed: None,
                     });
                 }
             }
@@ -526,6 +612,7 @@ impl Arbiter {
                 }),
                 exit_code: code,
                 graceful: true,
+                crashed: None,
             });
         }
         let wait = self.spawn_backoff;
@@ -553,6 +640,10 @@ impl Arbiter {
             .map_err(|e| Error::Io("cannot share the notice pipe", e))?;
         let max_requests =
             recycle::max_requests(self.cfg.max_requests, self.cfg.max_requests_jitter);
+        let hook_object = self
+            .hooks
+            .pre_fork(self.worker_age, self.pid)
+            .map_err(Error::Hook)?;
         let mask = signals::block_all().map_err(|e| Error::Io("cannot block signals", e.into()))?;
         let forked = python::fork::fork();
         match forked {
@@ -566,7 +657,11 @@ impl Arbiter {
                     aborted: false,
                     replace: None,
                     retiring: None,
+                    hook_object,
                 };
+                if let Some(w) = &slot.hook_object {
+                    self.hooks.forked(w, pid);
+                }
                 self.workers.insert(pid, slot);
                 Ok(())
             }
@@ -582,6 +677,7 @@ impl Arbiter {
                 // (dropped once the worker's own are installed).
                 self.workers.clear();
                 self.retired_listeners.clear();
+                let hooks = self.hooks.for_worker(hook_object);
                 let code = worker::run(worker::Boot {
                     cfg: &self.cfg,
                     listeners: &self.listeners,
@@ -592,6 +688,7 @@ impl Arbiter {
                     signal_mask: mask,
                     notifier,
                     max_requests,
+                    hooks,
                 });
                 std::process::exit(code);
             }
@@ -636,6 +733,9 @@ impl Arbiter {
                 }
                 _ => {}
             }
+            self.hooks
+                .child_exit(slot.hook_object.as_ref(), pid)
+                .map_err(Halt::crash)?;
         }
     }
 
@@ -683,8 +783,11 @@ impl Arbiter {
     }
 
     fn kill_worker(&mut self, pid: Pid, sig: Signal) {
-        if let Err(Errno::ESRCH) = kill(pid, sig) {
-            self.workers.remove(&pid);
+        if let Err(Errno::ESRCH) = kill(pid, sig)
+            && let Some(slot) = self.workers.remove(&pid)
+        {
+            // As gunicorn: a worker found gone gets its `worker_exit` here.
+            self.hooks.worker_gone(slot.hook_object.as_ref(), pid);
         }
     }
 
@@ -723,10 +826,22 @@ impl Arbiter {
 
     /// Stop the workers (gracefully or quickly), then exit.
     fn halt(mut self, halt: Halt) -> i32 {
+        if let Some(e) = &halt.crashed {
+            error!(
+                "Unhandled exception in main loop\n{}",
+                e.traceback.trim_end()
+            );
+        }
         if self.upgrade.stops_service() {
             systemd::notify(systemd::STOPPING);
         }
         self.stop(halt.graceful);
+        if halt.crashed.is_some() {
+            if let Some(p) = &self.pidfile {
+                p.remove();
+            }
+            return self.finish(halt.exit_code);
+        }
         let name = self.upgrade.master_name();
         if halt.exit_code == 0 {
             info!("Shutting down: {name}");
@@ -743,9 +858,23 @@ impl Arbiter {
         if let Some(p) = &self.pidfile {
             p.remove();
         }
+        let mut code = halt.exit_code;
+        if let Err(e) = self.hooks.call_server(Hook::OnExit) {
+            // gunicorn's `sys.exit` is never reached: Python reports the
+            // exception and exits 1.
+            error!("{e}");
+            code = 1;
+        }
+        self.finish(code)
+    }
+
+    /// Release Python's objects and finalise the interpreter.
+    fn finish(mut self, code: i32) -> i32 {
         drop(self.app.take());
+        self.workers.clear();
+        self.hooks = MasterHooks::none();
         python::finalize();
-        halt.exit_code
+        code
     }
 
     /// gunicorn's `Arbiter.stop`: close the listeners, signal the workers
@@ -773,11 +902,31 @@ impl Arbiter {
                     deadline = deadline.min(Instant::now() + QUICK_SHUTDOWN_GRACE);
                 }
             }
-            let _ = self.reap_workers();
+            self.reap_while_stopping();
         }
         self.kill_workers(Signal::SIGKILL);
-        let _ = self.reap_workers();
+        self.reap_while_stopping();
     }
+
+    /// Reaping while the master stops: nothing halts it further, but a
+    /// `child_exit` hook's exception is still reported.
+    fn reap_while_stopping(&mut self) {
+        if let Err(Halt {
+            crashed: Some(e), ..
+        }) = self.reap_workers()
+        {
+            error!("{e}");
+        }
+    }
+}
+
+/// The config file's hooks, validated as gunicorn's validators do.
+fn hooks_from_config(py: Python<'_>, cfg: &Config) -> Result<Hooks, Error> {
+    let values = cfg
+        .hooks
+        .names()
+        .filter_map(|name| Some((name, cfg.hooks.get(name)?.bind(py).clone())));
+    Hooks::from_values(py, values).map_err(Error::InvalidHook)
 }
 
 /// A worker's heartbeat file in `dir`, made under `--umask` and owned by

@@ -33,6 +33,7 @@ use tracing::{debug, error, info, warn};
 
 use super::pidfile::Pidfile;
 use crate::python::fork::{self, Forked};
+use crate::python::hooks::{Hook, MasterHooks};
 use crate::signals;
 use crate::sock::Listener;
 use crate::sock::inherited::{REEXEC_VAR, SD_LISTEN_FDS_START, SYSTEMD_VARS};
@@ -236,7 +237,13 @@ impl Upgrade {
     /// USR2: start a new master from the binary on disk, sharing `listeners`.
     /// `master_signals` are the signals the master handles: the child gives
     /// them back their default action before it executes.
-    pub fn reexec(&mut self, listeners: &[Listener], master_signals: &[Signal]) {
+    /// `hooks`: `pre_exec` runs in the child before it executes.
+    pub fn reexec(
+        &mut self,
+        listeners: &[Listener],
+        master_signals: &[Signal],
+        hooks: &MasterHooks,
+    ) {
         if self.child.is_some() {
             warn!("USR2 signal ignored. Child exists.");
             return;
@@ -272,6 +279,11 @@ impl Upgrade {
                 error!("Cannot re-execute the master: fork failed: {e}");
             }
             Ok(Forked::Child) => {
+                if let Err(e) = hooks.call_server(Hook::PreExec) {
+                    // The new master is not started; the old one serves on.
+                    error!("{e}");
+                    std::process::exit(1);
+                }
                 let e = exec.run(listeners, self.systemd, master_signals, &mask);
                 error!("Cannot execute {}: {e}", exec.exe.to_string_lossy());
                 std::process::exit(1);

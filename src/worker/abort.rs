@@ -1,7 +1,8 @@
 //! What a worker does on SIGABRT, which the master sends when the worker
 //! missed its heartbeat for `--timeout` (`WORKER TIMEOUT`): write to the
 //! error log what it was doing (the request in flight, and the Python stack
-//! of every thread), then end with status 1, before the master's SIGKILL.
+//! of every thread), run the `worker_abort` and `worker_exit` hooks, then
+//! end with status 1, before the master's SIGKILL.
 //!
 //! The report is made by a Python-level signal handler ([`install`]):
 //! CPython's C handler only sets a flag, and the Python handler then runs in
@@ -26,8 +27,12 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
 use tracing::{error, info};
 
+use crate::python::hooks::{Hook, WorkerHooks};
+
 /// Status a worker ends with after SIGABRT, as gunicorn's `sys.exit(1)`.
 const ABORT_STATUS: i32 = 1;
+/// gunicorn's `sys.exit(-1)` after an unexpected exception in a worker.
+pub(crate) const UNEXPECTED_STATUS: i32 = 255;
 
 /// The request the application is working on, if any. Its strings keep
 /// their capacity between requests, so recording one allocates nothing
@@ -52,6 +57,9 @@ static IN_FLIGHT: Mutex<InFlight> = Mutex::new(InFlight {
 /// handler could wait on an import lock held by a stuck thread.
 static FORMAT_STACK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
+/// The worker's hooks: `worker_abort`, then `worker_exit`.
+static HOOKS: PyOnceLock<WorkerHooks> = PyOnceLock::new();
+
 /// The application is being called for `method uri` from `peer`.
 pub fn request_started(method: &str, uri: &[u8], peer: &str, started: Instant) {
     let mut r = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
@@ -75,7 +83,9 @@ pub fn request_finished() {
 
 /// Route SIGABRT to [`on_abort`], replacing the `_exit(1)` action that
 /// covers the time before the interpreter is ready for it.
-pub fn install(py: Python<'_>) -> PyResult<()> {
+pub fn install(py: Python<'_>, hooks: WorkerHooks) -> PyResult<()> {
+    // Set once per worker process (a fresh fork of a master that never sets it).
+    let _ = HOOKS.set(py, hooks);
     FORMAT_STACK.get_or_try_init(py, || {
         py.import("traceback")?
             .getattr("format_stack")
@@ -98,13 +108,26 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
 fn on_abort(py: Python<'_>, _signum: i32, _frame: Bound<'_, PyAny>) {
     let pid = std::process::id();
     error!("{}", report(py, pid));
+    let mut status = ABORT_STATUS;
+    crate::python::hooks::set_alive(false);
+    if let Some(hooks) = HOOKS.get(py) {
+        if let Err(e) = hooks.call_worker(py, Hook::WorkerAbort) {
+            // gunicorn's `sys.exit(1)` is not reached: the exception ends
+            // the worker as an unexpected one (-1).
+            error!("Exception in worker process\n{}", e.traceback.trim_end());
+            status = UNEXPECTED_STATUS;
+        }
+    }
     info!("Worker exiting (pid: {pid})");
+    if let Some(hooks) = HOOKS.get(py) {
+        hooks.worker_exit(py);
+    }
     flush_stdio(py);
     // SAFETY: `_exit` ends the process at once; nothing after it runs.
     // Called in normal context (a Python signal handler is ordinary code),
     // after our log lines were written with write(2) and Python's stdio
     // was flushed.
-    unsafe { libc::_exit(ABORT_STATUS) }
+    unsafe { libc::_exit(status) }
 }
 
 /// The whole report: the request, then each thread's stack.

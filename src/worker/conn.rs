@@ -115,6 +115,9 @@ pub struct Responding {
     pub app_done: bool,
     pub file: Option<FileSend>,
     pub started: Instant,
+    /// The `req` object given to `pre_request`, until `post_request` has it
+    /// (only with request hooks).
+    pub hook_request: Option<pyo3::Py<pyo3::PyAny>>,
 }
 
 /// Where a connection is in its cycle.

@@ -24,6 +24,7 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::log::access::AccessLog;
 use crate::python;
+use crate::python::hooks::{Hook, WorkerHooks};
 use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
 use crate::wsgi::Wsgi;
@@ -68,22 +69,37 @@ pub struct Boot<'a> {
     /// `--max-requests` plus this worker's jitter, drawn by the master
     /// (0: no limit).
     pub max_requests: u64,
+    /// The config file's hooks, with this worker's `server` and `worker` objects.
+    pub hooks: WorkerHooks,
 }
 
 /// Run a worker to completion; returns its exit status.
-pub fn run(boot: Boot<'_>) -> i32 {
+pub fn run(mut boot: Boot<'_>) -> i32 {
     let pid = std::process::id();
     crate::log::set_pid(pid);
     crate::process::title::set(&crate::process::worker_title(boot.cfg));
     info!("Booting worker with pid: {pid}");
-    let code = serve(boot);
+    let hooks = std::mem::take(&mut boot.hooks);
+    // gunicorn: `post_fork` right after "Booting worker"; an exception
+    // there means the worker failed to boot.
+    let code = match Python::attach(|py| hooks.post_fork(py)) {
+        Ok(()) => serve(boot, &hooks),
+        Err(e) => {
+            error!("Exception in worker process\n{}", e.traceback.trim_end());
+            BOOT_ERROR
+        }
+    };
     info!("Worker exiting (pid: {pid})");
+    Python::attach(|py| {
+        hooks.worker_exit(py);
+        drop(hooks);
+    });
     // atexit handlers, stdio flush, non-daemon threads: as `sys.exit`.
     python::finalize();
     code
 }
 
-fn serve(boot: Boot<'_>) -> i32 {
+fn serve(boot: Boot<'_>, hooks: &WorkerHooks) -> i32 {
     let cfg = boot.cfg;
     let installed =
         SignalPipe::install(&SIGNALS).and_then(|pipe| signals::exit_on_abort().map(|()| pipe));
@@ -109,7 +125,7 @@ fn serve(boot: Boot<'_>) -> i32 {
         return BOOT_ERROR;
     }
     Python::attach(|py| {
-        if let Err(e) = abort::install(py) {
+        if let Err(e) = abort::install(py, hooks.clone_ref(py)) {
             // The `_exit(1)` action stays: a timeout still ends the worker.
             warn!(
                 "Cannot install the SIGABRT report: {}",
@@ -156,6 +172,12 @@ fn serve(boot: Boot<'_>) -> i32 {
                 return BOOT_ERROR;
             }
         };
+        // gunicorn: after the app is loaded and the reloader started,
+        // before the worker counts as booted.
+        if let Err(e) = hooks.call_worker(py, Hook::PostWorkerInit) {
+            error!("Exception in worker process\n{}", e.traceback.trim_end());
+            return BOOT_ERROR;
+        }
         let parts = io_loop::Parts {
             cfg,
             listeners: boot.listeners,
@@ -167,6 +189,7 @@ fn serve(boot: Boot<'_>) -> i32 {
             notifier: boot.notifier,
             max_requests: boot.max_requests,
             reloader,
+            hooks,
         };
         let lp = io_loop::IoLoop::new(py, parts);
         match lp {

@@ -30,6 +30,7 @@ use crate::config::{Config, ProxyMode};
 use crate::http::date::HttpDate;
 use crate::http::parser::{Limits, ParserConfig};
 use crate::log::access::AccessLog;
+use crate::python::hooks::{self, Hook, WorkerHooks};
 use crate::signals::SignalPipe;
 use crate::sock::Listener;
 use crate::wsgi::{self, Wsgi};
@@ -129,6 +130,10 @@ pub struct IoLoop<'a> {
     retire_unsent: bool,
     /// `--reload`: watches the source files.
     reloader: Option<Reloader>,
+    /// The config file's hooks (`pre_request`, `post_request`, `worker_int`).
+    hooks: &'a WorkerHooks,
+    /// Status to exit with once the loop ends (255 after a hook raised).
+    exit_status: i32,
 }
 
 /// What a worker's loop is built from.
@@ -145,6 +150,7 @@ pub struct Parts<'a> {
     /// `--max-requests` plus this worker's jitter (0: no limit).
     pub max_requests: u64,
     pub reloader: Option<Reloader>,
+    pub hooks: &'a WorkerHooks,
 }
 
 impl<'a> IoLoop<'a> {
@@ -160,6 +166,7 @@ impl<'a> IoLoop<'a> {
             notifier,
             max_requests,
             reloader,
+            hooks,
         } = parts;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         epoll.add(
@@ -206,6 +213,8 @@ impl<'a> IoLoop<'a> {
             max_requests,
             retire_unsent: false,
             reloader,
+            hooks,
+            exit_status: 0,
         };
         if let Some(fd) = lp.reloader.as_ref().and_then(Reloader::fd) {
             lp.epoll
@@ -223,11 +232,11 @@ impl<'a> IoLoop<'a> {
         self.notifier.send(Kind::Booted);
         loop {
             match self.mode {
-                Mode::Quit => return 0,
+                Mode::Quit => return self.exit_status,
                 Mode::Graceful { deadline }
                     if self.conns.live == 0 || Instant::now() >= deadline =>
                 {
-                    return 0;
+                    return self.exit_status;
                 }
                 _ => {}
             }
@@ -301,10 +310,24 @@ impl<'a> IoLoop<'a> {
         for sig in self.signals.drain() {
             match sig {
                 Signal::SIGTERM => self.stop_gracefully(),
-                Signal::SIGINT | Signal::SIGQUIT => self.mode = Mode::Quit,
+                Signal::SIGINT | Signal::SIGQUIT => {
+                    self.mode = Mode::Quit;
+                    self.worker_int();
+                }
                 Signal::SIGUSR1 => self.reopen_logs(),
                 _ => {}
             }
+        }
+    }
+
+    /// gunicorn's quick exit: `alive` cleared, then the `worker_int` hook,
+    /// whose exception ends the worker as an unexpected one.
+    pub(super) fn worker_int(&mut self) {
+        hooks::set_alive(false);
+        if let Err(e) = Python::attach(|py| self.hooks.call_worker(py, Hook::WorkerInt)) {
+            error!("Exception in worker process\n{}", e.traceback.trim_end());
+            self.exit_status = crate::worker::abort::UNEXPECTED_STATUS;
+            self.mode = Mode::Quit;
         }
     }
 
@@ -329,6 +352,7 @@ impl<'a> IoLoop<'a> {
         if self.mode != Mode::Running {
             return;
         }
+        hooks::set_alive(false);
         self.mode = Mode::Graceful {
             deadline: deadline_in(Duration::from_secs(self.cfg.graceful_timeout)),
         };
@@ -479,6 +503,7 @@ impl<'a> IoLoop<'a> {
     fn close(&mut self, py: Python<'_>, id: usize, mut conn: Conn) {
         if let State::Responding(r) = &mut conn.state {
             self.end_app(py, id, r);
+            self.post_request(py, r);
         }
         self.executor.forget(id);
         let _ = self.epoll.delete(&conn.fd);
@@ -511,8 +536,10 @@ impl<'a> IoLoop<'a> {
     /// request waits on a worker that is booting.
     pub(super) fn count_request(&mut self) {
         self.requests += 1;
+        hooks::set_requests(self.requests);
         if self.requests == self.max_requests {
             info!("Autorestarting worker after current request.");
+            hooks::set_alive(false);
             self.retire_unsent = !self.notifier.send(Kind::Retire);
         }
     }

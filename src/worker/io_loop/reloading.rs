@@ -33,5 +33,7 @@ impl IoLoop<'_> {
             );
         }
         self.stop_gracefully();
+        // gunicorn's reloader calls it before the worker exits.
+        self.worker_int();
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use super::request::error_page;
 use super::{IO_IDLE_TIMEOUT, IoLoop, Mode, OUT_HIGH_WATER, Step, deadline_in, far_future};
@@ -50,12 +50,26 @@ impl IoLoop<'_> {
             self.executor.release(id);
             return Step::Close;
         };
-        if tracing::enabled!(tracing::Level::DEBUG) {
+        // For the SIGABRT report, should the app (or a request hook) hang.
+        let mut started = Instant::now();
+        abort::request_started(head.method(), head.uri(), &conn.remote_addr, started);
+        // The request hooks' `req`, made only when one is configured.
+        let hook_request = self
+            .hooks
+            .wants_requests()
+            .then(|| request_object(py, conn, &head));
+        let hook_request = hook_request.flatten();
+        let mut pre_request_failed = None;
+        if let Some(req) = &hook_request
+            && self.hooks.has_pre_request()
+        {
+            pre_request_failed = self.hooks.pre_request(py, req).err();
+            // As gunicorn's, the request time starts after the hook.
+            started = Instant::now();
+        } else if tracing::enabled!(tracing::Level::DEBUG) {
+            // gunicorn's default `pre_request`.
             debug!("{} {}", head.method(), String::from_utf8_lossy(head.path()));
         }
-        let started = Instant::now();
-        // For the SIGABRT report, should the app hang in this call.
-        abort::request_started(head.method(), head.uri(), &conn.remote_addr, started);
         // Early hints go straight out only when nothing is queued ahead.
         let socket = (conn.fd.as_raw_fd(), conn.out_pending() == 0);
         let server = &self.listeners[conn.listener].server;
@@ -63,11 +77,19 @@ impl IoLoop<'_> {
             .peer_py
             .get_or_insert_with(|| wsgi::environ::Peer::new(py, &conn.peer, conn.proxy.as_ref()));
         peer.ensure_socket(py, conn.fd.as_fd());
-        let keep_environ = self.access_log.is_some();
-        let result = self
-            .wsgi
-            .call(py, &head, body, peer, server, socket, keep_environ);
-        self.count_request();
+        let keep_environ = self.access_log.is_some() || self.hooks.wants_environ();
+        let result = match pre_request_failed {
+            // As gunicorn: the app is not called, the failure is answered
+            // like the app's own (500), and the request is not counted.
+            Some(e) => Err(CallError::App(e.traceback)),
+            None => {
+                let result = self
+                    .wsgi
+                    .call(py, &head, body, peer, server, socket, keep_environ);
+                self.count_request();
+                result
+            }
+        };
         // A TERM that came while the app ran must already shape this
         // response (`Connection: close`).
         if self.signals.pending() {
@@ -95,10 +117,16 @@ impl IoLoop<'_> {
                     app_done: false,
                     file: None,
                     started,
+                    hook_request,
                 }));
             }
             Err(err) => {
                 self.executor.release(id);
+                // gunicorn calls it (environ `{}`, resp None) before
+                // reporting the error.
+                if let Some(req) = &hook_request {
+                    self.hooks.post_request(py, req, None, None);
+                }
                 let (status, reason, message) = match err {
                     CallError::App(tb) => {
                         crate::exception!(
@@ -139,16 +167,19 @@ impl IoLoop<'_> {
             Pump::Failed => {
                 self.end_app(py, id, &mut r);
                 self.log_access(py, conn, &r);
+                self.post_request(py, &mut r);
                 Step::Continue
             }
             Pump::Abort => {
                 self.end_app(py, id, &mut r);
                 self.log_access(py, conn, &r);
+                self.post_request(py, &mut r);
                 Step::Close
             }
             Pump::Complete => {
                 conn.served = true;
                 self.log_access(py, conn, &r);
+                self.post_request(py, &mut r);
                 if r.keep_alive && self.mode == Mode::Running {
                     conn.state = State::Head;
                 } else {
@@ -226,6 +257,15 @@ impl IoLoop<'_> {
             // Shorter than its Content-Length: the client cannot find the
             // next response, so the connection ends with this one.
             r.keep_alive = false;
+        }
+    }
+
+    /// `post_request` once the response is over, however it ended.
+    pub(super) fn post_request(&mut self, py: Python<'_>, r: &mut Responding) {
+        if let Some(req) = r.hook_request.take() {
+            let environ = r.response.environ.as_ref();
+            self.hooks
+                .post_request(py, &req, environ, Some((&r.response.head, r.framer.sent())));
         }
     }
 
@@ -368,4 +408,23 @@ impl IoLoop<'_> {
 /// Header pairs as Python sees them: latin-1 text.
 fn latin1_pairs<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Vec<(String, String)> {
     pairs.map(|(k, v)| (latin1(k), latin1(v))).collect()
+}
+
+/// The `req` object the request hooks are given; a failure to build it is
+/// logged and the request served without hooks.
+fn request_object(py: Python<'_>, conn: &Conn, head: &RequestHead) -> Option<Py<PyAny>> {
+    let port = match conn.peer {
+        crate::sock::Peer::Tcp(sa) => Some(sa.port()),
+        crate::sock::Peer::Unix => None,
+    };
+    match crate::python::hooks::request_object(py, head, (&conn.remote_addr, port)) {
+        Ok(req) => Some(req),
+        Err(e) => {
+            error!(
+                "Cannot make the request object for the request hooks\n{}",
+                crate::python::format_exception(py, &e).trim_end()
+            );
+            None
+        }
+    }
 }

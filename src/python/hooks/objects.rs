@@ -1,0 +1,691 @@
+//! The objects hooks are given, with gunicorn's attribute names and types:
+//! `server` (gunicorn's `Arbiter`), `worker`, `req` (`http.Request`),
+//! `resp` (`http.wsgi.Response`), and the `cfg` and `log` both carry.
+//!
+//! `server` and `worker` take arbitrary attributes, so a hook can leave
+//! state for a later one (`pre_fork` to `post_fork`, as with gunicorn's
+//! objects, which fork copies).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use pyo3::IntoPyObjectExt;
+use pyo3::exceptions::PyAttributeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use tracing::{Level, debug, error, info, warn};
+
+use super::WorkerPid;
+use crate::config::settings::{self, DefaultValue};
+use crate::config::{Config, HeaderMap, ProxyMode, ReloadEngine};
+use crate::http::parser::RequestHead;
+use crate::http::response::ResponseHead;
+use crate::python::latin1_str;
+
+/// Requests this worker process has served (`worker.nr`); 0 in the master,
+/// as on the master's copies of gunicorn's worker objects.
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+/// `worker.alive`: cleared once the worker is stopping.
+static ALIVE: AtomicBool = AtomicBool::new(true);
+
+/// The worker's request count, for `worker.nr`.
+pub fn set_requests(n: u64) {
+    REQUESTS.store(n, Ordering::Relaxed);
+}
+
+/// The worker stops (TERM, INT, QUIT, ABRT, max-requests): `worker.alive`.
+pub fn set_alive(alive: bool) {
+    ALIVE.store(alive, Ordering::Relaxed);
+}
+
+/// `server`: the master as hooks see it.
+#[pyclass(module = "gunicorn_rs", name = "Arbiter", dict)]
+pub struct Server {
+    #[pyo3(get)]
+    pub(super) pid: u32,
+    #[pyo3(get)]
+    pub(super) num_workers: u32,
+    #[pyo3(get)]
+    pub(super) cfg: Py<Cfg>,
+    #[pyo3(get)]
+    pub(super) log: Py<Log>,
+    /// `server.WORKERS`: pid -> worker object, for the workers this master runs.
+    #[pyo3(get, name = "WORKERS")]
+    pub(super) workers: Py<PyDict>,
+    #[pyo3(get)]
+    proc_name: String,
+}
+
+impl Server {
+    pub(super) fn new(py: Python<'_>, cfg: &Config, pid: u32) -> PyResult<Py<Server>> {
+        Py::new(
+            py,
+            Server {
+                pid,
+                num_workers: cfg.workers,
+                cfg: Cfg::new(py, cfg)?,
+                log: Py::new(py, Log)?,
+                workers: PyDict::new(py).unbind(),
+                proc_name: cfg.proc_name().to_string(),
+            },
+        )
+    }
+}
+
+#[pymethods]
+impl Server {
+    fn __repr__(&self) -> String {
+        format!("<Arbiter {}>", self.pid)
+    }
+}
+
+/// `worker`: one worker process.
+#[pyclass(module = "gunicorn_rs", name = "Worker", dict)]
+pub struct Worker {
+    #[pyo3(get)]
+    age: u64,
+    pub(super) pid: WorkerPid,
+    #[pyo3(get)]
+    ppid: u32,
+    #[pyo3(get)]
+    cfg: Py<Cfg>,
+    #[pyo3(get)]
+    log: Py<Log>,
+    /// gunicorn gives a worker half the timeout to notify within.
+    #[pyo3(get)]
+    timeout: f64,
+}
+
+impl Worker {
+    pub(super) fn new(
+        py: Python<'_>,
+        age: u64,
+        ppid: u32,
+        cfg: Py<Cfg>,
+        log: Py<Log>,
+    ) -> PyResult<Py<Worker>> {
+        let timeout = cfg.borrow(py).timeout as f64 / 2.0;
+        Py::new(
+            py,
+            Worker {
+                age,
+                pid: WorkerPid::Booting,
+                ppid,
+                cfg,
+                log,
+                timeout,
+            },
+        )
+    }
+}
+
+#[pymethods]
+impl Worker {
+    /// An int once forked; `"[booting]"` in `pre_fork`, as gunicorn's.
+    #[getter]
+    fn pid(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(match self.pid {
+            WorkerPid::Booting => PyString::new(py, "[booting]").into_any().unbind(),
+            WorkerPid::Running(pid) => pid.into_pyobject(py)?.into_any().unbind(),
+        })
+    }
+
+    #[getter]
+    fn nr(&self) -> u64 {
+        REQUESTS.load(Ordering::Relaxed)
+    }
+
+    #[getter]
+    fn alive(&self) -> bool {
+        ALIVE.load(Ordering::Relaxed)
+    }
+
+    fn __str__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!("<Worker {}>", self.pid(py)?.bind(py).str()?))
+    }
+}
+
+/// `cfg`: the settings by name (`cfg.workers`, `cfg.bind`), with the
+/// values in force; settings gunicorn-rs does not implement have
+/// gunicorn's defaults (setting them is refused at start).
+#[pyclass(module = "gunicorn_rs", name = "Config")]
+pub struct Cfg {
+    values: Py<PyDict>,
+    timeout: u64,
+}
+
+impl Cfg {
+    pub(super) fn new(py: Python<'_>, cfg: &Config) -> PyResult<Py<Cfg>> {
+        let values = PyDict::new(py);
+        for s in settings::SETTINGS {
+            values.set_item(s.name, default_value(py, &s.default)?)?;
+        }
+        for (name, value) in configured(py, cfg)? {
+            values.set_item(name, value)?;
+        }
+        Py::new(
+            py,
+            Cfg {
+                values: values.unbind(),
+                timeout: cfg.timeout,
+            },
+        )
+    }
+}
+
+impl Cfg {
+    /// `cfg.on_starting` and the like: the configured callable.
+    pub(super) fn set_hook(&self, py: Python<'_>, name: &str, f: &Py<PyAny>) -> PyResult<()> {
+        self.values.bind(py).set_item(name, f)
+    }
+}
+
+#[pymethods]
+impl Cfg {
+    fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        match self.values.bind(py).get_item(name)? {
+            Some(v) => Ok(v.unbind()),
+            None => Err(PyAttributeError::new_err(format!(
+                "No configuration setting for: {name}"
+            ))),
+        }
+    }
+
+    /// The settings as a dict, name -> value.
+    #[getter]
+    fn settings(&self, py: Python<'_>) -> Py<PyDict> {
+        self.values.clone_ref(py)
+    }
+}
+
+fn default_value(py: Python<'_>, d: &DefaultValue) -> PyResult<Py<PyAny>> {
+    Ok(match d {
+        DefaultValue::None | DefaultValue::Computed(_) => py.None(),
+        DefaultValue::Int(n) => n.into_pyobject(py)?.into_any().unbind(),
+        DefaultValue::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
+        DefaultValue::Str(s) => PyString::new(py, s).into_any().unbind(),
+        DefaultValue::List(items) => PyList::new(py, *items)?.into_any().unbind(),
+        DefaultValue::Dict(pairs) => {
+            let d = PyDict::new(py);
+            for (k, v) in *pairs {
+                d.set_item(k, v)?;
+            }
+            d.into_any().unbind()
+        }
+    })
+}
+
+/// The implemented settings' values, as gunicorn's `cfg` attributes hold
+/// them, plus the derived attributes hooks read (`worker_class_str`,
+/// `uid`, `gid`, `env`, `is_ssl`).
+fn configured(py: Python<'_>, cfg: &Config) -> PyResult<Vec<(&'static str, Py<PyAny>)>> {
+    fn obj<'py, T: IntoPyObject<'py>>(py: Python<'py>, v: T) -> PyResult<Py<PyAny>> {
+        v.into_py_any(py)
+    }
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let p = &cfg.process;
+    let env = PyDict::new(py);
+    for (k, v) in &p.raw_env {
+        env.set_item(k, v)?;
+    }
+    let raw_env: Vec<String> = p.raw_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Ok(vec![
+        ("wsgi_app", obj(py, cfg.app_uri.clone())?),
+        ("workers", obj(py, cfg.workers)?),
+        ("bind", obj(py, cfg.bind.clone())?),
+        ("backlog", obj(py, cfg.backlog)?),
+        ("worker_class", obj(py, "sync")?),
+        ("worker_class_str", obj(py, "sync")?),
+        ("threads", obj(py, 1)?),
+        ("timeout", obj(py, cfg.timeout)?),
+        ("graceful_timeout", obj(py, cfg.graceful_timeout)?),
+        ("max_requests", obj(py, cfg.max_requests)?),
+        ("max_requests_jitter", obj(py, cfg.max_requests_jitter)?),
+        ("keepalive", obj(py, cfg.keepalive)?),
+        ("pidfile", obj(py, cfg.pidfile.as_deref().map(path))?),
+        ("preload_app", obj(py, cfg.preload_app)?),
+        ("reload", obj(py, cfg.reload)?),
+        (
+            "reload_engine",
+            obj(
+                py,
+                match cfg.reload_engine {
+                    ReloadEngine::Auto => "auto",
+                    ReloadEngine::Poll => "poll",
+                    ReloadEngine::Inotify => "inotify",
+                },
+            )?,
+        ),
+        (
+            "reload_extra_files",
+            obj(py, cfg.reload_extra_files.clone())?,
+        ),
+        ("chdir", obj(py, path(&cfg.chdir))?),
+        (
+            "pythonpath",
+            obj(
+                py,
+                (!cfg.pythonpath.is_empty()).then(|| cfg.pythonpath.join(",")),
+            )?,
+        ),
+        ("accesslog", obj(py, cfg.accesslog.clone())?),
+        ("access_log_format", obj(py, cfg.access_log_format.clone())?),
+        ("errorlog", obj(py, cfg.errorlog.clone())?),
+        ("loglevel", obj(py, cfg.loglevel.as_str())?),
+        ("limit_request_line", obj(py, cfg.limit_request_line)?),
+        ("limit_request_fields", obj(py, cfg.limit_request_fields)?),
+        (
+            "limit_request_field_size",
+            obj(py, cfg.limit_request_field_size)?,
+        ),
+        ("worker_connections", obj(py, cfg.worker_connections)?),
+        ("sendfile", obj(py, cfg.sendfile)?),
+        (
+            "forwarded_allow_ips",
+            obj(py, cfg.forwarded_allow_ips.entries().to_vec())?,
+        ),
+        ("forwarder_headers", obj(py, cfg.forwarder_headers.clone())?),
+        (
+            "proxy_protocol",
+            obj(
+                py,
+                match cfg.proxy_protocol {
+                    ProxyMode::Off => "off",
+                    ProxyMode::V1 => "v1",
+                    ProxyMode::V2 => "v2",
+                    ProxyMode::Auto => "auto",
+                },
+            )?,
+        ),
+        (
+            "proxy_allow_ips",
+            obj(py, cfg.proxy_allow_ips.entries().to_vec())?,
+        ),
+        (
+            "permit_obsolete_folding",
+            obj(py, cfg.http.permit_obsolete_folding)?,
+        ),
+        (
+            "strip_header_spaces",
+            obj(py, cfg.http.strip_header_spaces)?,
+        ),
+        (
+            "permit_unconventional_http_method",
+            obj(py, cfg.http.permit_unconventional_http_method)?,
+        ),
+        (
+            "permit_unconventional_http_version",
+            obj(py, cfg.http.permit_unconventional_http_version)?,
+        ),
+        (
+            "casefold_http_method",
+            obj(py, cfg.http.casefold_http_method)?,
+        ),
+        (
+            "header_map",
+            obj(
+                py,
+                match cfg.http.header_map {
+                    HeaderMap::Drop => "drop",
+                    HeaderMap::Refuse => "refuse",
+                    HeaderMap::Dangerous => "dangerous",
+                },
+            )?,
+        ),
+        ("daemon", obj(py, p.daemon)?),
+        (
+            "enable_stdio_inheritance",
+            obj(py, p.enable_stdio_inheritance)?,
+        ),
+        ("raw_env", obj(py, raw_env)?),
+        ("env", env.into_any().unbind()),
+        (
+            "worker_tmp_dir",
+            obj(py, p.worker_tmp_dir.as_deref().map(path))?,
+        ),
+        ("user", obj(py, p.user)?),
+        ("group", obj(py, p.group)?),
+        ("uid", obj(py, p.user)?),
+        ("gid", obj(py, p.group)?),
+        ("initgroups", obj(py, p.initgroups)?),
+        ("umask", obj(py, p.umask)?),
+        ("proc_name", obj(py, cfg.proc_name())?),
+        ("reuse_port", obj(py, p.reuse_port)?),
+        ("is_ssl", obj(py, false)?),
+    ])
+}
+
+/// `log`: the server's error log, with Python `logging`'s method names.
+/// Lines go to gunicorn-rs's error log in its format, at its level.
+#[pyclass(module = "gunicorn_rs", name = "Logger")]
+pub struct Log;
+
+impl Log {
+    fn emit(
+        py: Python<'_>,
+        level: Level,
+        critical: bool,
+        msg: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        exc_info: bool,
+    ) -> PyResult<()> {
+        let mut text = format_message(py, msg, args)?;
+        if exc_info && let Some(tb) = current_exception(py)? {
+            text.push('\n');
+            text.push_str(tb.trim_end());
+        }
+        if critical {
+            crate::critical!("{text}");
+            return Ok(());
+        }
+        match level {
+            Level::DEBUG | Level::TRACE => debug!("{text}"),
+            Level::INFO => info!("{text}"),
+            Level::WARN => warn!("{text}"),
+            Level::ERROR => error!("{text}"),
+        }
+        Ok(())
+    }
+}
+
+/// `logging`'s `msg % args`, only when there are args.
+fn format_message(
+    py: Python<'_>,
+    msg: &Bound<'_, PyAny>,
+    args: &Bound<'_, PyTuple>,
+) -> PyResult<String> {
+    let msg = if args.is_empty() {
+        msg.clone()
+    } else if args.len() == 1
+        && let Ok(d) = args.get_item(0)?.cast::<PyDict>()
+    {
+        // `log.info("%(a)s", {"a": 1})`, as logging allows.
+        msg.rem(d)?
+    } else {
+        msg.rem(args)?
+    };
+    let _ = py;
+    Ok(msg.str()?.to_string())
+}
+
+/// The exception being handled, formatted, if any (`exc_info=True`).
+fn current_exception(py: Python<'_>) -> PyResult<Option<String>> {
+    let exc = py.import("sys")?.call_method0("exception")?;
+    if exc.is_none() {
+        return Ok(None);
+    }
+    let lines = py
+        .import("traceback")?
+        .call_method1("format_exception", (exc,))?;
+    Ok(Some(lines.extract::<Vec<String>>()?.concat()))
+}
+
+fn exc_info_kw(kwargs: Option<&Bound<'_, PyDict>>, default: bool) -> PyResult<bool> {
+    match kwargs.and_then(|k| k.get_item("exc_info").ok().flatten()) {
+        Some(v) => v.is_truthy(),
+        None => Ok(default),
+    }
+}
+
+#[pymethods]
+impl Log {
+    #[pyo3(signature = (msg, *args, **kwargs))]
+    fn debug(
+        &self,
+        py: Python<'_>,
+        msg: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        Log::emit(
+            py,
+            Level::DEBUG,
+            false,
+            msg,
+            args,
+            exc_info_kw(kwargs, false)?,
+        )
+    }
+
+    #[pyo3(signature = (msg, *args, **kwargs))]
+    fn info(
+        &self,
+        py: Python<'_>,
+        msg: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        Log::emit(
+            py,
+            Level::INFO,
+            false,
+            msg,
+            args,
+            exc_info_kw(kwargs, false)?,
+        )
+    }
+
+    #[pyo3(signature = (msg, *args, **kwargs))]
+    fn warning(
+        &self,
+        py: Python<'_>,
+        msg: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        Log::emit(
+            py,
+            Level::WARN,
+            false,
+            msg,
+            args,
+            exc_info_kw(kwargs, false)?,
+        )
+    }
+
+    #[pyo3(signature = (msg, *args, **kwargs))]
+    fn error(
+        &self,
+        py: Python<'_>,
+        msg: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        Log::emit(
+            py,
+            Level::ERROR,
+            false,
+            msg,
+            args,
+            exc_info_kw(kwargs, false)?,
+        )
+    }
+
+    #[pyo3(signature = (msg, *args, **kwargs))]
+    fn critical(
+        &self,
+        py: Python<'_>,
+        msg: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        Log::emit(
+            py,
+            Level::ERROR,
+            true,
+            msg,
+            args,
+            exc_info_kw(kwargs, false)?,
+        )
+    }
+
+    /// `error` with the exception being handled appended.
+    #[pyo3(signature = (msg, *args, **kwargs))]
+    fn exception(
+        &self,
+        py: Python<'_>,
+        msg: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        Log::emit(
+            py,
+            Level::ERROR,
+            false,
+            msg,
+            args,
+            exc_info_kw(kwargs, true)?,
+        )
+    }
+
+    /// `log(lvl, msg, *args)` with a `logging` level number or name.
+    #[pyo3(signature = (lvl, msg, *args, **kwargs))]
+    fn log(
+        &self,
+        py: Python<'_>,
+        lvl: &Bound<'_, PyAny>,
+        msg: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let n: i64 = match lvl.extract::<i64>() {
+            Ok(n) => n,
+            Err(_) => match lvl.str()?.to_string().to_ascii_lowercase().as_str() {
+                "debug" => 10,
+                "info" => 20,
+                "warning" | "warn" => 30,
+                "error" => 40,
+                _ => 50,
+            },
+        };
+        let (level, critical) = match n {
+            ..20 => (Level::DEBUG, false),
+            20..30 => (Level::INFO, false),
+            30..40 => (Level::WARN, false),
+            40..50 => (Level::ERROR, false),
+            _ => (Level::ERROR, true),
+        };
+        Log::emit(py, level, critical, msg, args, exc_info_kw(kwargs, false)?)
+    }
+
+    /// USR1 does this for the server; here for hooks that call it.
+    fn reopen_files(&self) {
+        if let Err(e) = crate::log::reopen() {
+            error!("Cannot reopen the error log: {e}");
+        }
+    }
+}
+
+/// `req`: the request as parsed, before the environ is built.
+#[pyclass(module = "gunicorn_rs", name = "Request", dict)]
+pub struct Request {
+    #[pyo3(get)]
+    method: String,
+    #[pyo3(get)]
+    uri: Py<PyString>,
+    #[pyo3(get)]
+    path: Py<PyString>,
+    #[pyo3(get)]
+    query: Py<PyString>,
+    #[pyo3(get)]
+    fragment: Py<PyString>,
+    #[pyo3(get)]
+    version: (u8, u8),
+    /// `[(NAME, value)]`, names upper-cased as gunicorn's parser does.
+    #[pyo3(get)]
+    headers: Py<PyList>,
+    #[pyo3(get)]
+    trailers: Py<PyList>,
+    #[pyo3(get)]
+    scheme: &'static str,
+    /// `(host, port)` for TCP, the socket path's string for a unix socket.
+    #[pyo3(get)]
+    remote_addr: Py<PyAny>,
+    #[pyo3(get)]
+    peer_addr: Py<PyAny>,
+}
+
+impl Request {
+    pub(super) fn object(
+        py: Python<'_>,
+        head: &RequestHead,
+        peer: (&str, Option<u16>),
+    ) -> PyResult<Py<PyAny>> {
+        let headers = PyList::empty(py);
+        for h in head.headers() {
+            let name = latin1_str(py, &h.name.to_ascii_uppercase())?;
+            let value = latin1_str(py, h.value)?;
+            headers.append((name, value))?;
+        }
+        let addr = match peer.1 {
+            Some(port) => (peer.0, port).into_pyobject(py)?.into_any().unbind(),
+            None => PyString::new(py, peer.0).into_any().unbind(),
+        };
+        let req = Request {
+            method: head.method().to_string(),
+            uri: latin1_str(py, head.uri())?.unbind(),
+            path: latin1_str(py, head.path())?.unbind(),
+            query: latin1_str(py, head.query())?.unbind(),
+            fragment: latin1_str(py, head.fragment())?.unbind(),
+            version: head.version(),
+            headers: headers.unbind(),
+            trailers: PyList::empty(py).unbind(),
+            scheme: head.scheme(),
+            remote_addr: addr.clone_ref(py),
+            peer_addr: addr,
+        };
+        Ok(Py::new(py, req)?.into_any())
+    }
+}
+
+#[pymethods]
+impl Request {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("<Request {} {}>", self.method, self.uri.bind(py))
+    }
+}
+
+/// `resp`: the response as sent.
+#[pyclass(module = "gunicorn_rs", name = "Response")]
+pub struct Response {
+    /// `"200 OK"`.
+    #[pyo3(get)]
+    status: Py<PyString>,
+    #[pyo3(get)]
+    status_code: u16,
+    /// `[(name, value)]` as the application gave them.
+    #[pyo3(get)]
+    headers: Py<PyList>,
+    /// Body bytes sent.
+    #[pyo3(get)]
+    sent: u64,
+    #[pyo3(get)]
+    headers_sent: bool,
+    /// The Content-Length the application set, else None.
+    #[pyo3(get)]
+    response_length: Option<u64>,
+}
+
+impl Response {
+    pub(super) fn object(py: Python<'_>, head: &ResponseHead, sent: u64) -> PyResult<Py<PyAny>> {
+        let headers = PyList::empty(py);
+        for (name, value) in head.headers() {
+            headers.append((latin1_str(py, name)?, latin1_str(py, value)?))?;
+        }
+        let resp = Response {
+            status: latin1_str(py, head.status())?.unbind(),
+            status_code: head.status_code(),
+            headers: headers.unbind(),
+            sent,
+            headers_sent: true,
+            response_length: head.content_length(),
+        };
+        Ok(Py::new(py, resp)?.into_any())
+    }
+}
+
+#[pymethods]
+impl Response {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("<Response {}>", self.status.bind(py))
+    }
+}

@@ -1,0 +1,548 @@
+//! Server hooks from a config file, through the real binary: each hook
+//! appends a JSON line (its name, the pid it ran in, what it read from its
+//! arguments) to a record file, and the tests check that every hook ran at
+//! gunicorn's point, as often as gunicorn runs it, with usable objects.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Launch, Server, Signal, WAIT, scratch, wait_until};
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+use serde_json::Value;
+
+/// Python that every test's config file starts with: `note(hook, **what)`
+/// appends one line to the record file.
+const PRELUDE: &str = r#"
+import json, os
+
+RECORD = os.environ["HOOK_RECORD"]
+
+def note(hook, **what):
+    what["hook"] = hook
+    what["in_pid"] = os.getpid()
+    with open(RECORD, "a") as f:
+        f.write(json.dumps(what) + "\n")
+"#;
+
+/// Every hook of a server's life, each reading what hooks read in practice.
+const ALL_HOOKS: &str = r#"
+def on_starting(server):
+    note("on_starting", pid=server.pid, num_workers=server.num_workers,
+         workers=server.cfg.workers)
+    server.log.info("on_starting says %s to %s", "hello", "the log")
+
+def when_ready(server):
+    note("when_ready", bind=server.cfg.bind, timeout=server.cfg.timeout)
+
+def nworkers_changed(server, new, old):
+    note("nworkers_changed", new=new, old=old, num_workers=server.num_workers)
+
+def pre_fork(server, worker):
+    # State left on the worker object reaches post_fork and child_exit.
+    worker.tag = "age-%d" % worker.age
+    note("pre_fork", age=worker.age, wpid=worker.pid, known=len(server.WORKERS))
+
+def post_fork(server, worker):
+    note("post_fork", age=worker.age, wpid=worker.pid, ppid=worker.ppid,
+         tag=worker.tag, master=server.pid)
+
+def post_worker_init(worker):
+    note("post_worker_init", wpid=worker.pid, workers=worker.cfg.workers)
+
+def pre_request(worker, req):
+    note("pre_request", method=req.method, path=req.path, query=req.query,
+         uri=req.uri, headers=req.headers, version=req.version, nr=worker.nr)
+
+def post_request(worker, req, environ, resp):
+    note("post_request", path=req.path, path_info=environ["PATH_INFO"],
+         status=resp.status, status_code=resp.status_code, nr=worker.nr,
+         same_req=req.path == getattr(req, "seen", req.path))
+
+def on_reload(server):
+    note("on_reload", num_workers=server.num_workers)
+
+def worker_exit(server, worker):
+    note("worker_exit", wpid=worker.pid, alive=worker.alive, age=worker.age)
+
+def child_exit(server, worker):
+    note("child_exit", wpid=worker.pid, age=worker.age, tag=worker.tag)
+
+def on_exit(server):
+    note("on_exit", pid=server.pid)
+"#;
+
+/// A scratch directory holding `gunicorn.conf.py` made of the prelude and
+/// `hooks`; returns it and the record file's path.
+fn config(name: &str, hooks: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    std::fs::write(dir.join("gunicorn.conf.py"), format!("{PRELUDE}\n{hooks}")).unwrap();
+    let record = dir.join("record.jsonl");
+    (dir, record)
+}
+
+fn launch(dir: &Path, record: &Path, args: &[&str]) -> Launch {
+    let conf = dir.join("gunicorn.conf.py");
+    let mut all = vec!["-c", conf.to_str().unwrap()];
+    all.extend_from_slice(args);
+    Launch::new(&all).env("HOOK_RECORD", record.to_str().unwrap())
+}
+
+/// The record so far, one JSON object per hook call.
+fn record(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn calls<'a>(rec: &'a [Value], hook: &str) -> Vec<&'a Value> {
+    rec.iter().filter(|v| v["hook"] == hook).collect()
+}
+
+/// Wait until `hook` was recorded `n` times; the record then.
+fn wait_calls(server: &Server, path: &Path, hook: &str, n: usize) -> Vec<Value> {
+    wait_until(WAIT, || {
+        let rec = record(path);
+        (calls(&rec, hook).len() >= n).then_some(rec)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{hook} not called {n} times; record:\n{:#?}\nlog:\n{}",
+            record(path),
+            server.log_text()
+        )
+    })
+}
+
+fn position(rec: &[Value], hook: &str) -> usize {
+    rec.iter()
+        .position(|v| v["hook"] == hook)
+        .unwrap_or_else(|| panic!("no {hook} in {rec:#?}"))
+}
+
+#[test]
+fn every_hook_runs_at_its_point_with_usable_objects() {
+    let (dir, rec_path) = config("hooks-all", ALL_HOOKS);
+    let mut server = launch(&dir, &rec_path, &["-w", "1", "hello:app"]).start();
+    let master = server.pid() as i64;
+    let first = server.wait_workers(1, WAIT)[0] as i64;
+    let rec = wait_calls(&server, &rec_path, "post_worker_init", 1);
+
+    // Start-up, in gunicorn's order: the worker count is assigned (old
+    // None) before on_starting; when_ready once listening; then the fork.
+    let order: Vec<&str> = rec.iter().map(|v| v["hook"].as_str().unwrap()).collect();
+    assert_eq!(
+        order,
+        [
+            "nworkers_changed",
+            "on_starting",
+            "when_ready",
+            "pre_fork",
+            "post_fork",
+            "post_worker_init"
+        ],
+        "{rec:#?}"
+    );
+    let nw = &rec[0];
+    assert_eq!((nw["new"].as_i64(), nw["old"].is_null()), (Some(1), true));
+    let starting = &rec[1];
+    assert_eq!(starting["pid"].as_i64(), Some(master));
+    assert_eq!(starting["in_pid"].as_i64(), Some(master));
+    assert_eq!(starting["num_workers"].as_i64(), Some(1));
+    assert_eq!(starting["workers"].as_i64(), Some(1));
+    assert!(
+        server
+            .log_text()
+            .contains("[INFO] on_starting says hello to the log"),
+        "{}",
+        server.log_text()
+    );
+    let ready = &rec[2];
+    assert_eq!(ready["bind"], serde_json::json!(["127.0.0.1:0"]));
+    assert_eq!(ready["timeout"].as_i64(), Some(30));
+    let pre_fork = &rec[3];
+    assert_eq!(pre_fork["in_pid"].as_i64(), Some(master));
+    assert_eq!(pre_fork["wpid"], "[booting]");
+    assert_eq!(pre_fork["age"].as_i64(), Some(1));
+    let post_fork = &rec[4];
+    assert_eq!(post_fork["in_pid"].as_i64(), Some(first));
+    assert_eq!(post_fork["wpid"].as_i64(), Some(first));
+    assert_eq!(post_fork["ppid"].as_i64(), Some(master));
+    assert_eq!(post_fork["master"].as_i64(), Some(master));
+    assert_eq!(post_fork["tag"], "age-1");
+    assert_eq!(rec[5]["in_pid"].as_i64(), Some(first));
+
+    // A request: pre_request sees the parsed request, post_request the
+    // environ and the response as sent.
+    let mut s = server.connect();
+    std::io::Write::write_all(
+        &mut s,
+        b"GET /some/where?x=1&y=2 HTTP/1.1\r\nHost: h\r\nX-Custom: yes\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let resp = common::read_response(&mut s).unwrap();
+    assert_eq!(resp.status, 200);
+    let rec = wait_calls(&server, &rec_path, "post_request", 1);
+    let pre = calls(&rec, "pre_request")[0];
+    assert_eq!(pre["in_pid"].as_i64(), Some(first));
+    assert_eq!(pre["method"], "GET");
+    assert_eq!(pre["path"], "/some/where");
+    assert_eq!(pre["query"], "x=1&y=2");
+    assert_eq!(pre["uri"], "/some/where?x=1&y=2");
+    assert_eq!(pre["version"], serde_json::json!([1, 1]));
+    assert_eq!(pre["nr"].as_i64(), Some(0));
+    assert!(
+        pre["headers"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(["X-CUSTOM", "yes"])),
+        "{pre:#?}"
+    );
+    let post = calls(&rec, "post_request")[0];
+    assert_eq!(post["path_info"], "/some/where");
+    assert_eq!(post["status"], "200 OK");
+    assert_eq!(post["status_code"].as_i64(), Some(200));
+    assert_eq!(post["nr"].as_i64(), Some(1));
+
+    // TTIN: one more worker, announced to nworkers_changed.
+    server.signal(Signal::SIGTTIN);
+    let rec = wait_calls(&server, &rec_path, "post_worker_init", 2);
+    let changes = calls(&rec, "nworkers_changed");
+    assert_eq!(changes.len(), 2, "{rec:#?}");
+    assert_eq!(
+        (changes[1]["new"].as_i64(), changes[1]["old"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(changes[1]["num_workers"].as_i64(), Some(2));
+    assert_eq!(calls(&rec, "pre_fork")[1]["age"].as_i64(), Some(2));
+    let before_hup = server.wait_workers(2, WAIT);
+
+    // HUP: the count goes back to the configured one, on_reload, new
+    // workers; the old ones exit (worker_exit in each, child_exit in the
+    // master with the objects pre_fork made).
+    server.signal(Signal::SIGHUP);
+    let rec = wait_calls(&server, &rec_path, "child_exit", 2);
+    let changes = calls(&rec, "nworkers_changed");
+    assert_eq!(changes.len(), 3, "{rec:#?}");
+    assert_eq!(
+        (changes[2]["new"].as_i64(), changes[2]["old"].as_i64()),
+        (Some(1), Some(2))
+    );
+    let reload = calls(&rec, "on_reload");
+    assert_eq!(reload.len(), 1, "{rec:#?}");
+    assert_eq!(reload[0]["in_pid"].as_i64(), Some(master));
+    assert!(position(&rec, "nworkers_changed") < position(&rec, "on_reload"));
+    for exit in calls(&rec, "child_exit") {
+        assert_eq!(exit["in_pid"].as_i64(), Some(master));
+        let wpid = exit["wpid"].as_i64().unwrap();
+        assert!(before_hup.contains(&(wpid as i32)), "{exit:#?}");
+        assert_eq!(exit["tag"], format!("age-{}", exit["age"]));
+    }
+    let worker_exits = calls(&rec, "worker_exit");
+    assert_eq!(worker_exits.len(), 2, "{rec:#?}");
+    for exit in &worker_exits {
+        // Run by the exiting worker itself, no longer alive.
+        assert_eq!(exit["in_pid"], exit["wpid"]);
+        assert_eq!(exit["alive"], false);
+    }
+
+    // TERM: the last worker exits, then on_exit, last of all.
+    let last = server.wait_workers(1, WAIT)[0] as i64;
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(WAIT).expect("master exits");
+    assert_eq!(status.code(), Some(0));
+    let rec = record(&rec_path);
+    assert_eq!(rec.last().unwrap()["hook"], "on_exit", "{rec:#?}");
+    assert_eq!(rec.last().unwrap()["in_pid"].as_i64(), Some(master));
+    assert_eq!(calls(&rec, "on_exit").len(), 1);
+    assert_eq!(calls(&rec, "on_starting").len(), 1);
+    assert_eq!(calls(&rec, "when_ready").len(), 1);
+    assert!(
+        calls(&rec, "worker_exit")
+            .iter()
+            .any(|v| v["in_pid"].as_i64() == Some(last)),
+        "{rec:#?}"
+    );
+    assert!(
+        calls(&rec, "child_exit")
+            .iter()
+            .any(|v| v["wpid"].as_i64() == Some(last)),
+        "{rec:#?}"
+    );
+}
+
+#[test]
+fn an_exception_in_pre_request_is_answered_500_and_the_worker_serves_on() {
+    let hooks = r#"
+def pre_request(worker, req):
+    if req.path == "/boom":
+        raise RuntimeError("pre_request refuses " + req.path)
+
+def post_request(worker, req, environ, resp):
+    note("post_request", path=req.path, environ=len(environ), resp=resp is None)
+"#;
+    let (dir, rec_path) = config("hooks-pre-request", hooks);
+    let server = launch(&dir, &rec_path, &["hello:app"]).start();
+    let worker = server.wait_workers(1, WAIT)[0];
+
+    let resp = server.get("/boom");
+    assert_eq!(resp.status, 500);
+    let line = server
+        .wait_for(WAIT, |l| l.contains("Error handling request GET /boom"))
+        .unwrap_or_else(|| panic!("{}", server.log_text()));
+    assert!(line.contains("[ERROR]"), "{line}");
+    assert!(
+        server
+            .wait_for(WAIT, |l| l
+                .contains("RuntimeError: pre_request refuses /boom"))
+            .is_some(),
+        "{}",
+        server.log_text()
+    );
+    // post_request still runs, with an empty environ and no response.
+    let rec = wait_calls(&server, &rec_path, "post_request", 1);
+    let post = calls(&rec, "post_request")[0];
+    assert_eq!(
+        (post["environ"].as_i64(), &post["resp"]),
+        (Some(0), &Value::Bool(true))
+    );
+
+    let ok = server.get("/fine");
+    assert_eq!((ok.status, ok.text().as_str()), (200, "Hello, World!"));
+    assert_eq!(server.workers(), vec![worker]);
+}
+
+#[test]
+fn an_exception_in_post_request_is_logged_and_the_response_stands() {
+    let hooks = r#"
+def post_request(worker, req):
+    raise ValueError("post_request broke")
+"#;
+    let (dir, rec_path) = config("hooks-post-request", hooks);
+    let server = launch(&dir, &rec_path, &["hello:app"]).start();
+    for _ in 0..2 {
+        let resp = server.get("/");
+        assert_eq!((resp.status, resp.text().as_str()), (200, "Hello, World!"));
+    }
+    assert!(
+        server.wait_count("Exception in post_request hook", 2, WAIT),
+        "{}",
+        server.log_text()
+    );
+    assert!(server.log_text().contains("ValueError: post_request broke"));
+}
+
+#[test]
+fn a_hook_taking_the_wrong_number_of_arguments_is_refused_at_start() {
+    let hooks = r#"
+def post_fork(server):
+    pass
+"#;
+    let (dir, rec_path) = config("hooks-arity", hooks);
+    let mut server = launch(&dir, &rec_path, &["hello:app"]).spawn();
+    let status = server.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(1), "{}", server.log_text());
+    let log = server.log_text();
+    assert!(log.contains("Invalid value for post_fork"), "{log}");
+    assert!(log.contains("Value must have an arity of: 2"), "{log}");
+    assert!(!log.contains("Booting worker"), "{log}");
+}
+
+#[test]
+fn an_exception_in_on_starting_stops_the_master_with_1() {
+    let hooks = r#"
+def on_starting(server):
+    raise RuntimeError("not today")
+"#;
+    let (dir, rec_path) = config("hooks-on-starting", hooks);
+    let mut server = launch(&dir, &rec_path, &["hello:app"]).spawn();
+    let status = server.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(1), "{}", server.log_text());
+    let log = server.log_text();
+    assert!(log.contains("RuntimeError: not today"), "{log}");
+    assert!(!log.contains("Listening at"), "{log}");
+}
+
+#[test]
+fn an_exception_in_post_fork_is_a_failed_boot() {
+    let hooks = r#"
+def post_fork(server, worker):
+    raise RuntimeError("cannot set up")
+
+def worker_exit(server, worker):
+    note("worker_exit", wpid=worker.pid)
+"#;
+    let (dir, rec_path) = config("hooks-post-fork", hooks);
+    let mut server = launch(&dir, &rec_path, &["hello:app"]).spawn();
+    let status = server.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(3), "{}", server.log_text());
+    let log = server.log_text();
+    assert!(log.contains("Exception in worker process"), "{log}");
+    assert!(log.contains("RuntimeError: cannot set up"), "{log}");
+    assert!(log.contains("Reason: Worker failed to boot."), "{log}");
+    // gunicorn's `finally`: worker_exit runs even so.
+    assert_eq!(calls(&record(&rec_path), "worker_exit").len(), 1);
+}
+
+#[test]
+fn worker_int_runs_in_a_worker_sent_quit() {
+    let hooks = r#"
+def worker_int(worker):
+    note("worker_int", wpid=worker.pid, alive=worker.alive)
+
+def worker_exit(server, worker):
+    note("worker_exit", wpid=worker.pid)
+"#;
+    let (dir, rec_path) = config("hooks-worker-int", hooks);
+    let server = launch(&dir, &rec_path, &["hello:app"]).start();
+    let worker = server.wait_workers(1, WAIT)[0];
+    kill(Pid::from_raw(worker), Signal::SIGQUIT).unwrap();
+    let rec = wait_calls(&server, &rec_path, "worker_exit", 1);
+    let int = calls(&rec, "worker_int");
+    assert_eq!(int.len(), 1, "{rec:#?}");
+    assert_eq!(int[0]["in_pid"].as_i64(), Some(worker as i64));
+    assert_eq!(int[0]["alive"], false);
+    assert!(position(&rec, "worker_int") < position(&rec, "worker_exit"));
+    // The master replaces it.
+    let replaced = wait_until(WAIT, || {
+        let w = server.workers();
+        (w.len() == 1 && w[0] != worker).then_some(())
+    });
+    assert!(replaced.is_some(), "{}", server.log_text());
+}
+
+#[test]
+fn worker_abort_runs_on_a_timeout_then_worker_exit() {
+    let hooks = r#"
+def worker_abort(worker):
+    note("worker_abort", wpid=worker.pid)
+    worker.log.warning("worker_abort for %s", worker.pid)
+
+def worker_exit(server, worker):
+    note("worker_exit", wpid=worker.pid)
+"#;
+    let (dir, rec_path) = config("hooks-worker-abort", hooks);
+    let server = launch(&dir, &rec_path, &["--timeout", "2", "hang:app"]).start();
+    let worker = server.wait_workers(1, WAIT)[0];
+    let mut s = server.connect();
+    std::io::Write::write_all(&mut s, b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let rec = wait_calls(&server, &rec_path, "worker_exit", 1);
+    let abort = calls(&rec, "worker_abort");
+    assert_eq!(abort.len(), 1, "{rec:#?}");
+    assert_eq!(abort[0]["in_pid"].as_i64(), Some(worker as i64));
+    assert!(position(&rec, "worker_abort") < position(&rec, "worker_exit"));
+    assert!(
+        server
+            .wait_for(WAIT, |l| l
+                .contains(&format!("Worker (pid:{worker}) exited with code 1")))
+            .is_some(),
+        "{}",
+        server.log_text()
+    );
+    assert!(
+        server
+            .log_text()
+            .contains(&format!("[WARNING] worker_abort for {worker}"))
+    );
+}
+
+#[test]
+fn pre_exec_runs_in_the_usr2_child_before_it_executes() {
+    let hooks = r#"
+def pre_exec(server):
+    note("pre_exec", ppid=os.getppid(), pid=server.pid)
+"#;
+    let (dir, rec_path) = config("hooks-pre-exec", hooks);
+    let server = launch(&dir, &rec_path, &["hello:app"]).start();
+    let master = server.pid() as i64;
+    server.wait_workers(1, WAIT);
+    server.signal(Signal::SIGUSR2);
+    let rec = wait_calls(&server, &rec_path, "pre_exec", 1);
+    let pre = calls(&rec, "pre_exec")[0];
+    // In the forked child (the future new master), whose parent is the
+    // old master; `server` is still the old master's.
+    assert_eq!(pre["ppid"].as_i64(), Some(master));
+    assert_ne!(pre["in_pid"].as_i64(), Some(master));
+    assert_eq!(pre["pid"].as_i64(), Some(master));
+}
+
+#[test]
+fn an_exception_in_a_master_hook_in_the_main_loop_stops_the_server_with_255() {
+    let hooks = r#"
+def nworkers_changed(server, new, old):
+    if old is not None:
+        raise RuntimeError("no more workers")
+
+def on_exit(server):
+    note("on_exit")
+"#;
+    let (dir, rec_path) = config("hooks-main-loop", hooks);
+    let mut server = launch(&dir, &rec_path, &["hello:app"]).start();
+    server.wait_workers(1, WAIT);
+    server.signal(Signal::SIGTTIN);
+    let status = server.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(255), "{}", server.log_text());
+    let log = server.log_text();
+    assert!(
+        log.contains("[ERROR] Unhandled exception in main loop"),
+        "{log}"
+    );
+    assert!(log.contains("RuntimeError: no more workers"), "{log}");
+    // As gunicorn: this path does not run on_exit.
+    assert!(calls(&record(&rec_path), "on_exit").is_empty());
+}
+
+#[test]
+fn an_ssl_context_hook_is_refused_by_name() {
+    let hooks = r#"
+def ssl_context(config, default_ssl_context_factory):
+    return default_ssl_context_factory()
+"#;
+    let (dir, rec_path) = config("hooks-ssl-context", hooks);
+    let mut server = launch(&dir, &rec_path, &["hello:app"]).spawn();
+    let status = server.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(1), "{}", server.log_text());
+    let log = server.log_text();
+    assert!(
+        log.contains("ssl_context (in ") && log.contains("does not support yet"),
+        "{log}"
+    );
+}
+
+#[test]
+fn hup_runs_the_hooks_of_the_config_file_read_again() {
+    let v1 = r#"
+VERSION = "v1"
+
+def on_reload(server):
+    note("on_reload", version=VERSION)
+
+def post_fork(server, worker):
+    note("post_fork", version=VERSION, workers=server.cfg.workers)
+"#;
+    let (dir, rec_path) = config("hooks-hup", v1);
+    let server = launch(&dir, &rec_path, &["hello:app"]).start();
+    wait_calls(&server, &rec_path, "post_fork", 1);
+    let conf = dir.join("gunicorn.conf.py");
+    let v2 = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("\"v1\"", "\"v2\"")
+        + "\nworkers = 2\n";
+    std::fs::write(&conf, v2).unwrap();
+    server.signal(Signal::SIGHUP);
+    let rec = wait_calls(&server, &rec_path, "post_fork", 3);
+    let reload = calls(&rec, "on_reload");
+    assert_eq!(reload.len(), 1, "{rec:#?}");
+    assert_eq!(reload[0]["version"], "v2");
+    let forks = calls(&rec, "post_fork");
+    assert_eq!(forks[0]["version"], "v1");
+    for fork in &forks[1..] {
+        assert_eq!(
+            (&fork["version"], fork["workers"].as_i64()),
+            (&Value::from("v2"), Some(2))
+        );
+    }
+}
