@@ -505,6 +505,26 @@ preload_app = False
 forwarded_allow_ips = "*"
 proc_name = "shop"
 
+# Django-style logging: both gunicorn loggers through one formatter.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "verbose": {"format": "%(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "verbose",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
+
 def post_fork(server, worker):
     server.log.info("Worker spawned (pid: %s)", worker.pid)
 
@@ -584,6 +604,8 @@ proxy_allow_ips = "*"
 raw_env = [f"APP_ENV={os.getenv('APP_ENV', 'production')}"]
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 control_socket_disable = True
+statsd_host = os.getenv("STATSD_HOST")
+statsd_prefix = os.getenv("STATSD_PREFIX", "web")
 "#;
 
 #[test]
@@ -594,12 +616,13 @@ fn a_django_style_config_file_runs_unchanged() {
         .env("VIRTUAL_ENV", common::test_venv().to_str().expect("utf-8"))
         .env("WEB_CONCURRENCY", "2")
         .env("GUNICORN_BIND", "127.0.0.1:0")
-        .start();
+        .start_logging_to_stdout();
     server.wait_workers(2, WAIT);
     let r = server.get("/hello/shop");
     assert_eq!(r.status, 200, "{}", server.log_text());
     assert!(r.text().contains("shop"));
-    // The access log goes to stdout, in the file's format (%(D)s last).
+    // The access log goes to stdout through the file's `logconfig_dict`,
+    // in the file's access format (%(D)s last).
     let logged = wait_until(WAIT, || {
         server
             .stdout_lines()
@@ -607,8 +630,20 @@ fn a_django_style_config_file_runs_unchanged() {
             .find(|l| l.contains("\"GET /hello/shop HTTP/1.1\" 200"))
     })
     .expect("an access log line");
+    assert!(
+        logged.starts_with("INFO gunicorn.access 127.0.0.1 - - ["),
+        "{logged}"
+    );
     let micros = logged.rsplit(' ').next().unwrap_or_default();
     assert!(micros.parse::<u64>().is_ok(), "{logged}");
+    // The post_fork hook logged through server.log, formatted the same way.
+    let spawned = wait_until(WAIT, || {
+        server
+            .stdout_lines()
+            .into_iter()
+            .find(|l| l.starts_with("INFO gunicorn.error Worker spawned (pid: "))
+    });
+    assert!(spawned.is_some(), "{:?}", server.stdout_lines());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -630,14 +665,27 @@ fn a_flask_style_config_file_runs_unchanged() {
 #[test]
 fn a_container_style_config_file_runs_unchanged() {
     let dir = dir_with("cf-container", &[("gunicorn.conf.py", CONTAINER_CONF)]);
+    let statsd = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    statsd
+        .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    let statsd_host = statsd.local_addr().unwrap().to_string();
     let server = launch_in(&dir, &["whoami:app"])
         .no_bind()
         .env("PORT", "0")
         .env("WEB_CONCURRENCY", "3")
         .env("APP_ENV", "staging")
+        .env("STATSD_HOST", &statsd_host)
         .start();
     server.wait_workers(3, WAIT);
     assert_eq!(server.get("/env/APP_ENV").text(), "staging");
     assert!(server.log_text().contains("Listening at: http://0.0.0.0:"));
+    // The request was counted under the file's StatsD prefix.
+    let counted = wait_until(WAIT, || {
+        let mut buf = [0u8; 512];
+        let n = statsd.recv(&mut buf).ok()?;
+        (&buf[..n] == b"web.gunicorn.requests:1|c|@1.0").then_some(())
+    });
+    assert!(counted.is_some(), "{}", server.log_text());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -126,6 +126,18 @@ impl Launch {
         self.start_reading(|server| server.listening_line(), parse_port_v6)
     }
 
+    /// Start a server whose error log goes to standard output (a Python
+    /// logging configuration that says so), and wait until it listens.
+    pub fn start_logging_to_stdout(self) -> Server {
+        let listening = |server: &Server| {
+            server
+                .stdout_lines()
+                .into_iter()
+                .find(|l| l.contains("Listening at: "))
+        };
+        self.start_reading(listening, parse_port)
+    }
+
     /// Start a server whose error log goes to `path`, and wait until it listens.
     pub fn start_with_log_file(self, path: &Path) -> Server {
         let listening = |_: &Server| {
