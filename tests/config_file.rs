@@ -689,3 +689,31 @@ fn a_container_style_config_file_runs_unchanged() {
     assert!(counted.is_some(), "{}", server.log_text());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn false_logging_flags_in_a_config_file_stay_off() {
+    // With syslog off, its address is never read (gunicorn checks it only
+    // when the syslog handler is set up), so a bad one passes.
+    let dir = dir_with(
+        "cf-false-flags",
+        &[
+            (
+                "off.py",
+                "syslog = False\nsyslog_addr = 'bogus'\ncapture_output = False\n\
+                 enable_backlog_metric = False\n",
+            ),
+            ("off.toml", "syslog = false\nsyslog_addr = 'bogus'\n"),
+            ("on.py", "syslog = True\nsyslog_addr = 'bogus'\n"),
+        ],
+    );
+    for file in ["off.py", "off.toml"] {
+        let (code, _, err) = run_in(&dir, &["-c", file, "--check-config", "whoami:app"], &[]);
+        assert_eq!((code, err.as_str()), (Some(0), ""), "{file}");
+    }
+    let (code, _, err) = run_in(&dir, &["-c", "on.py", "--check-config", "whoami:app"], &[]);
+    assert_eq!(
+        (code, err.as_str()),
+        (Some(1), "Error: invalid syslog address")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

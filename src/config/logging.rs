@@ -45,6 +45,16 @@ impl Draft {
                 "internal error: unexpected kind of value".to_string(),
             )),
         };
+        // A flag on the command line sets it; a config file says which
+        // (`capture_output = False` leaves it off).
+        let flag = || match value {
+            Value::Flag => Ok(true),
+            Value::Bool(b) => Ok(*b),
+            _ => Err(invalid(
+                name,
+                "internal error: unexpected kind of value".to_string(),
+            )),
+        };
         let o = &mut self.opts;
         match name {
             "statsd_host" => {
@@ -52,16 +62,16 @@ impl Draft {
             }
             "statsd_prefix" => o.statsd_prefix = text()?,
             "dogstatsd_tags" => o.dogstatsd_tags = text()?,
-            "enable_backlog_metric" => o.enable_backlog_metric = true,
-            "capture_output" => o.capture_output = true,
-            "syslog" => self.syslog = true,
+            "enable_backlog_metric" => o.enable_backlog_metric = flag()?,
+            "capture_output" => o.capture_output = flag()?,
+            "syslog" => self.syslog = flag()?,
             "syslog_addr" => self.syslog_addr = Some(text()?),
             "syslog_facility" => self.syslog_facility = Some(text()?),
             "syslog_prefix" => self.syslog_prefix = Some(text()?),
-            "disable_redirect_access_to_syslog" => o.disable_redirect_access_to_syslog = true,
+            "disable_redirect_access_to_syslog" => o.disable_redirect_access_to_syslog = flag()?,
             "logconfig" => o.logconfig = Some(text()?),
             "logconfig_json" => o.logconfig_json = Some(text()?),
-            "access_log_json" => o.access_log_json = true,
+            "access_log_json" => o.access_log_json = flag()?,
             _ => {
                 return Err(Error::Unsupported {
                     flag: name.to_string(),
