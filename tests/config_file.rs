@@ -717,3 +717,51 @@ fn false_logging_flags_in_a_config_file_stay_off() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn print_config_shows_the_logging_and_statsd_settings() {
+    let dir = dir_with(
+        "cf-print-logging",
+        &[
+            ("lc.ini", ""),
+            ("lc.json", "{\"version\": 1}"),
+            (
+                "gunicorn.conf.py",
+                "capture_output = True\ndisable_redirect_access_to_syslog = True\n\
+                 logconfig = 'lc.ini'\nlogconfig_json = 'lc.json'\n\
+                 logconfig_dict = {'version': 1}\n\
+                 syslog_addr = 'udp://localhost:515'\nsyslog_facility = 'local0'\n\
+                 syslog_prefix = 'pre'\nstatsd_host = 'Stats.Local:9125'\n\
+                 statsd_prefix = 'px'\ndogstatsd_tags = 'a:b'\n\
+                 enable_backlog_metric = True\n",
+            ),
+        ],
+    );
+    let (code, out, err) = run_in(&dir, &["--print-config", "whoami:app"], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let value = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_once(" = "))
+            .map(|(_, v)| v.to_string())
+    };
+    // As gunicorn 27 prints them for this file.
+    for (name, shown) in [
+        ("capture_output", "True"),
+        ("disable_redirect_access_to_syslog", "True"),
+        ("logconfig", "lc.ini"),
+        ("logconfig_json", "lc.json"),
+        ("logconfig_dict", "{'version': 1}"),
+        ("syslog", "False"),
+        ("syslog_addr", "udp://localhost:515"),
+        ("syslog_facility", "local0"),
+        ("syslog_prefix", "pre"),
+        ("statsd_host", "('stats.local', 9125)"),
+        ("statsd_prefix", "px"),
+        ("dogstatsd_tags", "a:b"),
+        ("enable_backlog_metric", "True"),
+    ] {
+        assert_eq!(value(name).as_deref(), Some(shown), "{name}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

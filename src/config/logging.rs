@@ -85,6 +85,11 @@ impl Draft {
     /// `RuntimeError`s.
     pub(super) fn finish(self) -> Result<LogOptions, Error> {
         let mut opts = self.opts;
+        opts.syslog_given = [
+            self.syslog_addr.clone(),
+            self.syslog_facility.clone(),
+            self.syslog_prefix.clone(),
+        ];
         if self.syslog {
             let addr = self.syslog_addr.as_deref().unwrap_or(DEFAULT_SYSLOG_ADDR);
             let addr = SyslogAddr::parse(addr).map_err(Error::Refused)?;
@@ -152,6 +157,9 @@ pub struct LogOptions {
     pub logconfig_json: Option<String>,
     /// `--access-log-json` (gunicorn-rs only): one JSON object per request.
     pub access_log_json: bool,
+    /// `--log-syslog-to`, `--log-syslog-facility` and `--log-syslog-prefix`
+    /// as given, also when syslog is off (`--print-config` shows them).
+    pub syslog_given: [Option<String>; 3],
 }
 
 impl LogOptions {

@@ -6,7 +6,10 @@
 use std::path::Path;
 
 use super::settings::{DefaultValue, Kind, SETTINGS, Setting};
-use super::{Config, HeaderMap, ProxyMode, ReloadEngine, pytext};
+use pyo3::types::PyAnyMethods;
+
+use super::logging::DEFAULT_SYSLOG_ADDR;
+use super::{Config, HeaderMap, ProxyMode, ReloadEngine, StatsdAddr, pytext};
 
 /// The `--print-config` text, without a final newline.
 pub fn print(cfg: &Config) -> String {
@@ -23,6 +26,7 @@ pub fn print(cfg: &Config) -> String {
 fn value(cfg: &Config, setting: &Setting) -> String {
     let p = &cfg.process;
     let h = &cfg.http;
+    let lg = &cfg.logging;
     let int = |n: u64| n.to_string();
     let opt = |v: Option<&str>| v.map_or_else(|| "None".to_string(), str::to_string);
     let path = |v: Option<&Path>| opt(v.map(|p| p.to_str().unwrap_or_default()));
@@ -111,6 +115,37 @@ fn value(cfg: &Config, setting: &Setting) -> String {
             HeaderMap::Dangerous => "dangerous",
         }
         .to_string(),
+        "capture_output" => boolean(lg.capture_output),
+        "disable_redirect_access_to_syslog" => boolean(lg.disable_redirect_access_to_syslog),
+        "enable_backlog_metric" => boolean(lg.enable_backlog_metric),
+        "access_log_json" => boolean(lg.access_log_json),
+        "dogstatsd_tags" => lg.dogstatsd_tags.clone(),
+        "statsd_prefix" => lg.statsd_prefix.clone(),
+        // gunicorn keeps `validate_statsd_address`'s result: a (host, port)
+        // tuple, or a unix socket's path.
+        "statsd_host" => match &lg.statsd_host {
+            None => "None".to_string(),
+            Some(StatsdAddr::Inet { host, port }) => format!("({}, {port})", pytext::repr(host)),
+            Some(StatsdAddr::Unix(path)) => path.clone(),
+        },
+        "logconfig" => opt(lg.logconfig.as_deref()),
+        "logconfig_json" => opt(lg.logconfig_json.as_deref()),
+        "logconfig_dict" => match &cfg.logconfig_dict {
+            None => "{}".to_string(),
+            Some(dict) => pyo3::Python::attach(|py| {
+                dict.bind(py)
+                    .str()
+                    .map_or_else(|_| "{}".to_string(), |s| s.to_string())
+            }),
+        },
+        "syslog" => boolean(lg.syslog.is_some()),
+        "syslog_addr" => lg.syslog_given[0]
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SYSLOG_ADDR.to_string()),
+        "syslog_facility" => lg.syslog_given[1]
+            .clone()
+            .unwrap_or_else(|| "user".to_string()),
+        "syslog_prefix" => opt(lg.syslog_given[2].as_deref()),
         _ if setting.kind == Kind::Hook => match cfg.hooks.qualname(setting.name) {
             Some(name) => format!("<{name}()>"),
             None => format!("<{}.{}()>", default_hook_class(setting.name), setting.name),
@@ -123,7 +158,6 @@ fn value(cfg: &Config, setting: &Setting) -> String {
 fn default(setting: &Setting) -> String {
     match (setting.name, setting.default) {
         ("control_socket", _) => control_socket(),
-        ("syslog_addr", _) => "udp://localhost:514".to_string(),
         // gunicorn's `SSLVersion.default`, `ssl.PROTOCOL_TLS`.
         ("ssl_version", _) => "2".to_string(),
         // http_protocols is split into a list.
