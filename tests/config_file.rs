@@ -765,3 +765,20 @@ fn print_config_shows_the_logging_and_statsd_settings() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn default_config_file_in_a_directory_named_in_latin1() {
+    use std::os::unix::ffi::OsStrExt;
+    let parent = scratch("cf-latin1");
+    let dir = parent.join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    std::fs::create_dir_all(&dir).expect("make the directory");
+    std::fs::write(dir.join("gunicorn.conf.py"), "workers = 3\n").expect("write config");
+    let (code, out, err) = run_in(&dir, &["--print-config", "whoami:app"], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("workers ") && l.ends_with(" = 3")),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&parent);
+}

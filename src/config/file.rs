@@ -97,7 +97,15 @@ pub fn location(cli: &Given, env_args: &Given, cwd: &Path) -> Option<String> {
         }
     }
     let default = cwd.join("gunicorn.conf.py");
-    default.exists().then(|| default.display().to_string())
+    if !default.exists() {
+        return None;
+    }
+    // `load` joins a relative name to `cwd`: a directory whose name is not
+    // UTF-8 still finds its file.
+    Some(match default.to_str() {
+        Some(path) => path.to_string(),
+        None => "gunicorn.conf.py".to_string(),
+    })
 }
 
 /// Run or read the config file at `location` and collect its settings.
@@ -107,7 +115,7 @@ pub fn load(location: &str, cwd: &Path) -> Result<FileLayer, Error> {
         let (names, toml) = if let Some(module) = location.strip_prefix("python:") {
             // gunicorn lets an import error out as "Error: MESSAGE".
             let names = helper
-                .call_method1("import_module", (module, cwd.to_string_lossy().as_ref()))
+                .call_method1("import_module", (module, cwd.as_os_str()))
                 .map_err(|e| Error::Refused(e.value(py).to_string()))?;
             (names, false)
         } else {
@@ -162,7 +170,7 @@ fn run_python<'py>(
         );
     }
     helper
-        .call_method1("run_file", (path.to_string_lossy().as_ref(),))
+        .call_method1("run_file", (path.as_os_str(),))
         .map_err(|e| {
             Error::FileFailed(format!(
                 "Failed to read config file: {filename}\n{}",

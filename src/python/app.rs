@@ -28,13 +28,14 @@ fn loader(py: Python<'_>) -> Result<Bound<'_, PyModule>, Error> {
 
 /// `os.chdir(chdir)` and put it, then each `--pythonpath` entry, first on `sys.path`.
 pub fn setup_paths(py: Python<'_>, chdir: &Path, pythonpath: &[String]) -> Result<(), Error> {
-    let chdir = chdir.to_string_lossy();
     let entries = PyList::new(py, pythonpath).map_err(|e| Error::Init(format_exception(py, &e)))?;
+    // As an OsStr: Python decodes a name that is not UTF-8 as os.fsdecode.
     loader(py)?
-        .call_method1("setup_paths", (chdir.as_ref(), entries))
+        .call_method1("setup_paths", (chdir.as_os_str(), entries))
         .map_err(|e| {
             Error::Init(format!(
-                "cannot change directory to {chdir}: {}",
+                "cannot change directory to {}: {}",
+                chdir.display(),
                 format_exception(py, &e)
             ))
         })?;
