@@ -9,6 +9,8 @@
 //! Errors before the error log is open go to standard error as gunicorn
 //! prints them ("Error: ...").
 
+use std::path::Path;
+
 use crate::config::{self, Config, Start};
 use crate::{log, master, process, python};
 
@@ -25,6 +27,10 @@ pub fn run() -> i32 {
         Err(e) => return fail(&e),
     };
     if let Err(e) = python::start() {
+        eprintln!("Error: {e}");
+        return 1;
+    }
+    if let Err(e) = add_start_dir(sources.cwd()) {
         eprintln!("Error: {e}");
         return 1;
     }
@@ -48,6 +54,23 @@ pub fn run() -> i32 {
         return 1;
     }
     master::run(cfg, sources)
+}
+
+/// gunicorn puts the starting directory first on `sys.path` before it
+/// reads the config file (its first `chdir()`): a config file imports the
+/// modules beside it, and after `--chdir` the application may still be
+/// found there.
+fn add_start_dir(cwd: &Path) -> Result<(), String> {
+    use pyo3::prelude::*;
+    pyo3::Python::attach(|py| -> PyResult<()> {
+        let path = py.import("sys")?.getattr("path")?;
+        let dir = cwd.as_os_str().into_pyobject(py)?;
+        if !path.contains(&dir)? {
+            path.call_method1("insert", (0, dir))?;
+        }
+        Ok(())
+    })
+    .map_err(|e| format!("cannot add {} to sys.path: {e}", cwd.display()))
 }
 
 fn fail(e: &config::Error) -> i32 {

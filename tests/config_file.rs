@@ -782,3 +782,36 @@ fn default_config_file_in_a_directory_named_in_latin1() {
     );
     let _ = std::fs::remove_dir_all(&parent);
 }
+
+#[test]
+fn config_file_imports_modules_beside_it_and_the_start_dir_stays_on_the_path() {
+    let dir = dir_with(
+        "cf-sibling",
+        &[
+            ("deploy_settings.py", "WORKERS = 3\n"),
+            (
+                "gunicorn.conf.py",
+                "from deploy_settings import WORKERS\nworkers = WORKERS\n",
+            ),
+            ("startdirapp.py", "from whoami import app\n"),
+        ],
+    );
+    let (code, out, err) = run_in(&dir, &["--print-config", "whoami:app"], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("workers ") && l.ends_with(" = 3")),
+        "{out}"
+    );
+    // As gunicorn: the start directory is on sys.path before --chdir's.
+    let elsewhere = scratch("cf-sibling-chdir");
+    let chdir = elsewhere.to_str().expect("utf-8 path");
+    let (code, _, err) = run_in(
+        &dir,
+        &["--chdir", chdir, "--check-config", "startdirapp:app"],
+        &[],
+    );
+    assert_eq!((code, err.as_str()), (Some(0), ""));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&elsewhere);
+}

@@ -471,6 +471,11 @@ impl Sources {
         file::location(&self.cli, &self.env_args, &self.cwd)
     }
 
+    /// The working directory at start, as gunicorn's `util.getcwd`.
+    pub fn cwd(&self) -> &Path {
+        &self.cwd
+    }
+
     /// The value `key` had in the environment at start.
     pub fn original_env(&self, key: &str) -> Option<&str> {
         self.env_orig
