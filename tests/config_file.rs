@@ -815,3 +815,22 @@ fn config_file_imports_modules_beside_it_and_the_start_dir_stays_on_the_path() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&elsewhere);
 }
+
+#[test]
+fn user_and_group_given_as_python_ints_or_bools_are_ids() {
+    let dir = dir_with(
+        "cf-bool-ids",
+        &[("gunicorn.conf.py", "user = True\ngroup = False\n")],
+    );
+    let (code, out, err) = run_in(&dir, &["--print-config", "whoami:app"], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let value = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_once(" = "))
+            .map(|(_, v)| v.to_string())
+    };
+    assert_eq!(value("user").as_deref(), Some("1"));
+    assert_eq!(value("group").as_deref(), Some("0"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -70,7 +70,8 @@ def to_id(value):
     if value is None:
         return None
     if isinstance(value, int):
-        return str(value)
+        # int(): a bool is the id 0 or 1, as gunicorn takes it.
+        return str(int(value))
     if not isinstance(value, str):
         raise AttributeError("'%s' object has no attribute 'isdigit'" % type(value).__name__)
     return value
