@@ -622,3 +622,41 @@ fn reuse_port_lets_two_servers_share_a_port() {
     assert_eq!(second.port, first.port);
     assert_eq!(second.get("/umask").status, 200);
 }
+
+/// `pid`'s pipes, each as (target, open for reading).
+fn pipe_ends(pid: i32) -> Vec<(String, bool)> {
+    fd_targets(pid)
+        .into_iter()
+        .filter(|(_, target)| target.starts_with("pipe:"))
+        .filter_map(|(fd, target)| {
+            let link = fs::symlink_metadata(format!("/proc/{pid}/fd/{fd}")).ok()?;
+            Some((target, link.permissions().mode() & 0o400 != 0))
+        })
+        .collect()
+}
+
+#[test]
+fn workers_hold_no_read_end_of_the_masters_own_pipes() {
+    let server = Launch::new(&["-w", "2", "whoami:app"]).start();
+    let workers = server.wait_workers(2, WAIT);
+    // The master's own pipes (its signal pipe, the workers' notice pipe)
+    // are those it holds both ends of.
+    let master = pipe_ends(server.pid());
+    let own: Vec<&String> = master
+        .iter()
+        .filter(|(t, read)| *read && master.iter().any(|(u, r)| u == t && !r))
+        .map(|(t, _)| t)
+        .collect();
+    assert!(own.len() >= 2, "{master:?}");
+    for worker in workers {
+        let read_ends: Vec<(String, bool)> = pipe_ends(worker)
+            .into_iter()
+            .filter(|(t, read)| *read && own.contains(&t))
+            .collect();
+        assert!(
+            read_ends.is_empty(),
+            "worker {worker} reads the master's pipes {read_ends:?}: {:?}",
+            fd_targets(worker)
+        );
+    }
+}
