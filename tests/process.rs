@@ -660,3 +660,36 @@ fn workers_hold_no_read_end_of_the_masters_own_pipes() {
         );
     }
 }
+
+#[test]
+fn log_files_reached_through_a_symlink_are_not_handed_to_the_worker_user() {
+    require_root();
+    let (_, group) = nobody();
+    let dir = scratch("owner-symlink");
+    // Someone who may write in the log directory (the worker's user, say)
+    // made the log names point at files that are not logs.
+    let (error_target, access_target) = (dir.join("not-a-log-1"), dir.join("not-a-log-2"));
+    let (error_log, access_log) = (dir.join("error.log"), dir.join("access.log"));
+    for (target, link) in [(&error_target, &error_log), (&access_target, &access_log)] {
+        fs::write(target, "").unwrap();
+        std::os::unix::fs::symlink(target, link).unwrap();
+    }
+    let server = Launch::new(&[
+        "-u",
+        "nobody",
+        "-g",
+        &group.name,
+        "--error-logfile",
+        error_log.to_str().unwrap(),
+        "--access-logfile",
+        access_log.to_str().unwrap(),
+        "whoami:app",
+    ])
+    .start_with_log_file(&error_log);
+    server.wait_workers(1, WAIT);
+    assert_eq!(server.get("/id").status, 200);
+    for target in [&error_target, &access_target] {
+        let meta = fs::metadata(target).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (0, 0), "{}", target.display());
+    }
+}
