@@ -217,7 +217,8 @@ impl Arbiter {
     /// Everything before the first fork: the app when preloaded, the pid
     /// file, the listeners and the signal pipe.
     fn start(cfg: Config, sources: config::Sources) -> Result<Arbiter, Error> {
-        let mut upgrade = reexec::Upgrade::at_start();
+        let original = |key: &str| sources.original_env(key).map(str::to_owned);
+        let mut upgrade = reexec::Upgrade::at_start(&cfg.process.raw_env, &original);
         let pid = std::process::id();
         let (app, hooks) = Python::attach(|py| -> Result<_, Error> {
             python::app::setup_paths(py, &cfg.chdir, &cfg.pythonpath).map_err(Error::Python)?;
