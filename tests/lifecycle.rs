@@ -286,3 +286,34 @@ fn term_answers_a_kept_alive_connection_once_more_with_connection_close() {
     assert_eq!(status.code(), Some(0));
     assert!(!common::alive(worker));
 }
+
+#[test]
+fn term_during_a_kept_alive_response_answers_the_next_request_with_connection_close() {
+    let mut server = Launch::new(&["routes:app"]).start();
+    let worker = server.wait_workers(1, WAIT)[0];
+    let mut conn = server.connect();
+    // Far more than the socket buffers hold: the response is still being
+    // written (the client reads nothing yet) when TERM reaches the worker.
+    conn.write_all(b"GET /big?size=33554432 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    server.signal(Signal::SIGTERM);
+    assert!(
+        server
+            .wait_for(WAIT, |l| l.contains("Handling signal: term"))
+            .is_some()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let big = read_response(&mut conn).unwrap();
+    assert_eq!((big.status, big.body.len()), (200, 33554432));
+    // Its head promised keep-alive: the client may send its next request
+    // right away, which is answered, with `Connection: close`.
+    conn.write_all(b"GET /big?size=10 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let next = read_response(&mut conn).expect("the next request is answered");
+    assert_eq!(next.status, 200);
+    assert_eq!(next.header("Connection"), Some("close"));
+    let status = server.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(!common::alive(worker));
+}

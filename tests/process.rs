@@ -622,3 +622,74 @@ fn reuse_port_lets_two_servers_share_a_port() {
     assert_eq!(second.port, first.port);
     assert_eq!(second.get("/umask").status, 200);
 }
+
+/// `pid`'s pipes, each as (target, open for reading).
+fn pipe_ends(pid: i32) -> Vec<(String, bool)> {
+    fd_targets(pid)
+        .into_iter()
+        .filter(|(_, target)| target.starts_with("pipe:"))
+        .filter_map(|(fd, target)| {
+            let link = fs::symlink_metadata(format!("/proc/{pid}/fd/{fd}")).ok()?;
+            Some((target, link.permissions().mode() & 0o400 != 0))
+        })
+        .collect()
+}
+
+#[test]
+fn workers_hold_no_read_end_of_the_masters_own_pipes() {
+    let server = Launch::new(&["-w", "2", "whoami:app"]).start();
+    let workers = server.wait_workers(2, WAIT);
+    // The master's own pipes (its signal pipe, the workers' notice pipe)
+    // are those it holds both ends of.
+    let master = pipe_ends(server.pid());
+    let own: Vec<&String> = master
+        .iter()
+        .filter(|(t, read)| *read && master.iter().any(|(u, r)| u == t && !r))
+        .map(|(t, _)| t)
+        .collect();
+    assert!(own.len() >= 2, "{master:?}");
+    for worker in workers {
+        let read_ends: Vec<(String, bool)> = pipe_ends(worker)
+            .into_iter()
+            .filter(|(t, read)| *read && own.contains(&t))
+            .collect();
+        assert!(
+            read_ends.is_empty(),
+            "worker {worker} reads the master's pipes {read_ends:?}: {:?}",
+            fd_targets(worker)
+        );
+    }
+}
+
+#[test]
+fn log_files_reached_through_a_symlink_are_not_handed_to_the_worker_user() {
+    require_root();
+    let (_, group) = nobody();
+    let dir = scratch("owner-symlink");
+    // Someone who may write in the log directory (the worker's user, say)
+    // made the log names point at files that are not logs.
+    let (error_target, access_target) = (dir.join("not-a-log-1"), dir.join("not-a-log-2"));
+    let (error_log, access_log) = (dir.join("error.log"), dir.join("access.log"));
+    for (target, link) in [(&error_target, &error_log), (&access_target, &access_log)] {
+        fs::write(target, "").unwrap();
+        std::os::unix::fs::symlink(target, link).unwrap();
+    }
+    let server = Launch::new(&[
+        "-u",
+        "nobody",
+        "-g",
+        &group.name,
+        "--error-logfile",
+        error_log.to_str().unwrap(),
+        "--access-logfile",
+        access_log.to_str().unwrap(),
+        "whoami:app",
+    ])
+    .start_with_log_file(&error_log);
+    server.wait_workers(1, WAIT);
+    assert_eq!(server.get("/id").status, 200);
+    for target in [&error_target, &access_target] {
+        let meta = fs::metadata(target).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (0, 0), "{}", target.display());
+    }
+}

@@ -361,3 +361,33 @@ fn cmdline(pid: i32) -> String {
         .trim_end_matches('\0')
         .replace('\0', " ")
 }
+
+#[test]
+fn an_env_setting_dropped_from_the_config_is_gone_after_usr2() {
+    let dir = scratch("usr2-env");
+    let conf = dir.join("conf.py");
+    std::fs::write(&conf, "raw_env = ['GRS_DROPPED=1']\n").unwrap();
+    let pid_arg = pid_path(&dir);
+    let pidfile = Path::new(&pid_arg);
+    let mut server = Launch::new(&[
+        "-c",
+        conf.to_str().unwrap(),
+        "--pid",
+        &pid_arg,
+        "whoami:app",
+    ])
+    .start();
+    server.wait_workers(1, WAIT);
+    assert_eq!(server.get("/env/GRS_DROPPED").text(), "1");
+    // The new configuration no longer sets it; the upgrade starts from the
+    // environment the server was started with, which did not have it.
+    std::fs::write(&conf, "raw_env = []\n").unwrap();
+    server.signal(Signal::SIGUSR2);
+    let (new, _) = new_master(&server, pidfile, 1);
+    server.signal(Signal::SIGTERM);
+    assert!(server.wait_exit(WAIT).is_some(), "old master exits");
+    let served = server.get("/env/GRS_DROPPED").text();
+    signal(new, Signal::SIGTERM);
+    wait_exited(new, || server.log_text());
+    assert_eq!(served, "<unset>");
+}

@@ -170,8 +170,9 @@ pub struct Arbiter {
     app: Option<Py<PyAny>>,
     pidfile: Option<Pidfile>,
     tmp_dir: PathBuf,
-    /// Workers say here that they booted or want replacing.
-    notices: Notices,
+    /// Workers say here that they booted or want replacing (taken in a
+    /// worker, which keeps only its own write end).
+    notices: Option<Notices>,
     recycle: recycle::Limits,
     /// No worker is spawned before then (after a failed boot).
     spawn_paused: Option<Instant>,
@@ -216,7 +217,8 @@ impl Arbiter {
     /// Everything before the first fork: the app when preloaded, the pid
     /// file, the listeners and the signal pipe.
     fn start(cfg: Config, sources: config::Sources) -> Result<Arbiter, Error> {
-        let mut upgrade = reexec::Upgrade::at_start();
+        let original = |key: &str| sources.original_env(key).map(str::to_owned);
+        let mut upgrade = reexec::Upgrade::at_start(&cfg.process.raw_env, &original);
         let pid = std::process::id();
         let (app, hooks) = Python::attach(|py| -> Result<_, Error> {
             python::app::setup_paths(py, &cfg.chdir, &cfg.pythonpath).map_err(Error::Python)?;
@@ -311,7 +313,7 @@ impl Arbiter {
             app,
             pidfile,
             tmp_dir,
-            notices,
+            notices: Some(notices),
             spawn_paused: None,
             spawn_backoff: SPAWN_BACKOFF_MIN,
             service: ServiceState::Starting,
@@ -634,10 +636,12 @@ impl Arbiter {
         self.worker_age += 1;
         let heartbeat = new_heartbeat(&self.tmp_dir, &self.cfg)
             .map_err(|e| Error::Io("cannot create a heartbeat file", e))?;
-        let notifier = self
-            .notices
-            .notifier()
-            .map_err(|e| Error::Io("cannot share the notice pipe", e))?;
+        // The pipe is only ever taken in a worker, which never spawns.
+        let notifier = match &self.notices {
+            Some(notices) => notices.notifier(),
+            None => Err(std::io::ErrorKind::NotFound.into()),
+        }
+        .map_err(|e| Error::Io("cannot share the notice pipe", e))?;
         let max_requests =
             recycle::max_requests(self.cfg.max_requests, self.cfg.max_requests_jitter);
         let hook_object = self
@@ -677,6 +681,8 @@ impl Arbiter {
                 // (dropped once the worker's own are installed).
                 self.workers.clear();
                 self.retired_listeners.clear();
+                // Its own `notifier` is all of the notice pipe it keeps.
+                drop(self.notices.take());
                 let hooks = self.hooks.for_worker(hook_object);
                 let code = worker::run(worker::Boot {
                     cfg: &self.cfg,
@@ -794,19 +800,19 @@ impl Arbiter {
     /// Wait up to `timeout` for signals or workers' notices; notices are
     /// applied here, signals returned.
     fn wait_events(&mut self, timeout: Duration) -> Vec<Signal> {
-        let Some(signals) = &self.signals else {
+        let (Some(signals), Some(notices)) = (&self.signals, &self.notices) else {
             return Vec::new();
         };
         let mut fds = [
             PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-            PollFd::new(self.notices.as_fd(), PollFlags::POLLIN),
+            PollFd::new(notices.as_fd(), PollFlags::POLLIN),
         ];
         let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
         if !matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0) {
             return Vec::new();
         }
         let arrived = signals.drain();
-        for (pid, kind) in self.notices.drain() {
+        for (pid, kind) in notices.drain() {
             let Some(w) = self.workers.get_mut(&pid) else {
                 continue;
             };

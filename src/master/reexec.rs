@@ -53,7 +53,12 @@ struct StartContext {
 }
 
 impl StartContext {
-    fn capture() -> StartContext {
+    /// `env_set`: the `--env` variables already set in this process;
+    /// `original`: what each was at start (None: unset).
+    fn capture(
+        env_set: &[(String, String)],
+        original: &dyn Fn(&str) -> Option<String>,
+    ) -> StartContext {
         let argv: Vec<OsString> = std::env::args_os().collect();
         let cwd = startup_cwd();
         let exe = std::env::current_exe()
@@ -63,9 +68,26 @@ impl StartContext {
             exe,
             argv,
             cwd,
-            env: std::env::vars_os().collect(),
+            env: start_env(std::env::vars_os().collect(), env_set, original),
         }
     }
+}
+
+/// The environment as the server was started with: `env` without what
+/// `--env` set, which the new master sets again from its configuration,
+/// so a variable dropped from the configuration does not live on.
+fn start_env(
+    mut env: Vec<(OsString, OsString)>,
+    env_set: &[(String, String)],
+    original: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(OsString, OsString)> {
+    for (key, _) in env_set {
+        env.retain(|(k, _)| k != key.as_str());
+        if let Some(value) = original(key) {
+            env.push((key.into(), value.into()));
+        }
+    }
+    env
 }
 
 /// gunicorn's `util.getcwd`: `$PWD` when it is the working directory, so a
@@ -136,8 +158,13 @@ pub struct Upgrade {
 
 impl Upgrade {
     /// At the very start of the master, before anything changes the
-    /// working directory or the environment.
-    pub fn at_start() -> Upgrade {
+    /// working directory. The environment already has the `--env` values
+    /// (`env_set`), which are taken out again (`original`: a variable's
+    /// value at start).
+    pub fn at_start(
+        env_set: &[(String, String)],
+        original: &dyn Fn(&str) -> Option<String>,
+    ) -> Upgrade {
         let parent = match std::env::var(PARENT_VAR) {
             Ok(value) => match value.trim().parse::<i32>() {
                 Ok(pid) if pid > 0 => Some(Pid::from_raw(pid)),
@@ -149,7 +176,7 @@ impl Upgrade {
             Err(_) => None,
         };
         Upgrade {
-            start: StartContext::capture(),
+            start: StartContext::capture(env_set, original),
             parent,
             child: None,
             systemd: false,
@@ -516,6 +543,28 @@ mod tests {
         let mut broken = upgrade(None);
         broken.start.exe = Err("gone".into());
         assert!(Exec::prepare(&broken.start, 1, false).is_err());
+    }
+
+    #[test]
+    fn env_settings_are_taken_out_of_the_start_environment() {
+        let env = vec![
+            ("PATH".into(), "/bin".into()),
+            ("ADDED".into(), "by --env".into()),
+            ("CHANGED".into(), "by --env".into()),
+        ];
+        let set = [
+            ("ADDED".to_string(), "by --env".to_string()),
+            ("CHANGED".to_string(), "by --env".to_string()),
+        ];
+        let original = |k: &str| (k == "CHANGED").then(|| "at start".to_string());
+        let got = start_env(env, &set, &original);
+        assert_eq!(
+            got,
+            [
+                (OsString::from("PATH"), OsString::from("/bin")),
+                ("CHANGED".into(), "at start".into())
+            ]
+        );
     }
 
     #[test]

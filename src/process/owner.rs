@@ -17,7 +17,7 @@
 use std::ffi::CString;
 use std::io;
 
-use nix::unistd::{Gid, Uid, User, chown, getegid, geteuid, getgid, getuid, initgroups};
+use nix::unistd::{Gid, Uid, User, getegid, geteuid, getgid, getuid, initgroups};
 use nix::unistd::{setgid, setgroups, setuid};
 use tracing::debug;
 
@@ -91,12 +91,15 @@ pub fn own_error_log(cfg: &Config) {
 
 /// Change a log file's owner; a failure is not fatal, as in gunicorn.
 /// Only regular files: gunicorn would also hand over `/dev/null` or a
-/// terminal given as a log.
+/// terminal given as a log. Never through a symlink: whoever may write in
+/// the log directory (the workers' user, often) could point the log's name
+/// at any file, which this root process would then give them.
 fn give(path: &str, uid: u32, gid: u32) {
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
         return;
     }
-    if let Err(e) = chown(path, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))) {
+    // lchown: a symlink swapped in since the check is not followed either.
+    if let Err(e) = std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
         debug!("cannot chown {path} to {uid}:{gid}: {e}");
     }
 }

@@ -180,7 +180,11 @@ impl IoLoop<'_> {
                 conn.served = true;
                 self.log_access(py, conn, &r);
                 self.post_request(py, &mut r);
-                if r.keep_alive && self.mode == Mode::Running {
+                // Its head promised keep-alive, so the client may be sending
+                // its next request already: a stopping worker still answers
+                // that one (with `Connection: close`), waiting for it at
+                // most `GRACEFUL_LINGER` (see `step_head`).
+                if r.keep_alive && self.mode != Mode::Quit {
                     conn.state = State::Head;
                 } else {
                     conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
