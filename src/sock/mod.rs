@@ -498,11 +498,9 @@ fn bind_unix(path: &Path, opts: &Options) -> Result<Listener, Failure> {
     // bind(2) creates the socket file with mode 0777 & ~umask.
     with_umask(opts.umask, || socket::bind(fd.as_raw_fd(), &addr))?;
     if let (UnixName::Path(path), Some((uid, gid))) = (&name, opts.owner) {
-        let (uid, gid) = (
-            nix::unistd::Uid::from_raw(uid),
-            nix::unistd::Gid::from_raw(gid),
-        );
-        nix::unistd::chown(path.as_path(), Some(uid), Some(gid))?;
+        // lchown: a symlink swapped in for the socket file since bind(2)
+        // is not followed to hand its target to the workers' user.
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
     }
     socket::listen(&fd, backlog(opts.backlog))?;
     Ok(Listener {

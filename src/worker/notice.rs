@@ -7,8 +7,8 @@
 //! kernel keeps writes up to `PIPE_BUF` whole, so notices from different
 //! workers never interleave, and the pipe only ever holds whole notices.
 //! Both ends are non-blocking: a worker never waits on a busy master (a
-//! notice that does not fit is dropped; the worker repeats it), and the
-//! master drains the pipe from its loop.
+//! notice that does not fit is dropped, and the worker sends it again on
+//! its next tick), and the master drains the pipe from its loop.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

@@ -128,6 +128,8 @@ pub struct IoLoop<'a> {
     max_requests: u64,
     /// Replacement asked for, but the notice did not reach the master yet.
     retire_unsent: bool,
+    /// "Booted" not yet through to the master (its pipe was full).
+    booted_unsent: bool,
     /// `--reload`: watches the source files.
     reloader: Option<Reloader>,
     /// The config file's hooks (`pre_request`, `post_request`, `worker_int`).
@@ -212,6 +214,7 @@ impl<'a> IoLoop<'a> {
             requests: 0,
             max_requests,
             retire_unsent: false,
+            booted_unsent: false,
             reloader,
             hooks,
             exit_status: 0,
@@ -229,7 +232,7 @@ impl<'a> IoLoop<'a> {
         let mut events = vec![EpollEvent::empty(); 256];
         let _ = self.heartbeat.notify();
         // The master waits for this before stopping the worker we replace.
-        self.notifier.send(Kind::Booted);
+        self.booted_unsent = !self.notifier.send(Kind::Booted);
         loop {
             match self.mode {
                 Mode::Quit => return self.exit_status,
@@ -547,6 +550,9 @@ impl<'a> IoLoop<'a> {
     /// Heartbeat, accept back-off and idle timeouts, about once a second.
     fn housekeeping(&mut self, py: Python<'_>) {
         self.beat();
+        if self.booted_unsent {
+            self.booted_unsent = !self.notifier.send(Kind::Booted);
+        }
         if self.retire_unsent {
             self.retire_unsent = !self.notifier.send(Kind::Retire);
         }
