@@ -546,3 +546,32 @@ def post_fork(server, worker):
         );
     }
 }
+
+#[test]
+fn a_log_call_with_bad_arguments_is_reported_not_raised_into_the_hook() {
+    // As `logging`: the record cannot be formatted, so stderr gets a
+    // "--- Logging error ---" report, and the hook goes on.
+    let hooks = r#"
+def post_fork(server, worker):
+    server.log.info("%d requests", "not a number")
+    worker.log.debug("%s %s", "hidden, and one argument short")
+    note("post_fork", went_on=True)
+"#;
+    let (dir, rec_path) = config("hooks-log-bad-args", hooks);
+    let server = launch(&dir, &rec_path, &["hello:app"]).start();
+    let rec = wait_calls(&server, &rec_path, "post_fork", 1);
+    assert_eq!(calls(&rec, "post_fork")[0]["went_on"], Value::Bool(true));
+    let resp = server.get("/");
+    assert_eq!((resp.status, resp.text().as_str()), (200, "Hello, World!"));
+    let text = server.log_text();
+    assert!(text.contains("--- Logging error ---"), "{text}");
+    assert!(
+        text.contains("TypeError: %d format: a real number is required, not str"),
+        "{text}"
+    );
+    assert!(text.contains("Message: '%d requests'"), "{text}");
+    assert!(text.contains("Arguments: ('not a number',)"), "{text}");
+    // A level the log hides is not formatted at all, so it cannot fail.
+    assert!(!text.contains("one argument short"), "{text}");
+    assert!(!text.contains("Exception in worker process"), "{text}");
+}

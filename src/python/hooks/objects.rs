@@ -368,7 +368,19 @@ impl Log {
         args: &Bound<'_, PyTuple>,
         exc_info: bool,
     ) -> PyResult<()> {
-        let mut text = format_message(py, msg, args)?;
+        // As `logging`: a hidden level costs no formatting, and a message
+        // that cannot be formatted is reported on stderr, never raised
+        // into the hook that logged it.
+        if !level_enabled(level, critical) {
+            return Ok(());
+        }
+        let mut text = match format_message(py, msg, args) {
+            Ok(text) => text,
+            Err(e) => {
+                logging_error(py, &e, msg, args);
+                return Ok(());
+            }
+        };
         if exc_info && let Some(tb) = current_exception(py)? {
             text.push('\n');
             text.push_str(tb.trim_end());
@@ -385,6 +397,35 @@ impl Log {
         }
         Ok(())
     }
+}
+
+/// Whether a record at `level` would be written (or counted by StatsD).
+fn level_enabled(level: Level, critical: bool) -> bool {
+    if critical {
+        return tracing::enabled!(target: crate::log::CRITICAL_TARGET, Level::ERROR);
+    }
+    match level {
+        Level::DEBUG | Level::TRACE => tracing::enabled!(Level::DEBUG),
+        Level::INFO => tracing::enabled!(Level::INFO),
+        Level::WARN => tracing::enabled!(Level::WARN),
+        Level::ERROR => tracing::enabled!(Level::ERROR),
+    }
+}
+
+/// `logging.Handler.handleError`'s report for a record whose `msg % args`
+/// failed: the exception, the message and the arguments, on stderr.
+fn logging_error(py: Python<'_>, err: &PyErr, msg: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) {
+    let shown = |o: &Bound<'_, PyAny>| {
+        o.repr()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| "<unprintable>".to_string())
+    };
+    eprint!(
+        "--- Logging error ---\n{}\nMessage: {}\nArguments: {}\n",
+        crate::python::format_exception(py, err).trim_end(),
+        shown(msg),
+        shown(args.as_any())
+    );
 }
 
 /// `logging`'s `msg % args`, only when there are args.
