@@ -575,3 +575,45 @@ def post_fork(server, worker):
     assert!(!text.contains("one argument short"), "{text}");
     assert!(!text.contains("Exception in worker process"), "{text}");
 }
+
+#[test]
+fn a_hook_clearing_worker_alive_retires_the_worker_after_its_request() {
+    // The usual memory-limit recipe: post_request sets `worker.alive =
+    // False`; the worker finishes and exits, and the master replaces it.
+    let hooks = r#"
+def post_request(worker, req, environ, resp):
+    if req.path == "/pid" and worker.nr >= 2:
+        worker.alive = False
+        note("post_request", alive=worker.alive)
+"#;
+    let (dir, rec_path) = config("hooks-alive-false", hooks);
+    let server = launch(&dir, &rec_path, &["routes:app"]).start();
+    let first = server.wait_workers(1, WAIT)[0];
+    assert_eq!(server.get("/").status, 200);
+    let resp = server.get("/pid");
+    assert_eq!(resp.text(), first.to_string());
+    let rec = wait_calls(&server, &rec_path, "post_request", 1);
+    assert_eq!(calls(&rec, "post_request")[0]["alive"], Value::Bool(false));
+    assert!(
+        server
+            .wait_for(WAIT, |l| l
+                .contains(&format!("Worker exiting (pid: {first})")))
+            .is_some(),
+        "{}",
+        server.log_text()
+    );
+    let next = wait_until(WAIT, || {
+        server
+            .workers()
+            .into_iter()
+            .find(|pid| *pid != first)
+            .filter(|_| !common::alive(first))
+    })
+    .unwrap_or_else(|| panic!("no replacement worker\n{}", server.log_text()));
+    let served = wait_until(WAIT, || {
+        let resp = server.get("/pid");
+        (resp.text() == next.to_string()).then_some(resp)
+    });
+    assert!(served.is_some(), "{}", server.log_text());
+    assert!(!server.log_text().contains("Exception in post_request hook"));
+}

@@ -32,9 +32,18 @@ pub fn set_requests(n: u64) {
     REQUESTS.store(n, Ordering::Relaxed);
 }
 
+/// A hook set `worker.alive = False`: the worker is to stop gracefully.
+static STOP_ASKED: AtomicBool = AtomicBool::new(false);
+
 /// The worker stops (TERM, INT, QUIT, ABRT, max-requests): `worker.alive`.
 pub fn set_alive(alive: bool) {
     ALIVE.store(alive, Ordering::Relaxed);
+}
+
+/// Whether a hook cleared `worker.alive` since the last call: gunicorn's
+/// worker loop then ends after the request, and the master replaces it.
+pub fn stop_asked() -> bool {
+    STOP_ASKED.swap(false, Ordering::Relaxed)
 }
 
 /// `server`: the master as hooks see it.
@@ -137,6 +146,16 @@ impl Worker {
     #[getter]
     fn alive(&self) -> bool {
         ALIVE.load(Ordering::Relaxed)
+    }
+
+    /// `worker.alive = False` in a hook (a memory check in `post_request`,
+    /// say) stops the worker gracefully, as gunicorn's loop does.
+    #[setter(alive)]
+    fn set_alive_attr(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let alive = value.is_truthy()?;
+        ALIVE.store(alive, Ordering::Relaxed);
+        STOP_ASKED.store(!alive, Ordering::Relaxed);
+        Ok(())
     }
 
     fn __str__(&self, py: Python<'_>) -> PyResult<String> {
