@@ -617,3 +617,41 @@ def post_request(worker, req, environ, resp):
     assert!(served.is_some(), "{}", server.log_text());
     assert!(!server.log_text().contains("Exception in post_request hook"));
 }
+
+#[test]
+fn log_exc_info_takes_an_exception_object_as_logging_does() {
+    // `exc_info=e` after the except block has closed: the traceback is
+    // e's own. With nothing being handled, logging shows "NoneType: None".
+    let hooks = r#"
+def when_ready(server):
+    try:
+        1 / 0
+    except ZeroDivisionError as e:
+        saved = e
+    server.log.error("given an exception", exc_info=saved)
+    server.log.exception("outside an except block")
+    note("when_ready")
+"#;
+    let (dir, rec_path) = config("hooks-exc-info", hooks);
+    let server = launch(&dir, &rec_path, &["hello:app"]).start();
+    wait_calls(&server, &rec_path, "when_ready", 1);
+    let lines = server.log_lines();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{}", lines.join("\n")))
+    };
+    let given = at("[ERROR] given an exception");
+    assert_eq!(lines[given + 1], "Traceback (most recent call last):");
+    assert!(
+        lines[given + 1..]
+            .iter()
+            .take(6)
+            .any(|l| l == "ZeroDivisionError: division by zero"),
+        "{}",
+        lines.join("\n")
+    );
+    let outside = at("[ERROR] outside an except block");
+    assert_eq!(lines[outside + 1], "NoneType: None");
+}

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pyo3::IntoPyObjectExt;
-use pyo3::exceptions::PyAttributeError;
+use pyo3::exceptions::{PyAttributeError, PyBaseException};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use tracing::{Level, debug, error, info, warn};
@@ -379,13 +379,13 @@ fn configured(py: Python<'_>, cfg: &Config) -> PyResult<Vec<(&'static str, Py<Py
 pub struct Log;
 
 impl Log {
-    fn emit(
-        py: Python<'_>,
+    fn emit<'py>(
+        py: Python<'py>,
         level: Level,
         critical: bool,
-        msg: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        exc_info: bool,
+        msg: &Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        exc_info: Option<Bound<'py, PyAny>>,
     ) -> PyResult<()> {
         // As `logging`: a hidden level costs no formatting, and a message
         // that cannot be formatted is reported on stderr, never raised
@@ -400,7 +400,9 @@ impl Log {
                 return Ok(());
             }
         };
-        if exc_info && let Some(tb) = current_exception(py)? {
+        if let Some(exc_info) = exc_info
+            && let Some(tb) = exception_text(py, &exc_info)
+        {
             text.push('\n');
             text.push_str(tb.trim_end());
         }
@@ -467,22 +469,48 @@ fn format_message(
     Ok(msg.str()?.to_string())
 }
 
-/// The exception being handled, formatted, if any (`exc_info=True`).
-fn current_exception(py: Python<'_>) -> PyResult<Option<String>> {
-    let exc = py.import("sys")?.call_method0("exception")?;
-    if exc.is_none() {
-        return Ok(None);
-    }
+/// The traceback `exc_info` stands for, as `logging` reads it: an
+/// exception (with its own traceback), an `exc_info()` tuple, or any other
+/// true value for the exception being handled ("NoneType: None" when
+/// there is none). None if it cannot be formatted.
+fn exception_text(py: Python<'_>, exc_info: &Bound<'_, PyAny>) -> Option<String> {
+    let triple = if let Ok(e) = exc_info.cast::<PyBaseException>() {
+        PyTuple::new(
+            py,
+            [
+                e.get_type().into_any(),
+                e.clone().into_any(),
+                e.getattr("__traceback__").ok()?,
+            ],
+        )
+        .ok()?
+    } else if let Ok(t) = exc_info.cast::<PyTuple>() {
+        t.clone()
+    } else {
+        py.import("sys")
+            .ok()?
+            .call_method0("exc_info")
+            .ok()?
+            .cast_into::<PyTuple>()
+            .ok()?
+    };
     let lines = py
-        .import("traceback")?
-        .call_method1("format_exception", (exc,))?;
-    Ok(Some(lines.extract::<Vec<String>>()?.concat()))
+        .import("traceback")
+        .ok()?
+        .call_method1("format_exception", triple)
+        .ok()?;
+    Some(lines.extract::<Vec<String>>().ok()?.concat())
 }
 
-fn exc_info_kw(kwargs: Option<&Bound<'_, PyDict>>, default: bool) -> PyResult<bool> {
+/// The `exc_info` keyword if true; a true value when absent and `default`.
+fn exc_info_kw<'py>(
+    py: Python<'py>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+    default: bool,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     match kwargs.and_then(|k| k.get_item("exc_info").ok().flatten()) {
-        Some(v) => v.is_truthy(),
-        None => Ok(default),
+        Some(v) => Ok(v.is_truthy()?.then_some(v)),
+        None => Ok(default.then(|| pyo3::types::PyBool::new(py, true).to_owned().into_any())),
     }
 }
 
@@ -502,7 +530,7 @@ impl Log {
             false,
             msg,
             args,
-            exc_info_kw(kwargs, false)?,
+            exc_info_kw(py, kwargs, false)?,
         )
     }
 
@@ -520,7 +548,7 @@ impl Log {
             false,
             msg,
             args,
-            exc_info_kw(kwargs, false)?,
+            exc_info_kw(py, kwargs, false)?,
         )
     }
 
@@ -538,7 +566,7 @@ impl Log {
             false,
             msg,
             args,
-            exc_info_kw(kwargs, false)?,
+            exc_info_kw(py, kwargs, false)?,
         )
     }
 
@@ -556,7 +584,7 @@ impl Log {
             false,
             msg,
             args,
-            exc_info_kw(kwargs, false)?,
+            exc_info_kw(py, kwargs, false)?,
         )
     }
 
@@ -574,7 +602,7 @@ impl Log {
             true,
             msg,
             args,
-            exc_info_kw(kwargs, false)?,
+            exc_info_kw(py, kwargs, false)?,
         )
     }
 
@@ -593,7 +621,7 @@ impl Log {
             false,
             msg,
             args,
-            exc_info_kw(kwargs, true)?,
+            exc_info_kw(py, kwargs, true)?,
         )
     }
 
@@ -624,7 +652,14 @@ impl Log {
             40..50 => (Level::ERROR, false),
             _ => (Level::ERROR, true),
         };
-        Log::emit(py, level, critical, msg, args, exc_info_kw(kwargs, false)?)
+        Log::emit(
+            py,
+            level,
+            critical,
+            msg,
+            args,
+            exc_info_kw(py, kwargs, false)?,
+        )
     }
 
     /// USR1 does this for the server; here for hooks that call it.
