@@ -382,7 +382,7 @@ impl Log {
     fn emit<'py>(
         py: Python<'py>,
         level: Level,
-        critical: bool,
+        kind: Kind,
         msg: &Bound<'py, PyAny>,
         args: &Bound<'py, PyTuple>,
         exc_info: Option<Bound<'py, PyAny>>,
@@ -390,7 +390,7 @@ impl Log {
         // As `logging`: a hidden level costs no formatting, and a message
         // that cannot be formatted is reported on stderr, never raised
         // into the hook that logged it.
-        if !level_enabled(level, critical) {
+        if !level_enabled(level, kind) {
             return Ok(());
         }
         let mut text = match format_message(py, msg, args) {
@@ -406,9 +406,18 @@ impl Log {
             text.push('\n');
             text.push_str(tb.trim_end());
         }
-        if critical {
-            crate::critical!("{text}");
-            return Ok(());
+        match kind {
+            Kind::Critical => {
+                crate::critical!("{text}");
+                return Ok(());
+            }
+            // Counted by StatsD as `gunicorn.log.exception`, as gunicorn's
+            // `log.exception` is.
+            Kind::Exception => {
+                crate::exception!("{text}");
+                return Ok(());
+            }
+            Kind::Plain => {}
         }
         match level {
             Level::DEBUG | Level::TRACE => debug!("{text}"),
@@ -420,10 +429,25 @@ impl Log {
     }
 }
 
+/// Which of gunicorn's logger methods a record comes from, where that
+/// changes how it is printed or counted.
+#[derive(Clone, Copy)]
+enum Kind {
+    Plain,
+    Critical,
+    Exception,
+}
+
 /// Whether a record at `level` would be written (or counted by StatsD).
-fn level_enabled(level: Level, critical: bool) -> bool {
-    if critical {
-        return tracing::enabled!(target: crate::log::CRITICAL_TARGET, Level::ERROR);
+fn level_enabled(level: Level, kind: Kind) -> bool {
+    match kind {
+        Kind::Critical => {
+            return tracing::enabled!(target: crate::log::CRITICAL_TARGET, Level::ERROR);
+        }
+        Kind::Exception => {
+            return tracing::enabled!(target: crate::log::EXCEPTION_TARGET, Level::ERROR);
+        }
+        Kind::Plain => {}
     }
     match level {
         Level::DEBUG | Level::TRACE => tracing::enabled!(Level::DEBUG),
@@ -527,7 +551,7 @@ impl Log {
         Log::emit(
             py,
             Level::DEBUG,
-            false,
+            Kind::Plain,
             msg,
             args,
             exc_info_kw(py, kwargs, false)?,
@@ -545,7 +569,7 @@ impl Log {
         Log::emit(
             py,
             Level::INFO,
-            false,
+            Kind::Plain,
             msg,
             args,
             exc_info_kw(py, kwargs, false)?,
@@ -563,7 +587,7 @@ impl Log {
         Log::emit(
             py,
             Level::WARN,
-            false,
+            Kind::Plain,
             msg,
             args,
             exc_info_kw(py, kwargs, false)?,
@@ -581,7 +605,7 @@ impl Log {
         Log::emit(
             py,
             Level::ERROR,
-            false,
+            Kind::Plain,
             msg,
             args,
             exc_info_kw(py, kwargs, false)?,
@@ -599,7 +623,7 @@ impl Log {
         Log::emit(
             py,
             Level::ERROR,
-            true,
+            Kind::Critical,
             msg,
             args,
             exc_info_kw(py, kwargs, false)?,
@@ -618,7 +642,7 @@ impl Log {
         Log::emit(
             py,
             Level::ERROR,
-            false,
+            Kind::Exception,
             msg,
             args,
             exc_info_kw(py, kwargs, true)?,
@@ -645,21 +669,14 @@ impl Log {
                 _ => 50,
             },
         };
-        let (level, critical) = match n {
-            ..20 => (Level::DEBUG, false),
-            20..30 => (Level::INFO, false),
-            30..40 => (Level::WARN, false),
-            40..50 => (Level::ERROR, false),
-            _ => (Level::ERROR, true),
+        let (level, kind) = match n {
+            ..20 => (Level::DEBUG, Kind::Plain),
+            20..30 => (Level::INFO, Kind::Plain),
+            30..40 => (Level::WARN, Kind::Plain),
+            40..50 => (Level::ERROR, Kind::Plain),
+            _ => (Level::ERROR, Kind::Critical),
         };
-        Log::emit(
-            py,
-            level,
-            critical,
-            msg,
-            args,
-            exc_info_kw(py, kwargs, false)?,
-        )
+        Log::emit(py, level, kind, msg, args, exc_info_kw(py, kwargs, false)?)
     }
 
     /// USR1 does this for the server; here for hooks that call it.
