@@ -10,8 +10,10 @@
 //! workers. A message that cannot be sent is dropped. Sends never block:
 //! a collector that is slow or stopped reading must not hold up a request
 //! or the master. On a stream socket, a message the kernel took only part
-//! of is finished before the next one goes (so the stream stays framed);
-//! messages that come meanwhile are dropped.
+//! of is finished before this process sends the next one, and messages
+//! that come meanwhile are dropped. (The connection is shared by every
+//! process, so another's messages can still fall between the two parts of
+//! a cut message, as with gunicorn's `sendall` on its shared socket.)
 
 use std::fmt;
 use std::io::{self, Write};
