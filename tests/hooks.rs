@@ -655,3 +655,21 @@ def when_ready(server):
     let outside = at("[ERROR] outside an except block");
     assert_eq!(lines[outside + 1], "NoneType: None");
 }
+
+#[test]
+fn clearing_alive_on_the_masters_worker_object_does_not_stop_the_workers() {
+    // `pre_fork` runs in the master: its worker object is not a running
+    // worker yet, and the workers forked afterwards must serve.
+    let hooks = r#"
+def pre_fork(server, worker):
+    worker.alive = False
+"#;
+    let (dir, rec_path) = config("hooks-alive-pre-fork", hooks);
+    let server = launch(&dir, &rec_path, &["-w", "2", "routes:app"]).start();
+    let workers = server.wait_workers(2, WAIT);
+    for _ in 0..4 {
+        assert_eq!(server.get("/").status, 200);
+    }
+    assert_eq!(server.workers(), workers, "{}", server.log_text());
+    assert!(!server.log_text().contains("Worker exiting"));
+}

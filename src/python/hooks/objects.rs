@@ -153,6 +153,11 @@ impl Worker {
     #[setter(alive)]
     fn set_alive_attr(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let alive = value.is_truthy()?;
+        // Only the worker's own process: the master's copy (`pre_fork`)
+        // must not leave the flag set for every worker it forks.
+        if !matches!(self.pid, WorkerPid::Running(pid) if pid == std::process::id()) {
+            return Ok(());
+        }
         ALIVE.store(alive, Ordering::Relaxed);
         STOP_ASKED.store(!alive, Ordering::Relaxed);
         Ok(())
