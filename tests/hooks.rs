@@ -673,3 +673,35 @@ def pre_fork(server, worker):
     assert_eq!(server.workers(), workers, "{}", server.log_text());
     assert!(!server.log_text().contains("Worker exiting"));
 }
+
+#[test]
+fn a_hook_assigning_server_num_workers_scales_the_workers() {
+    // gunicorn's `num_workers` is a property: assigning it calls
+    // nworkers_changed and the arbiter spawns up to the new count.
+    let hooks = r#"
+def when_ready(server):
+    server.num_workers = 3
+
+def nworkers_changed(server, new, old):
+    note("nworkers_changed", new=new, old=old, num_workers=server.num_workers)
+"#;
+    let (dir, rec_path) = config("hooks-num-workers", hooks);
+    let server = launch(&dir, &rec_path, &["-w", "1", "routes:app"]).start();
+    let workers = server.wait_workers(3, WAIT);
+    assert_eq!(workers.len(), 3, "{}", server.log_text());
+    let rec = wait_calls(&server, &rec_path, "nworkers_changed", 2);
+    let changed = calls(&rec, "nworkers_changed");
+    assert_eq!(
+        (
+            &changed[1]["new"],
+            &changed[1]["old"],
+            &changed[1]["num_workers"]
+        ),
+        (&Value::from(3), &Value::from(1), &Value::from(3))
+    );
+    assert!(
+        !server.log_text().contains("Exception"),
+        "{}",
+        server.log_text()
+    );
+}

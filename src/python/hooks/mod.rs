@@ -392,6 +392,14 @@ impl MasterHooks {
         self.with(|py, a| a.hooks.call(py, hook, (a.server.clone_ref(py),)))
     }
 
+    /// The worker count a hook assigned to `server.num_workers` since the
+    /// last call, if any.
+    pub fn requested_workers(&self) -> Option<u32> {
+        self.with(|py, a| Ok(a.server.borrow_mut(py).requested_workers.take()))
+            .ok()
+            .flatten()
+    }
+
     /// `num_workers` is assigned: gunicorn calls `nworkers_changed` on
     /// every assignment, even to the same value; `old` is None the first time.
     pub fn nworkers_changed(&self, new: u32, old: Option<u32>) -> Result<(), Raised> {

@@ -62,6 +62,9 @@ pub struct Server {
     pub(super) workers: Py<PyDict>,
     #[pyo3(get)]
     proc_name: String,
+    /// A hook assigned `server.num_workers`: the master adopts it on its
+    /// next pass.
+    pub(super) requested_workers: Option<u32>,
 }
 
 impl Server {
@@ -75,6 +78,7 @@ impl Server {
                 log: Py::new(py, Log)?,
                 workers: PyDict::new(py).unbind(),
                 proc_name: cfg.proc_name().to_string(),
+                requested_workers: None,
             },
         )
     }
@@ -84,6 +88,30 @@ impl Server {
 impl Server {
     fn __repr__(&self) -> String {
         format!("<Arbiter {}>", self.pid)
+    }
+
+    /// `server.num_workers = n` in a hook scales the workers, as gunicorn's
+    /// property does; like it, the assignment calls `nworkers_changed`.
+    #[setter(num_workers)]
+    fn set_num_workers_attr(slf: &Bound<'_, Self>, value: u32) -> PyResult<()> {
+        let py = slf.py();
+        let (old, cfg) = {
+            let mut server = slf.borrow_mut();
+            let old = std::mem::replace(&mut server.num_workers, value);
+            server.requested_workers = Some(value);
+            (old, server.cfg.clone_ref(py))
+        };
+        let hook = cfg
+            .borrow(py)
+            .values
+            .bind(py)
+            .get_item("nworkers_changed")?;
+        if let Some(hook) = hook
+            && hook.is_callable()
+        {
+            hook.call1((slf, value, old))?;
+        }
+        Ok(())
     }
 }
 
