@@ -266,3 +266,47 @@ fn a_tcp_collector_that_stops_reading_never_holds_up_requests() {
         );
     }
 }
+
+#[test]
+fn a_restarted_unix_syslog_daemon_gets_the_next_messages() {
+    use std::os::unix::net::UnixDatagram;
+
+    let dir = scratch("syslog-unix-restart");
+    let path = dir.join("log.sock");
+    let daemon = UnixDatagram::bind(&path).unwrap();
+    daemon
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let addr = format!("unix://{}#dgram", path.display());
+    let server = Launch::new(&["--log-syslog", "--log-syslog-to", &addr, "routes:app"]).start();
+    let recv_until = |sock: &UnixDatagram, needle: &str| {
+        let deadline = Instant::now() + WAIT;
+        let mut buf = vec![0u8; 1 << 16];
+        while Instant::now() < deadline {
+            if let Ok(n) = sock.recv(&mut buf)
+                && String::from_utf8_lossy(&buf[..n]).contains(needle)
+            {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(
+        recv_until(&daemon, "Booting worker"),
+        "{}",
+        server.log_text()
+    );
+    // The daemon restarts: a new socket at the same path.
+    drop(daemon);
+    std::fs::remove_file(&path).unwrap();
+    let restarted = UnixDatagram::bind(&path).unwrap();
+    restarted
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert_eq!(server.get("/error").status, 500);
+    assert!(
+        recv_until(&restarted, "Error handling request GET /error"),
+        "{}",
+        server.log_text()
+    );
+}

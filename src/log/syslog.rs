@@ -56,6 +56,8 @@ struct Syslog {
     buf: Vec<u8>,
     /// The unsent tail of a message a stream socket took only part of.
     pending: Vec<u8>,
+    /// Where to connect again (a unix socket whose daemon restarted).
+    opts: SyslogOptions,
 }
 
 enum Sock {
@@ -86,6 +88,7 @@ pub fn init(opts: &LogOptions, proc_name: &str) -> Result<(), Error> {
         access_ident: format!("gunicorn.{prefix}.access: "),
         buf: Vec::with_capacity(256),
         pending: Vec::new(),
+        opts: syslog.clone(),
     });
     ERRORS.store(true, Ordering::Relaxed);
     ACCESS.store(!opts.disable_redirect_access_to_syslog, Ordering::Relaxed);
@@ -147,53 +150,71 @@ fn send(level: LogLevel, access: bool, message: &[u8]) {
     s.buf.push(0);
     // Dropped on failure, as the logging module's handleError would
     // (without printing to a stderr that may be the error log itself).
-    let _ = match &s.sock {
+    if deliver(s).is_err() && matches!(s.sock, Sock::UnixDgram(_) | Sock::UnixStream(_)) {
+        // As Python's SysLogHandler: the daemon behind a unix socket may
+        // have restarted (a new socket at the same path); connect again
+        // and try once more, on every message while it is down.
+        if let Ok(sock) = connect(&s.opts) {
+            s.sock = sock;
+            s.pending.clear();
+            let _ = deliver(s);
+        }
+    }
+}
+
+/// Send the message in `s.buf`. Err only when the socket failed (not
+/// when it is merely full).
+fn deliver(s: &mut Syslog) -> Result<(), Errno> {
+    let sent = match &s.sock {
         Sock::Udp(sock, to) => sock.send_to(&s.buf, *to).map(drop),
         Sock::UnixDgram(sock) => sock.send(&s.buf).map(drop),
-        Sock::Tcp(stream) => {
-            send_framed(stream.as_fd(), &mut s.pending, &s.buf);
-            Ok(())
-        }
+        Sock::Tcp(stream) => return send_framed(stream.as_fd(), &mut s.pending, &s.buf),
         Sock::UnixStream(stream) => {
-            send_framed(stream.as_fd(), &mut s.pending, &s.buf);
-            Ok(())
+            return send_framed(stream.as_fd(), &mut s.pending, &s.buf);
         }
     };
+    match sent {
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock => {
+            Err(Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Send `message` on a non-blocking stream socket unless the tail of an
 /// earlier one is still waiting (then `message` is dropped); keep what
 /// the kernel does not take in `pending`.
-fn send_framed(fd: BorrowedFd<'_>, pending: &mut Vec<u8>, message: &[u8]) {
+fn send_framed(fd: BorrowedFd<'_>, pending: &mut Vec<u8>, message: &[u8]) -> Result<(), Errno> {
     if !pending.is_empty() {
-        let sent = send_some(fd, pending);
+        let sent = send_some(fd, pending)?;
         pending.drain(..sent);
         if !pending.is_empty() {
-            return;
+            return Ok(());
         }
     }
-    let sent = send_some(fd, message);
+    let sent = send_some(fd, message)?;
     // Nothing sent means nothing to finish: the message is just dropped.
     if sent > 0 && sent < message.len() {
         pending.extend_from_slice(&message[sent..]);
     }
+    Ok(())
 }
 
-/// As much of `bytes` as the socket takes now. MSG_NOSIGNAL: a collector
-/// that went away is EPIPE here, never SIGPIPE, whatever the application
-/// did with that signal.
-fn send_some(fd: BorrowedFd<'_>, bytes: &[u8]) -> usize {
+/// As much of `bytes` as the socket takes now; Err when it failed (EPIPE,
+/// ECONNRESET: the collector is gone). MSG_NOSIGNAL: that is an error
+/// here, never SIGPIPE, whatever the application did with that signal.
+fn send_some(fd: BorrowedFd<'_>, bytes: &[u8]) -> Result<usize, Errno> {
     let mut sent = 0;
     while sent < bytes.len() {
         match nix_socket::send(fd.as_raw_fd(), &bytes[sent..], MsgFlags::MSG_NOSIGNAL) {
             Ok(0) => break,
             Ok(n) => sent += n,
             Err(Errno::EINTR) => {}
-            // EAGAIN (full), EPIPE/ECONNRESET (collector gone): stop here.
-            Err(_) => break,
+            Err(Errno::EAGAIN) => break,
+            Err(e) => return Err(e),
         }
     }
-    sent
+    Ok(sent)
 }
 
 fn lock() -> MutexGuard<'static, Option<Syslog>> {
