@@ -705,3 +705,27 @@ def nworkers_changed(server, new, old):
         server.log_text()
     );
 }
+
+#[test]
+fn post_worker_init_can_call_the_application_through_worker_wsgi() {
+    // The warm-up recipe: call the app once before the first request.
+    let hooks = r#"
+def post_worker_init(worker):
+    seen = []
+    body = b"".join(worker.wsgi(
+        {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "",
+         "SERVER_NAME": "warmup", "SERVER_PORT": "0", "SERVER_PROTOCOL": "HTTP/1.1",
+         "wsgi.url_scheme": "http"},
+        lambda status, headers, exc_info=None: seen.append(status)))
+    note("post_worker_init", status=seen[0], body=body.decode())
+"#;
+    let (dir, rec_path) = config("hooks-worker-wsgi", hooks);
+    let server = launch(&dir, &rec_path, &["hello:app"]).start();
+    let rec = wait_calls(&server, &rec_path, "post_worker_init", 1);
+    let call = calls(&rec, "post_worker_init")[0];
+    assert_eq!(
+        (&call["status"], &call["body"]),
+        (&Value::from("200 OK"), &Value::from("Hello, World!"))
+    );
+    assert_eq!(server.get("/").status, 200);
+}

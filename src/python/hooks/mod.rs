@@ -557,6 +557,16 @@ impl WorkerHooks {
         self.active.as_ref().filter(|a| a.hooks.get(hook).is_some())
     }
 
+    /// The application is loaded: `worker.wsgi` is its callable, as on
+    /// gunicorn's worker (hooks warm it up in `post_worker_init`).
+    pub fn set_app(&self, py: Python<'_>, app: &Py<PyAny>) {
+        if let Some(a) = &self.active
+            && let Err(e) = a.worker.bind(py).as_any().setattr("wsgi", app)
+        {
+            debug!("Cannot set worker.wsgi: {e}");
+        }
+    }
+
     /// `post_fork(server, worker)`.
     pub fn post_fork(&self, py: Python<'_>) -> Result<(), Raised> {
         let Some(a) = self.set(Hook::PostFork) else {
