@@ -546,3 +546,186 @@ def post_fork(server, worker):
         );
     }
 }
+
+#[test]
+fn a_log_call_with_bad_arguments_is_reported_not_raised_into_the_hook() {
+    // As `logging`: the record cannot be formatted, so stderr gets a
+    // "--- Logging error ---" report, and the hook goes on.
+    let hooks = r#"
+def post_fork(server, worker):
+    server.log.info("%d requests", "not a number")
+    worker.log.debug("%s %s", "hidden, and one argument short")
+    note("post_fork", went_on=True)
+"#;
+    let (dir, rec_path) = config("hooks-log-bad-args", hooks);
+    let server = launch(&dir, &rec_path, &["hello:app"]).start();
+    let rec = wait_calls(&server, &rec_path, "post_fork", 1);
+    assert_eq!(calls(&rec, "post_fork")[0]["went_on"], Value::Bool(true));
+    let resp = server.get("/");
+    assert_eq!((resp.status, resp.text().as_str()), (200, "Hello, World!"));
+    let text = server.log_text();
+    assert!(text.contains("--- Logging error ---"), "{text}");
+    assert!(
+        text.contains("TypeError: %d format: a real number is required, not str"),
+        "{text}"
+    );
+    assert!(text.contains("Message: '%d requests'"), "{text}");
+    assert!(text.contains("Arguments: ('not a number',)"), "{text}");
+    // A level the log hides is not formatted at all, so it cannot fail.
+    assert!(!text.contains("one argument short"), "{text}");
+    assert!(!text.contains("Exception in worker process"), "{text}");
+}
+
+#[test]
+fn a_hook_clearing_worker_alive_retires_the_worker_after_its_request() {
+    // The usual memory-limit recipe: post_request sets `worker.alive =
+    // False`; the worker finishes and exits, and the master replaces it.
+    let hooks = r#"
+def post_request(worker, req, environ, resp):
+    if req.path == "/pid" and worker.nr >= 2:
+        worker.alive = False
+        note("post_request", alive=worker.alive)
+"#;
+    let (dir, rec_path) = config("hooks-alive-false", hooks);
+    let server = launch(&dir, &rec_path, &["routes:app"]).start();
+    let first = server.wait_workers(1, WAIT)[0];
+    assert_eq!(server.get("/").status, 200);
+    let resp = server.get("/pid");
+    assert_eq!(resp.text(), first.to_string());
+    let rec = wait_calls(&server, &rec_path, "post_request", 1);
+    assert_eq!(calls(&rec, "post_request")[0]["alive"], Value::Bool(false));
+    assert!(
+        server
+            .wait_for(WAIT, |l| l
+                .contains(&format!("Worker exiting (pid: {first})")))
+            .is_some(),
+        "{}",
+        server.log_text()
+    );
+    let next = wait_until(WAIT, || {
+        server
+            .workers()
+            .into_iter()
+            .find(|pid| *pid != first)
+            .filter(|_| !common::alive(first))
+    })
+    .unwrap_or_else(|| panic!("no replacement worker\n{}", server.log_text()));
+    let served = wait_until(WAIT, || {
+        let resp = server.get("/pid");
+        (resp.text() == next.to_string()).then_some(resp)
+    });
+    assert!(served.is_some(), "{}", server.log_text());
+    assert!(!server.log_text().contains("Exception in post_request hook"));
+}
+
+#[test]
+fn log_exc_info_takes_an_exception_object_as_logging_does() {
+    // `exc_info=e` after the except block has closed: the traceback is
+    // e's own. With nothing being handled, logging shows "NoneType: None".
+    let hooks = r#"
+def when_ready(server):
+    try:
+        1 / 0
+    except ZeroDivisionError as e:
+        saved = e
+    server.log.error("given an exception", exc_info=saved)
+    server.log.exception("outside an except block")
+    note("when_ready")
+"#;
+    let (dir, rec_path) = config("hooks-exc-info", hooks);
+    let server = launch(&dir, &rec_path, &["hello:app"]).start();
+    wait_calls(&server, &rec_path, "when_ready", 1);
+    let lines = server.log_lines();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{}", lines.join("\n")))
+    };
+    let given = at("[ERROR] given an exception");
+    assert_eq!(lines[given + 1], "Traceback (most recent call last):");
+    assert!(
+        lines[given + 1..]
+            .iter()
+            .take(6)
+            .any(|l| l == "ZeroDivisionError: division by zero"),
+        "{}",
+        lines.join("\n")
+    );
+    let outside = at("[ERROR] outside an except block");
+    assert_eq!(lines[outside + 1], "NoneType: None");
+}
+
+#[test]
+fn clearing_alive_on_the_masters_worker_object_does_not_stop_the_workers() {
+    // `pre_fork` runs in the master: its worker object is not a running
+    // worker yet, and the workers forked afterwards must serve.
+    let hooks = r#"
+def pre_fork(server, worker):
+    worker.alive = False
+"#;
+    let (dir, rec_path) = config("hooks-alive-pre-fork", hooks);
+    let server = launch(&dir, &rec_path, &["-w", "2", "routes:app"]).start();
+    let workers = server.wait_workers(2, WAIT);
+    for _ in 0..4 {
+        assert_eq!(server.get("/").status, 200);
+    }
+    assert_eq!(server.workers(), workers, "{}", server.log_text());
+    assert!(!server.log_text().contains("Worker exiting"));
+}
+
+#[test]
+fn a_hook_assigning_server_num_workers_scales_the_workers() {
+    // gunicorn's `num_workers` is a property: assigning it calls
+    // nworkers_changed and the arbiter spawns up to the new count.
+    let hooks = r#"
+def when_ready(server):
+    server.num_workers = 3
+
+def nworkers_changed(server, new, old):
+    note("nworkers_changed", new=new, old=old, num_workers=server.num_workers)
+"#;
+    let (dir, rec_path) = config("hooks-num-workers", hooks);
+    let server = launch(&dir, &rec_path, &["-w", "1", "routes:app"]).start();
+    let workers = server.wait_workers(3, WAIT);
+    assert_eq!(workers.len(), 3, "{}", server.log_text());
+    let rec = wait_calls(&server, &rec_path, "nworkers_changed", 2);
+    let changed = calls(&rec, "nworkers_changed");
+    assert_eq!(
+        (
+            &changed[1]["new"],
+            &changed[1]["old"],
+            &changed[1]["num_workers"]
+        ),
+        (&Value::from(3), &Value::from(1), &Value::from(3))
+    );
+    assert!(
+        !server.log_text().contains("Exception"),
+        "{}",
+        server.log_text()
+    );
+}
+
+#[test]
+fn post_worker_init_can_call_the_application_through_worker_wsgi() {
+    // The warm-up recipe: call the app once before the first request.
+    let hooks = r#"
+def post_worker_init(worker):
+    seen = []
+    body = b"".join(worker.wsgi(
+        {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "",
+         "SERVER_NAME": "warmup", "SERVER_PORT": "0", "SERVER_PROTOCOL": "HTTP/1.1",
+         "wsgi.url_scheme": "http"},
+        lambda status, headers, exc_info=None: seen.append(status)))
+    note("post_worker_init", status=seen[0], body=body.decode())
+"#;
+    let (dir, rec_path) = config("hooks-worker-wsgi", hooks);
+    let server = launch(&dir, &rec_path, &["hello:app"]).start();
+    let rec = wait_calls(&server, &rec_path, "post_worker_init", 1);
+    let call = calls(&rec, "post_worker_init")[0];
+    assert_eq!(
+        (&call["status"], &call["body"]),
+        (&Value::from("200 OK"), &Value::from("Hello, World!"))
+    );
+    assert_eq!(server.get("/").status, 200);
+}

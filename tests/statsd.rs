@@ -194,3 +194,47 @@ fn a_bad_statsd_address_is_refused() {
         server.log_text()
     );
 }
+
+#[test]
+fn hook_log_calls_are_counted_as_gunicorns_statsd_logger_counts_them() {
+    // With StatsD on, `server.log` is gunicorn's Statsd logger: each
+    // method counts under its own name, `exception` as exception only.
+    let dir = scratch("statsd-hook-log");
+    let conf = dir.join("gunicorn.conf.py");
+    std::fs::write(
+        &conf,
+        r#"
+def when_ready(server):
+    try:
+        raise ValueError("caught")
+    except ValueError:
+        server.log.exception("from a hook")
+    server.log.error("an error from a hook")
+    server.log.critical("a critical from a hook")
+    server.log.warning("done")
+"#,
+    )
+    .unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let host = sock.local_addr().unwrap().to_string();
+    let server = Launch::new(&[
+        "-c",
+        conf.to_str().unwrap(),
+        "--statsd-host",
+        &host,
+        "routes:app",
+    ])
+    .start();
+    let mut got = Vec::new();
+    collect_until(&sock, &mut got, |g| {
+        g.iter().any(|l| l == "gunicorn.log.warning:1|c|@1.0")
+    });
+    assert_eq!(count(&got, "gunicorn.log.exception:1|c|@1.0"), 1, "{got:?}");
+    assert_eq!(count(&got, "gunicorn.log.error:1|c|@1.0"), 1, "{got:?}");
+    assert_eq!(count(&got, "gunicorn.log.critical:1|c|@1.0"), 1, "{got:?}");
+    let text = server.log_text();
+    assert!(text.contains("[ERROR] from a hook\nTraceback"), "{text}");
+    assert!(text.contains("ValueError: caught"), "{text}");
+}

@@ -211,3 +211,102 @@ fn json_access_log_escapes_every_atom() {
     let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
     assert_eq!(keys.len(), 8, "{line}");
 }
+
+#[test]
+fn a_tcp_collector_that_stops_reading_never_holds_up_requests() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    // A collector that accepts, then reads nothing, with a tiny receive
+    // buffer: the server's sends soon find the socket full.
+    let collector = TcpListener::bind("127.0.0.1:0").unwrap();
+    nix::sys::socket::setsockopt(&collector, nix::sys::socket::sockopt::RcvBuf, &4096).unwrap();
+    let addr = format!("tcp://{}", collector.local_addr().unwrap());
+    let server = Launch::new(&["--log-syslog", "--log-syslog-to", &addr, "routes:app"]).start();
+    let (mut stream, _) = collector.accept().unwrap();
+    server.wait_workers(1, WAIT);
+    // Each request sends a 1 MB traceback to syslog; far more in all than
+    // the kernel buffers, so a blocking send would hang the worker here.
+    for i in 0..12 {
+        let mut s = server.connect();
+        s.write_all(
+            b"GET /error-size?size=1000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        let resp = common::read_response(&mut s);
+        assert!(
+            matches!(&resp, Ok(r) if r.status == 500),
+            "request {i}: {:?}",
+            resp.map(|r| r.status)
+        );
+    }
+    assert_eq!(server.get("/").status, 200);
+    // What did arrive is still whole messages: each ends in NUL and the
+    // next starts with its <PRI>.
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let complete: Vec<&[u8]> = got.split(|b| *b == 0).collect();
+    let complete = &complete[..complete.len() - 1];
+    assert!(!complete.is_empty());
+    for m in complete {
+        assert!(
+            m.starts_with(b"<"),
+            "{:?}",
+            String::from_utf8_lossy(&m[..m.len().min(80)])
+        );
+    }
+}
+
+#[test]
+fn a_restarted_unix_syslog_daemon_gets_the_next_messages() {
+    use std::os::unix::net::UnixDatagram;
+
+    let dir = scratch("syslog-unix-restart");
+    let path = dir.join("log.sock");
+    let daemon = UnixDatagram::bind(&path).unwrap();
+    daemon
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let addr = format!("unix://{}#dgram", path.display());
+    let server = Launch::new(&["--log-syslog", "--log-syslog-to", &addr, "routes:app"]).start();
+    let recv_until = |sock: &UnixDatagram, needle: &str| {
+        let deadline = Instant::now() + WAIT;
+        let mut buf = vec![0u8; 1 << 16];
+        while Instant::now() < deadline {
+            if let Ok(n) = sock.recv(&mut buf)
+                && String::from_utf8_lossy(&buf[..n]).contains(needle)
+            {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(
+        recv_until(&daemon, "Booting worker"),
+        "{}",
+        server.log_text()
+    );
+    // The daemon restarts: a new socket at the same path.
+    drop(daemon);
+    std::fs::remove_file(&path).unwrap();
+    let restarted = UnixDatagram::bind(&path).unwrap();
+    restarted
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert_eq!(server.get("/error").status, 500);
+    assert!(
+        recv_until(&restarted, "Error handling request GET /error"),
+        "{}",
+        server.log_text()
+    );
+}

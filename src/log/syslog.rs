@@ -7,14 +7,24 @@
 //! `.access` and go only without `--disable-redirect-access-to-syslog`.
 //!
 //! The socket is made in the master ([`init`]) and inherited by the
-//! workers. A message that cannot be sent is dropped.
+//! workers. A message that cannot be sent is dropped. Sends never block:
+//! a collector that is slow or stopped reading must not hold up a request
+//! or the master. On a stream socket, a message the kernel took only part
+//! of is finished before this process sends the next one, and messages
+//! that come meanwhile are dropped. (The connection is shared by every
+//! process, so another's messages can still fall between the two parts of
+//! a cut message, as with gunicorn's `sendall` on its shared socket.)
 
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use nix::errno::Errno;
+use nix::sys::socket::{self as nix_socket, MsgFlags};
 
 use crate::config::{LogLevel, LogOptions, SyslogAddr, SyslogOptions};
 
@@ -44,6 +54,10 @@ struct Syslog {
     error_ident: String,
     access_ident: String,
     buf: Vec<u8>,
+    /// The unsent tail of a message a stream socket took only part of.
+    pending: Vec<u8>,
+    /// Where to connect again (a unix socket whose daemon restarted).
+    opts: SyslogOptions,
 }
 
 enum Sock {
@@ -73,6 +87,8 @@ pub fn init(opts: &LogOptions, proc_name: &str) -> Result<(), Error> {
         error_ident: format!("gunicorn.{prefix}.error: "),
         access_ident: format!("gunicorn.{prefix}.access: "),
         buf: Vec::with_capacity(256),
+        pending: Vec::new(),
+        opts: syslog.clone(),
     });
     ERRORS.store(true, Ordering::Relaxed);
     ACCESS.store(!opts.disable_redirect_access_to_syslog, Ordering::Relaxed);
@@ -134,12 +150,71 @@ fn send(level: LogLevel, access: bool, message: &[u8]) {
     s.buf.push(0);
     // Dropped on failure, as the logging module's handleError would
     // (without printing to a stderr that may be the error log itself).
-    let _ = match &mut s.sock {
+    if deliver(s).is_err() && matches!(s.sock, Sock::UnixDgram(_) | Sock::UnixStream(_)) {
+        // As Python's SysLogHandler: the daemon behind a unix socket may
+        // have restarted (a new socket at the same path); connect again
+        // and try once more, on every message while it is down.
+        if let Ok(sock) = connect(&s.opts) {
+            s.sock = sock;
+            s.pending.clear();
+            let _ = deliver(s);
+        }
+    }
+}
+
+/// Send the message in `s.buf`. Err only when the socket failed (not
+/// when it is merely full).
+fn deliver(s: &mut Syslog) -> Result<(), Errno> {
+    let sent = match &s.sock {
         Sock::Udp(sock, to) => sock.send_to(&s.buf, *to).map(drop),
-        Sock::Tcp(stream) => stream.write_all(&s.buf),
         Sock::UnixDgram(sock) => sock.send(&s.buf).map(drop),
-        Sock::UnixStream(stream) => stream.write_all(&s.buf),
+        Sock::Tcp(stream) => return send_framed(stream.as_fd(), &mut s.pending, &s.buf),
+        Sock::UnixStream(stream) => {
+            return send_framed(stream.as_fd(), &mut s.pending, &s.buf);
+        }
     };
+    match sent {
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock => {
+            Err(Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Send `message` on a non-blocking stream socket unless the tail of an
+/// earlier one is still waiting (then `message` is dropped); keep what
+/// the kernel does not take in `pending`.
+fn send_framed(fd: BorrowedFd<'_>, pending: &mut Vec<u8>, message: &[u8]) -> Result<(), Errno> {
+    if !pending.is_empty() {
+        let sent = send_some(fd, pending)?;
+        pending.drain(..sent);
+        if !pending.is_empty() {
+            return Ok(());
+        }
+    }
+    let sent = send_some(fd, message)?;
+    // Nothing sent means nothing to finish: the message is just dropped.
+    if sent > 0 && sent < message.len() {
+        pending.extend_from_slice(&message[sent..]);
+    }
+    Ok(())
+}
+
+/// As much of `bytes` as the socket takes now; Err when it failed (EPIPE,
+/// ECONNRESET: the collector is gone). MSG_NOSIGNAL: that is an error
+/// here, never SIGPIPE, whatever the application did with that signal.
+fn send_some(fd: BorrowedFd<'_>, bytes: &[u8]) -> Result<usize, Errno> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match nix_socket::send(fd.as_raw_fd(), &bytes[sent..], MsgFlags::MSG_NOSIGNAL) {
+            Ok(0) => break,
+            Ok(n) => sent += n,
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sent)
 }
 
 fn lock() -> MutexGuard<'static, Option<Syslog>> {
@@ -151,13 +226,13 @@ fn connect(opts: &SyslogOptions) -> Result<Sock, Error> {
     match &opts.addr {
         SyslogAddr::Unix { path, dgram_only } => {
             let sock = UnixDatagram::unbound().and_then(|s| s.connect(path).map(|()| s));
-            match sock {
-                Ok(s) => Ok(Sock::UnixDgram(s)),
-                Err(e) if *dgram_only => Err(fail(path.clone())(e)),
+            let sock = match sock {
+                Ok(s) => s.set_nonblocking(true).map(|()| Sock::UnixDgram(s)),
+                Err(e) if *dgram_only => Err(e),
                 Err(_) => UnixStream::connect(path)
-                    .map(Sock::UnixStream)
-                    .map_err(fail(path.clone())),
-            }
+                    .and_then(|s| s.set_nonblocking(true).map(|()| Sock::UnixStream(s))),
+            };
+            sock.map_err(fail(path.clone()))
         }
         SyslogAddr::Udp { host, port } => {
             let shown = format!("udp://{host}:{port}");
@@ -174,7 +249,9 @@ fn connect(opts: &SyslogOptions) -> Result<Sock, Error> {
         SyslogAddr::Tcp { host, port } => {
             let shown = format!("tcp://{host}:{port}");
             let to = resolve(host, *port).map_err(fail(shown.clone()))?;
-            TcpStream::connect(to).map(Sock::Tcp).map_err(fail(shown))
+            let stream = TcpStream::connect(to).map_err(fail(shown.clone()))?;
+            stream.set_nonblocking(true).map_err(fail(shown))?;
+            Ok(Sock::Tcp(stream))
         }
     }
 }

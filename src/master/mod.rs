@@ -332,6 +332,10 @@ impl Arbiter {
                 // `master [NAME.2]` becomes `master [NAME]`.
                 process::title::set(&process::master_title(&self.cfg));
             }
+            // A hook set `server.num_workers` (its nworkers_changed ran).
+            if let Some(n) = self.hooks.requested_workers() {
+                self.num_workers = n;
+            }
             if let Err(halt) = self.manage_workers() {
                 return self.halt(halt);
             }

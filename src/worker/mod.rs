@@ -162,6 +162,7 @@ fn serve(boot: Boot<'_>, hooks: &WorkerHooks) -> i32 {
             None
         };
         signals::ignore_sigpipe();
+        hooks.set_app(py, &app);
         let wsgi = match Wsgi::new(py, app, cfg.workers > 1, cfg.sendfile) {
             Ok(w) => w,
             Err(e) => {

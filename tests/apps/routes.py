@@ -75,6 +75,8 @@ def app(environ, start_response):
         return text(start_response, str(len(CLOSED)))
     if path == "/error":
         raise RuntimeError("boom from the app")
+    if path == "/error-size":
+        raise RuntimeError("e" * int(arg("size", "1000")))
     if path == "/error-mid-body":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Closing([b"first", b"second"], fail_after=1)

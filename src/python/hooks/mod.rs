@@ -24,7 +24,7 @@ use crate::http::parser::RequestHead;
 use crate::http::response::ResponseHead;
 pub use objects::Worker;
 use objects::{Cfg, Request, Response, Server};
-pub use objects::{set_alive, set_requests};
+pub use objects::{set_alive, set_requests, stop_asked};
 
 /// A server hook gunicorn-rs calls, with its gunicorn setting name and the
 /// number of positional parameters its callable must take.
@@ -392,6 +392,14 @@ impl MasterHooks {
         self.with(|py, a| a.hooks.call(py, hook, (a.server.clone_ref(py),)))
     }
 
+    /// The worker count a hook assigned to `server.num_workers` since the
+    /// last call, if any.
+    pub fn requested_workers(&self) -> Option<u32> {
+        self.with(|py, a| Ok(a.server.borrow_mut(py).requested_workers.take()))
+            .ok()
+            .flatten()
+    }
+
     /// `num_workers` is assigned: gunicorn calls `nworkers_changed` on
     /// every assignment, even to the same value; `old` is None the first time.
     pub fn nworkers_changed(&self, new: u32, old: Option<u32>) -> Result<(), Raised> {
@@ -547,6 +555,16 @@ impl WorkerHooks {
 
     fn set(&self, hook: Hook) -> Option<&WorkerActive> {
         self.active.as_ref().filter(|a| a.hooks.get(hook).is_some())
+    }
+
+    /// The application is loaded: `worker.wsgi` is its callable, as on
+    /// gunicorn's worker (hooks warm it up in `post_worker_init`).
+    pub fn set_app(&self, py: Python<'_>, app: &Py<PyAny>) {
+        if let Some(a) = &self.active
+            && let Err(e) = a.worker.bind(py).as_any().setattr("wsgi", app)
+        {
+            debug!("Cannot set worker.wsgi: {e}");
+        }
     }
 
     /// `post_fork(server, worker)`.

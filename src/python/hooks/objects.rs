@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pyo3::IntoPyObjectExt;
-use pyo3::exceptions::PyAttributeError;
+use pyo3::exceptions::{PyAttributeError, PyBaseException};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use tracing::{Level, debug, error, info, warn};
@@ -32,9 +32,18 @@ pub fn set_requests(n: u64) {
     REQUESTS.store(n, Ordering::Relaxed);
 }
 
+/// A hook set `worker.alive = False`: the worker is to stop gracefully.
+static STOP_ASKED: AtomicBool = AtomicBool::new(false);
+
 /// The worker stops (TERM, INT, QUIT, ABRT, max-requests): `worker.alive`.
 pub fn set_alive(alive: bool) {
     ALIVE.store(alive, Ordering::Relaxed);
+}
+
+/// Whether a hook cleared `worker.alive` since the last call: gunicorn's
+/// worker loop then ends after the request, and the master replaces it.
+pub fn stop_asked() -> bool {
+    STOP_ASKED.swap(false, Ordering::Relaxed)
 }
 
 /// `server`: the master as hooks see it.
@@ -53,6 +62,9 @@ pub struct Server {
     pub(super) workers: Py<PyDict>,
     #[pyo3(get)]
     proc_name: String,
+    /// A hook assigned `server.num_workers`: the master adopts it on its
+    /// next pass.
+    pub(super) requested_workers: Option<u32>,
 }
 
 impl Server {
@@ -66,6 +78,7 @@ impl Server {
                 log: Py::new(py, Log)?,
                 workers: PyDict::new(py).unbind(),
                 proc_name: cfg.proc_name().to_string(),
+                requested_workers: None,
             },
         )
     }
@@ -75,6 +88,30 @@ impl Server {
 impl Server {
     fn __repr__(&self) -> String {
         format!("<Arbiter {}>", self.pid)
+    }
+
+    /// `server.num_workers = n` in a hook scales the workers, as gunicorn's
+    /// property does; like it, the assignment calls `nworkers_changed`.
+    #[setter(num_workers)]
+    fn set_num_workers_attr(slf: &Bound<'_, Self>, value: u32) -> PyResult<()> {
+        let py = slf.py();
+        let (old, cfg) = {
+            let mut server = slf.borrow_mut();
+            let old = std::mem::replace(&mut server.num_workers, value);
+            server.requested_workers = Some(value);
+            (old, server.cfg.clone_ref(py))
+        };
+        let hook = cfg
+            .borrow(py)
+            .values
+            .bind(py)
+            .get_item("nworkers_changed")?;
+        if let Some(hook) = hook
+            && hook.is_callable()
+        {
+            hook.call1((slf, value, old))?;
+        }
+        Ok(())
     }
 }
 
@@ -137,6 +174,21 @@ impl Worker {
     #[getter]
     fn alive(&self) -> bool {
         ALIVE.load(Ordering::Relaxed)
+    }
+
+    /// `worker.alive = False` in a hook (a memory check in `post_request`,
+    /// say) stops the worker gracefully, as gunicorn's loop does.
+    #[setter(alive)]
+    fn set_alive_attr(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let alive = value.is_truthy()?;
+        // Only the worker's own process: the master's copy (`pre_fork`)
+        // must not leave the flag set for every worker it forks.
+        if !matches!(self.pid, WorkerPid::Running(pid) if pid == std::process::id()) {
+            return Ok(());
+        }
+        ALIVE.store(alive, Ordering::Relaxed);
+        STOP_ASKED.store(!alive, Ordering::Relaxed);
+        Ok(())
     }
 
     fn __str__(&self, py: Python<'_>) -> PyResult<String> {
@@ -360,22 +412,45 @@ fn configured(py: Python<'_>, cfg: &Config) -> PyResult<Vec<(&'static str, Py<Py
 pub struct Log;
 
 impl Log {
-    fn emit(
-        py: Python<'_>,
+    fn emit<'py>(
+        py: Python<'py>,
         level: Level,
-        critical: bool,
-        msg: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        exc_info: bool,
+        kind: Kind,
+        msg: &Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        exc_info: Option<Bound<'py, PyAny>>,
     ) -> PyResult<()> {
-        let mut text = format_message(py, msg, args)?;
-        if exc_info && let Some(tb) = current_exception(py)? {
+        // As `logging`: a hidden level costs no formatting, and a message
+        // that cannot be formatted is reported on stderr, never raised
+        // into the hook that logged it.
+        if !level_enabled(level, kind) {
+            return Ok(());
+        }
+        let mut text = match format_message(py, msg, args) {
+            Ok(text) => text,
+            Err(e) => {
+                logging_error(py, &e, msg, args);
+                return Ok(());
+            }
+        };
+        if let Some(exc_info) = exc_info
+            && let Some(tb) = exception_text(py, &exc_info)
+        {
             text.push('\n');
             text.push_str(tb.trim_end());
         }
-        if critical {
-            crate::critical!("{text}");
-            return Ok(());
+        match kind {
+            Kind::Critical => {
+                crate::critical!("{text}");
+                return Ok(());
+            }
+            // Counted by StatsD as `gunicorn.log.exception`, as gunicorn's
+            // `log.exception` is.
+            Kind::Exception => {
+                crate::exception!("{text}");
+                return Ok(());
+            }
+            Kind::Plain => {}
         }
         match level {
             Level::DEBUG | Level::TRACE => debug!("{text}"),
@@ -385,6 +460,50 @@ impl Log {
         }
         Ok(())
     }
+}
+
+/// Which of gunicorn's logger methods a record comes from, where that
+/// changes how it is printed or counted.
+#[derive(Clone, Copy)]
+enum Kind {
+    Plain,
+    Critical,
+    Exception,
+}
+
+/// Whether a record at `level` would be written (or counted by StatsD).
+fn level_enabled(level: Level, kind: Kind) -> bool {
+    match kind {
+        Kind::Critical => {
+            return tracing::enabled!(target: crate::log::CRITICAL_TARGET, Level::ERROR);
+        }
+        Kind::Exception => {
+            return tracing::enabled!(target: crate::log::EXCEPTION_TARGET, Level::ERROR);
+        }
+        Kind::Plain => {}
+    }
+    match level {
+        Level::DEBUG | Level::TRACE => tracing::enabled!(Level::DEBUG),
+        Level::INFO => tracing::enabled!(Level::INFO),
+        Level::WARN => tracing::enabled!(Level::WARN),
+        Level::ERROR => tracing::enabled!(Level::ERROR),
+    }
+}
+
+/// `logging.Handler.handleError`'s report for a record whose `msg % args`
+/// failed: the exception, the message and the arguments, on stderr.
+fn logging_error(py: Python<'_>, err: &PyErr, msg: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) {
+    let shown = |o: &Bound<'_, PyAny>| {
+        o.repr()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| "<unprintable>".to_string())
+    };
+    eprint!(
+        "--- Logging error ---\n{}\nMessage: {}\nArguments: {}\n",
+        crate::python::format_exception(py, err).trim_end(),
+        shown(msg),
+        shown(args.as_any())
+    );
 }
 
 /// `logging`'s `msg % args`, only when there are args.
@@ -407,22 +526,48 @@ fn format_message(
     Ok(msg.str()?.to_string())
 }
 
-/// The exception being handled, formatted, if any (`exc_info=True`).
-fn current_exception(py: Python<'_>) -> PyResult<Option<String>> {
-    let exc = py.import("sys")?.call_method0("exception")?;
-    if exc.is_none() {
-        return Ok(None);
-    }
+/// The traceback `exc_info` stands for, as `logging` reads it: an
+/// exception (with its own traceback), an `exc_info()` tuple, or any other
+/// true value for the exception being handled ("NoneType: None" when
+/// there is none). None if it cannot be formatted.
+fn exception_text(py: Python<'_>, exc_info: &Bound<'_, PyAny>) -> Option<String> {
+    let triple = if let Ok(e) = exc_info.cast::<PyBaseException>() {
+        PyTuple::new(
+            py,
+            [
+                e.get_type().into_any(),
+                e.clone().into_any(),
+                e.getattr("__traceback__").ok()?,
+            ],
+        )
+        .ok()?
+    } else if let Ok(t) = exc_info.cast::<PyTuple>() {
+        t.clone()
+    } else {
+        py.import("sys")
+            .ok()?
+            .call_method0("exc_info")
+            .ok()?
+            .cast_into::<PyTuple>()
+            .ok()?
+    };
     let lines = py
-        .import("traceback")?
-        .call_method1("format_exception", (exc,))?;
-    Ok(Some(lines.extract::<Vec<String>>()?.concat()))
+        .import("traceback")
+        .ok()?
+        .call_method1("format_exception", triple)
+        .ok()?;
+    Some(lines.extract::<Vec<String>>().ok()?.concat())
 }
 
-fn exc_info_kw(kwargs: Option<&Bound<'_, PyDict>>, default: bool) -> PyResult<bool> {
+/// The `exc_info` keyword if true; a true value when absent and `default`.
+fn exc_info_kw<'py>(
+    py: Python<'py>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+    default: bool,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     match kwargs.and_then(|k| k.get_item("exc_info").ok().flatten()) {
-        Some(v) => v.is_truthy(),
-        None => Ok(default),
+        Some(v) => Ok(v.is_truthy()?.then_some(v)),
+        None => Ok(default.then(|| pyo3::types::PyBool::new(py, true).to_owned().into_any())),
     }
 }
 
@@ -439,10 +584,10 @@ impl Log {
         Log::emit(
             py,
             Level::DEBUG,
-            false,
+            Kind::Plain,
             msg,
             args,
-            exc_info_kw(kwargs, false)?,
+            exc_info_kw(py, kwargs, false)?,
         )
     }
 
@@ -457,10 +602,10 @@ impl Log {
         Log::emit(
             py,
             Level::INFO,
-            false,
+            Kind::Plain,
             msg,
             args,
-            exc_info_kw(kwargs, false)?,
+            exc_info_kw(py, kwargs, false)?,
         )
     }
 
@@ -475,10 +620,10 @@ impl Log {
         Log::emit(
             py,
             Level::WARN,
-            false,
+            Kind::Plain,
             msg,
             args,
-            exc_info_kw(kwargs, false)?,
+            exc_info_kw(py, kwargs, false)?,
         )
     }
 
@@ -493,10 +638,10 @@ impl Log {
         Log::emit(
             py,
             Level::ERROR,
-            false,
+            Kind::Plain,
             msg,
             args,
-            exc_info_kw(kwargs, false)?,
+            exc_info_kw(py, kwargs, false)?,
         )
     }
 
@@ -511,10 +656,10 @@ impl Log {
         Log::emit(
             py,
             Level::ERROR,
-            true,
+            Kind::Critical,
             msg,
             args,
-            exc_info_kw(kwargs, false)?,
+            exc_info_kw(py, kwargs, false)?,
         )
     }
 
@@ -530,10 +675,10 @@ impl Log {
         Log::emit(
             py,
             Level::ERROR,
-            false,
+            Kind::Exception,
             msg,
             args,
-            exc_info_kw(kwargs, true)?,
+            exc_info_kw(py, kwargs, true)?,
         )
     }
 
@@ -557,14 +702,14 @@ impl Log {
                 _ => 50,
             },
         };
-        let (level, critical) = match n {
-            ..20 => (Level::DEBUG, false),
-            20..30 => (Level::INFO, false),
-            30..40 => (Level::WARN, false),
-            40..50 => (Level::ERROR, false),
-            _ => (Level::ERROR, true),
+        let (level, kind) = match n {
+            ..20 => (Level::DEBUG, Kind::Plain),
+            20..30 => (Level::INFO, Kind::Plain),
+            30..40 => (Level::WARN, Kind::Plain),
+            40..50 => (Level::ERROR, Kind::Plain),
+            _ => (Level::ERROR, Kind::Critical),
         };
-        Log::emit(py, level, critical, msg, args, exc_info_kw(kwargs, false)?)
+        Log::emit(py, level, kind, msg, args, exc_info_kw(py, kwargs, false)?)
     }
 
     /// USR1 does this for the server; here for hooks that call it.

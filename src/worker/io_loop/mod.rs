@@ -276,6 +276,9 @@ impl<'a> IoLoop<'a> {
             }
             self.run_ready(py);
             self.housekeeping(py);
+            if hooks::stop_asked() {
+                self.stop_gracefully();
+            }
         }
     }
 
