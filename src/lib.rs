@@ -11,7 +11,10 @@
 //!   validators) and the typed [`config::Config`].
 //! - [`python`]: the only place that touches the raw C API: finding the
 //!   interpreter and virtualenv, start-up with `PyConfig`, the one fork
-//!   wrapper, app loading, server hooks.
+//!   wrapper, app loading.
+//! - [`hooks`]: the config file's server hooks: validated at start and
+//!   called with gunicorn's arguments and objects; the master and the
+//!   worker choose when. Above `python`, `config` and `log`, which it uses.
 //! - [`master`]: the arbiter: spawning and reaping workers, checking their
 //!   heartbeats, reload, shutdown, pidfile.
 //! - [`process`]: the identity of the processes: `--daemon`, `--env`,
@@ -32,6 +35,7 @@
 //!   file, configuration, error log, detaching, master.
 
 pub mod config;
+pub mod hooks;
 pub mod http;
 pub mod log;
 pub mod master;

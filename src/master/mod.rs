@@ -29,8 +29,8 @@ use pyo3::prelude::*;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{self, Config};
+use crate::hooks::{Hook, Hooks, MasterHooks, Raised, Worker as HookWorker};
 use crate::python::fork::Forked;
-use crate::python::hooks::{Hook, Hooks, MasterHooks, Raised, Worker as HookWorker};
 use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
 use crate::sock::inherited::{Inherited, Origin};
@@ -71,7 +71,7 @@ pub enum Error {
     /// A server hook raised (gunicorn lets the exception end the master).
     Hook(Raised),
     /// A hook setting's value is not an acceptable callable.
-    InvalidHook(python::hooks::Invalid),
+    InvalidHook(crate::hooks::Invalid),
 }
 
 impl Error {

@@ -32,8 +32,8 @@ use pyo3::prelude::*;
 use tracing::{debug, error, info, warn};
 
 use super::pidfile::Pidfile;
+use crate::hooks::{Hook, MasterHooks};
 use crate::python::fork::{self, Forked};
-use crate::python::hooks::{Hook, MasterHooks};
 use crate::signals;
 use crate::sock::Listener;
 use crate::sock::inherited::{REEXEC_VAR, SD_LISTEN_FDS_START, SYSTEMD_VARS};

@@ -4,13 +4,9 @@
 //! - `init`: start-up with a PEP 587 `PyConfig`, and finalisation.
 //! - [`fork`]: the one fork wrapper, with CPython's fork hooks.
 //! - [`app`]: `sys.path` set-up and loading `MODULE[:VARIABLE]`.
-//! - [`hooks`]: the config file's server hooks: validating them and
-//!   calling them with gunicorn's arguments (the master and the worker
-//!   choose when).
 
 pub mod app;
 pub mod fork;
-pub mod hooks;
 mod init;
 pub mod resolve;
 

@@ -27,7 +27,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
 use tracing::{error, info};
 
-use crate::python::hooks::{Hook, WorkerHooks};
+use crate::hooks::{Hook, WorkerHooks};
 
 /// Status a worker ends with after SIGABRT, as gunicorn's `sys.exit(1)`.
 const ABORT_STATUS: i32 = 1;
@@ -109,7 +109,7 @@ fn on_abort(py: Python<'_>, _signum: i32, _frame: Bound<'_, PyAny>) {
     let pid = std::process::id();
     error!("{}", report(py, pid));
     let mut status = ABORT_STATUS;
-    crate::python::hooks::set_alive(false);
+    crate::hooks::set_alive(false);
     if let Some(hooks) = HOOKS.get(py) {
         if let Err(e) = hooks.call_worker(py, Hook::WorkerAbort) {
             // gunicorn's `sys.exit(1)` is not reached: the exception ends

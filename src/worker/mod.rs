@@ -22,9 +22,9 @@ use pyo3::prelude::*;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::hooks::{Hook, WorkerHooks};
 use crate::log::access::AccessLog;
 use crate::python;
-use crate::python::hooks::{Hook, WorkerHooks};
 use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
 use crate::wsgi::Wsgi;

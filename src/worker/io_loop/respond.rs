@@ -421,7 +421,7 @@ fn request_object(py: Python<'_>, conn: &Conn, head: &RequestHead) -> Option<Py<
         crate::sock::Peer::Tcp(sa) => Some(sa.port()),
         crate::sock::Peer::Unix => None,
     };
-    match crate::python::hooks::request_object(py, head, (&conn.remote_addr, port)) {
+    match crate::hooks::request_object(py, head, (&conn.remote_addr, port)) {
         Ok(req) => Some(req),
         Err(e) => {
             error!(

@@ -9,6 +9,11 @@
 //! [`MasterHooks`] is the master's side, [`WorkerHooks`] a worker's. With
 //! no hook configured neither touches Python at all, and the request path
 //! pays one branch per request.
+//!
+//! Its own module rather than a part of `python/` (where design.md first
+//! put hooks): it builds on `config` and `log`, which themselves use
+//! `python`'s helpers, so inside `python/` it made the layers import each
+//! other upwards.
 
 mod objects;
 
@@ -260,7 +265,7 @@ impl Hooks {
 fn raised(py: Python<'_>, hook: Hook, err: &PyErr) -> Raised {
     Raised {
         hook: hook.name(),
-        traceback: super::format_exception(py, err),
+        traceback: crate::python::format_exception(py, err),
     }
 }
 
