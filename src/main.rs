@@ -2,7 +2,8 @@
 //! configuration, run the master (see `startup` for the order); nothing else.
 
 fn main() {
-    // Before anything else may start a thread or read the arguments.
-    gunicorn_rs::process::title::init();
+    // SAFETY: first thing in `main`: the process has one thread and nothing
+    // has read the arguments or the environment yet.
+    unsafe { gunicorn_rs::process::title::init() };
     std::process::exit(gunicorn_rs::startup::run());
 }

@@ -495,6 +495,61 @@ def on_exit(server):
     assert!(calls(&record(&rec_path), "on_exit").is_empty());
 }
 
+/// gunicorn's `Arbiter.run` lets a hook's `SystemExit` end the server with
+/// its status, quietly, and stops normally on `KeyboardInterrupt`.
+#[test]
+fn sys_exit_and_keyboard_interrupt_in_master_hooks_end_the_server_as_gunicorn() {
+    let hooks = r#"
+import sys
+
+def nworkers_changed(server, new, old):
+    if old is not None and new > old:
+        sys.exit(3)
+    if old is not None and new < old:
+        raise KeyboardInterrupt
+
+def on_exit(server):
+    note("on_exit")
+"#;
+    let (dir, rec_path) = config("hooks-sys-exit", hooks);
+    let mut server = launch(&dir, &rec_path, &["hello:app"]).start();
+    server.wait_workers(1, WAIT);
+    server.signal(Signal::SIGTTIN);
+    let status = server.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(3), "{}", server.log_text());
+    let log = server.log_text();
+    assert!(!log.contains("Unhandled exception"), "{log}");
+    assert!(!log.contains("Traceback"), "{log}");
+
+    let (dir, rec_path) = config("hooks-keyboard-interrupt", hooks);
+    let mut server = launch(&dir, &rec_path, &["-w", "2", "hello:app"]).start();
+    server.wait_workers(2, WAIT);
+    server.signal(Signal::SIGTTOU);
+    let status = server.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(0), "{}", server.log_text());
+    assert!(server.log_text().contains("Shutting down: Master"));
+    assert_eq!(calls(&record(&rec_path), "on_exit").len(), 1);
+}
+
+#[test]
+fn sys_exit_in_on_starting_exits_with_its_status_quietly() {
+    let hooks = r#"
+import sys
+
+def on_starting(server):
+    sys.exit(4)
+"#;
+    let (dir, rec_path) = config("hooks-on-starting-exit", hooks);
+    let mut server = launch(&dir, &rec_path, &["hello:app"]).spawn();
+    let status = server.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(4), "{}", server.log_text());
+    assert!(
+        !server.log_text().contains("Traceback"),
+        "{}",
+        server.log_text()
+    );
+}
+
 #[test]
 fn an_ssl_context_hook_is_refused_by_name() {
     let hooks = r#"

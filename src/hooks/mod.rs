@@ -147,6 +147,19 @@ impl std::error::Error for Invalid {}
 pub struct Raised {
     pub hook: &'static str,
     pub traceback: String,
+    /// What it raised, where that changes what the master does.
+    pub kind: RaisedKind,
+}
+
+/// gunicorn's master lets `SystemExit` through (the process exits with its
+/// code) and treats `KeyboardInterrupt` as a normal stop; anything else is
+/// an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RaisedKind {
+    Exception,
+    /// `sys.exit(code)`: the status Python would exit with.
+    SystemExit(i32),
+    KeyboardInterrupt,
 }
 
 impl fmt::Display for Raised {
@@ -266,7 +279,27 @@ fn raised(py: Python<'_>, hook: Hook, err: &PyErr) -> Raised {
     Raised {
         hook: hook.name(),
         traceback: crate::python::format_exception(py, err),
+        kind: raised_kind(py, err),
     }
+}
+
+/// Which of gunicorn's cases `err` is. `SystemExit`'s status is Python's:
+/// `None` is 0, an int is itself, anything else is 1 (Python prints it).
+fn raised_kind(py: Python<'_>, err: &PyErr) -> RaisedKind {
+    use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
+    if err.is_instance_of::<PyKeyboardInterrupt>(py) {
+        return RaisedKind::KeyboardInterrupt;
+    }
+    if !err.is_instance_of::<PySystemExit>(py) {
+        return RaisedKind::Exception;
+    }
+    let code = err.value(py).getattr("code").ok();
+    let status = match code {
+        None => 1,
+        Some(c) if c.is_none() => 0,
+        Some(c) => c.extract::<i32>().unwrap_or(1),
+    };
+    RaisedKind::SystemExit(status)
 }
 
 /// gunicorn's `validate_callable`: an import string is imported, then the

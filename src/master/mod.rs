@@ -29,7 +29,7 @@ use pyo3::prelude::*;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{self, Config};
-use crate::hooks::{Hook, Hooks, MasterHooks, Raised, Worker as HookWorker};
+use crate::hooks::{Hook, Hooks, MasterHooks, Raised, RaisedKind, Worker as HookWorker};
 use crate::python::fork::Forked;
 use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
@@ -79,8 +79,24 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Process(e) => e.exit_code(),
+            Error::Hook(Raised {
+                kind: RaisedKind::SystemExit(code),
+                ..
+            }) => *code,
             _ => 1,
         }
+    }
+
+    /// Whether the error is worth a log line: a hook's `sys.exit()` is
+    /// not (Python exits quietly on `SystemExit`).
+    fn is_quiet(&self) -> bool {
+        matches!(
+            self,
+            Error::Hook(Raised {
+                kind: RaisedKind::SystemExit(_),
+                ..
+            })
+        )
     }
 }
 
@@ -111,10 +127,25 @@ struct Halt {
 }
 
 impl Halt {
+    /// A hook raised in the main loop, handled as gunicorn's `Arbiter.run`:
+    /// `KeyboardInterrupt` is a normal stop, `SystemExit` ends the server
+    /// with its status (quietly), anything else is a crash (255).
     fn crash(e: Raised) -> Halt {
+        let exit_code = match e.kind {
+            RaisedKind::KeyboardInterrupt => {
+                return Halt {
+                    reason: None,
+                    exit_code: 0,
+                    graceful: true,
+                    crashed: None,
+                };
+            }
+            RaisedKind::SystemExit(code) => code,
+            RaisedKind::Exception => 255,
+        };
         Halt {
             reason: None,
-            exit_code: 255,
+            exit_code,
             graceful: false,
             crashed: Some(e),
         }
@@ -207,7 +238,9 @@ pub fn run(cfg: Config, sources: config::Sources) -> i32 {
             arbiter.run()
         }
         Err(e) => {
-            error!("{e}");
+            if !e.is_quiet() {
+                error!("{e}");
+            }
             e.exit_code()
         }
     }
@@ -836,7 +869,11 @@ impl Arbiter {
 
     /// Stop the workers (gracefully or quickly), then exit.
     fn halt(mut self, halt: Halt) -> i32 {
-        if let Some(e) = &halt.crashed {
+        if let Some(e) = halt
+            .crashed
+            .as_ref()
+            .filter(|e| e.kind == RaisedKind::Exception)
+        {
             error!(
                 "Unhandled exception in main loop\n{}",
                 e.traceback.trim_end()

@@ -43,9 +43,13 @@ pub fn set(title: &str) {
     }
 }
 
-/// Make the command line writable: call first thing in `main`, while the
-/// process has one thread. Idempotent.
-pub fn init() {
+/// Make the command line writable. Idempotent.
+///
+/// # Safety
+/// Call first thing in `main`, while the process has one thread: this
+/// repoints `argv`, `environ` and glibc's program name, which another
+/// thread could be reading.
+pub unsafe fn init() {
     let mut area = AREA.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if area.is_none() {
         *area = glibc::take_area();
