@@ -162,14 +162,6 @@ pub struct LogOptions {
     pub syslog_given: [Option<String>; 3],
 }
 
-impl LogOptions {
-    /// Whether a Python logging configuration is in charge of the
-    /// `gunicorn.error` and `gunicorn.access` loggers.
-    pub fn python_logging(&self) -> bool {
-        self.logconfig.is_some() || self.logconfig_json.is_some()
-    }
-}
-
 /// Where StatsD datagrams go (gunicorn's `validate_statsd_address`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatsdAddr {
