@@ -7,8 +7,9 @@
 //! kernel keeps writes up to `PIPE_BUF` whole, so notices from different
 //! workers never interleave, and the pipe only ever holds whole notices.
 //! Both ends are non-blocking: a worker never waits on a busy master (a
-//! notice that does not fit is dropped, and the worker sends it again on
-//! its next tick), and the master drains the pipe from its loop.
+//! notice that does not fit is kept by the [`Notifier`] and sent again by
+//! [`Notifier::retry`] on the worker's next tick), and the master drains the
+//! pipe from its loop.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -63,6 +64,7 @@ impl Notices {
     pub fn notifier(&self) -> io::Result<Notifier> {
         Ok(Notifier {
             write: self.write.try_clone()?,
+            unsent: Vec::new(),
         })
     }
 
@@ -85,15 +87,38 @@ impl AsFd for Notices {
     }
 }
 
-/// A worker's end of the pipe.
+/// A worker's end of the pipe, with the notices that did not fit yet.
 #[derive(Debug)]
 pub struct Notifier {
     write: OwnedFd,
+    /// Not written yet, oldest first (each kind at most once).
+    unsent: Vec<Kind>,
 }
 
 impl Notifier {
-    /// Tell the master; false when the notice could not be written now.
-    pub fn send(&self, kind: Kind) -> bool {
+    /// Tell the master; a notice that cannot be written now is kept for
+    /// [`retry`](Notifier::retry). Returns whether it went out now.
+    pub fn send(&mut self, kind: Kind) -> bool {
+        if self.write_one(kind) {
+            return true;
+        }
+        if !self.unsent.contains(&kind) {
+            self.unsent.push(kind);
+        }
+        false
+    }
+
+    /// Send again what did not fit before, in order, until the pipe is full.
+    pub fn retry(&mut self) {
+        while let Some(&kind) = self.unsent.first() {
+            if !self.write_one(kind) {
+                return;
+            }
+            self.unsent.remove(0);
+        }
+    }
+
+    fn write_one(&self, kind: Kind) -> bool {
         let notice = encode(Pid::this(), kind);
         matches!(nix::unistd::write(&self.write, &notice), Ok(NOTICE_LEN))
     }
@@ -118,8 +143,8 @@ mod tests {
     #[test]
     fn notices_arrive_whole_and_in_order() {
         let notices = Notices::new().unwrap();
-        let a = notices.notifier().unwrap();
-        let b = notices.notifier().unwrap();
+        let mut a = notices.notifier().unwrap();
+        let mut b = notices.notifier().unwrap();
         assert!(a.send(Kind::Booted));
         assert!(b.send(Kind::Retire));
         let me = Pid::this();
@@ -128,16 +153,23 @@ mod tests {
     }
 
     #[test]
-    fn a_full_pipe_drops_the_notice_instead_of_blocking() {
+    fn a_full_pipe_keeps_the_notice_for_retry_instead_of_blocking() {
         let notices = Notices::new().unwrap();
-        let n = notices.notifier().unwrap();
+        let mut n = notices.notifier().unwrap();
         let mut sent = 0;
         while n.send(Kind::Booted) {
             sent += 1;
             assert!(sent < 1 << 20, "the pipe never filled");
         }
-        assert_eq!(notices.drain().len(), sent);
-        assert!(n.send(Kind::Retire), "room again once drained");
+        assert!(!n.send(Kind::Retire));
+        assert!(!n.send(Kind::Retire), "kept once");
+        n.retry();
+        assert_eq!(notices.drain().len(), sent, "still full: nothing retried");
+        n.retry();
+        let me = Pid::this();
+        assert_eq!(notices.drain(), [(me, Kind::Booted), (me, Kind::Retire)]);
+        n.retry();
+        assert_eq!(notices.drain(), [], "sent once");
     }
 
     #[test]

@@ -126,10 +126,6 @@ pub struct IoLoop<'a> {
     requests: u64,
     /// `--max-requests` with this worker's jitter; 0: never replaced for it.
     max_requests: u64,
-    /// Replacement asked for, but the notice did not reach the master yet.
-    retire_unsent: bool,
-    /// "Booted" not yet through to the master (its pipe was full).
-    booted_unsent: bool,
     /// `--reload`: watches the source files.
     reloader: Option<Reloader>,
     /// The config file's hooks (`pre_request`, `post_request`, `worker_int`).
@@ -213,8 +209,6 @@ impl<'a> IoLoop<'a> {
             notifier,
             requests: 0,
             max_requests,
-            retire_unsent: false,
-            booted_unsent: false,
             reloader,
             hooks,
             exit_status: 0,
@@ -232,7 +226,7 @@ impl<'a> IoLoop<'a> {
         let mut events = vec![EpollEvent::empty(); 256];
         let _ = self.heartbeat.notify();
         // The master waits for this before stopping the worker we replace.
-        self.booted_unsent = !self.notifier.send(Kind::Booted);
+        self.notifier.send(Kind::Booted);
         loop {
             match self.mode {
                 Mode::Quit => return self.exit_status,
@@ -546,19 +540,14 @@ impl<'a> IoLoop<'a> {
         if self.requests == self.max_requests {
             info!("Autorestarting worker after current request.");
             hooks::set_alive(false);
-            self.retire_unsent = !self.notifier.send(Kind::Retire);
+            self.notifier.send(Kind::Retire);
         }
     }
 
     /// Heartbeat, accept back-off and idle timeouts, about once a second.
     fn housekeeping(&mut self, py: Python<'_>) {
         self.beat();
-        if self.booted_unsent {
-            self.booted_unsent = !self.notifier.send(Kind::Booted);
-        }
-        if self.retire_unsent {
-            self.retire_unsent = !self.notifier.send(Kind::Retire);
-        }
+        self.notifier.retry();
         let now = Instant::now();
         if now.duration_since(self.last_sweep) < TICK {
             return;
