@@ -127,19 +127,44 @@ struct Halt {
 }
 
 impl Halt {
+    /// TERM: stop gracefully, exit 0.
+    fn graceful() -> Halt {
+        Halt {
+            reason: None,
+            exit_code: 0,
+            graceful: true,
+            crashed: None,
+        }
+    }
+
+    /// INT or QUIT: stop quickly, exit 0.
+    fn quick() -> Halt {
+        Halt {
+            graceful: false,
+            ..Halt::graceful()
+        }
+    }
+
+    /// A worker could not boot (3) or load the app (4) and none serves:
+    /// gunicorn's reasons and statuses.
+    fn boot_failure(code: i32) -> Halt {
+        Halt {
+            reason: Some(if code == worker::APP_LOAD_ERROR {
+                "App failed to load."
+            } else {
+                "Worker failed to boot."
+            }),
+            exit_code: code,
+            ..Halt::graceful()
+        }
+    }
+
     /// A hook raised in the main loop, handled as gunicorn's `Arbiter.run`:
     /// `KeyboardInterrupt` is a normal stop, `SystemExit` ends the server
     /// with its status (quietly), anything else is a crash (255).
     fn crash(e: Raised) -> Halt {
         let exit_code = match e.kind {
-            RaisedKind::KeyboardInterrupt => {
-                return Halt {
-                    reason: None,
-                    exit_code: 0,
-                    graceful: true,
-                    crashed: None,
-                };
-            }
+            RaisedKind::KeyboardInterrupt => return Halt::graceful(),
             RaisedKind::SystemExit(code) => code,
             RaisedKind::Exception => 255,
         };
@@ -395,20 +420,10 @@ impl Arbiter {
         match sig {
             Signal::SIGCHLD => self.reap_workers()?,
             Signal::SIGTERM => {
-                return Err(Halt {
-                    reason: None,
-                    exit_code: 0,
-                    graceful: true,
-                    crashed: None,
-                });
+                return Err(Halt::graceful());
             }
             Signal::SIGINT | Signal::SIGQUIT => {
-                return Err(Halt {
-                    reason: None,
-                    exit_code: 0,
-                    graceful: false,
-                    crashed: None,
-                });
+                return Err(Halt::quick());
             }
             Signal::SIGHUP => self.reload()?,
             Signal::SIGTTIN => self.set_num_workers(self.num_workers + 1)?,
@@ -530,12 +545,7 @@ impl Arbiter {
                         return Err(Halt::crash(e));
                     }
                     error!("Cannot spawn a worker: {e}");
-                    return Err(Halt {
-                        reason: Some("Worker failed to boot."),
-                        exit_code: 3,
-                        graceful: true,
-                        crashed: None,
-                    });
+                    return Err(Halt::boot_failure(worker::BOOT_ERROR));
                 }
             }
         }
@@ -643,16 +653,7 @@ impl Arbiter {
     fn boot_failed(&mut self, code: i32) -> Result<(), Halt> {
         let serving = self.workers.values().filter(|w| w.serving()).count();
         if serving == 0 {
-            return Err(Halt {
-                reason: Some(if code == worker::APP_LOAD_ERROR {
-                    "App failed to load."
-                } else {
-                    "Worker failed to boot."
-                }),
-                exit_code: code,
-                graceful: true,
-                crashed: None,
-            });
+            return Err(Halt::boot_failure(code));
         }
         let wait = self.spawn_backoff;
         error!(
