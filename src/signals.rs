@@ -7,7 +7,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::fcntl::OFlag;
 use nix::sys::signal::{
@@ -23,16 +23,35 @@ pub struct SignalPipe {
     /// Written by the handlers; closed only after they are unregistered.
     write: OwnedFd,
     ids: Vec<SigId>,
-    /// Set by the handlers too: a free check between two pieces of work
-    /// (the pipe is for waking a sleeping loop).
-    pending: Arc<AtomicBool>,
+    /// Set by the handlers too, one bit per signal: a free check between
+    /// two pieces of work, from any thread (the pipe is for waking a
+    /// sleeping loop).
+    pending: Pending,
+}
+
+/// Which signals arrived since the pipe was last drained, readable from
+/// any thread without a syscall.
+#[derive(Clone, Debug, Default)]
+pub struct Pending(Arc<AtomicU64>);
+
+impl Pending {
+    /// Whether any of `signals` arrived since the last drain.
+    pub fn any_of(&self, signals: &[Signal]) -> bool {
+        let mask = signals.iter().fold(0, |m, &s| m | bit(s));
+        self.0.load(Ordering::Relaxed) & mask != 0
+    }
+}
+
+/// A signal's bit in [`Pending`] (signal numbers are below 64).
+fn bit(sig: Signal) -> u64 {
+    1u64 << ((sig as u32) & 63)
 }
 
 impl SignalPipe {
     /// Route `signals` to a new pipe.
     pub fn install(signals: &[Signal]) -> io::Result<SignalPipe> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
-        let pending = Arc::new(AtomicBool::new(false));
+        let pending = Pending::default();
         let mut pipe = SignalPipe {
             read,
             write,
@@ -42,9 +61,10 @@ impl SignalPipe {
         let fd = pipe.write.as_raw_fd();
         for &sig in signals {
             let byte = sig as u8;
-            let flag = Arc::clone(&pipe.pending);
+            let flag = Arc::clone(&pipe.pending.0);
+            let mask = bit(sig);
             let action = move || {
-                flag.store(true, Ordering::Relaxed);
+                flag.fetch_or(mask, Ordering::Relaxed);
                 // SAFETY: write(2) on a valid fd with a 1-byte buffer is
                 // async-signal-safe (signal-hook saves and restores errno
                 // around actions). A full pipe drops the byte: the loop
@@ -53,7 +73,7 @@ impl SignalPipe {
                     libc::write(fd, (&raw const byte).cast(), 1);
                 }
             };
-            // SAFETY: the action only stores to an atomic and calls
+            // SAFETY: the action only updates a lock-free atomic and calls
             // async-signal-safe functions (above).
             let id = unsafe { signal_hook::low_level::register(sig as libc::c_int, action) }?;
             pipe.ids.push(id);
@@ -63,12 +83,17 @@ impl SignalPipe {
 
     /// Whether a signal arrived since the last `drain`, without a syscall.
     pub fn pending(&self) -> bool {
-        self.pending.load(Ordering::Relaxed)
+        self.pending.0.load(Ordering::Relaxed) != 0
+    }
+
+    /// A handle on the pending signals for other threads.
+    pub fn watch(&self) -> Pending {
+        self.pending.clone()
     }
 
     /// Signals received since the last call, in arrival order.
     pub fn drain(&self) -> Vec<Signal> {
-        self.pending.store(false, Ordering::Relaxed);
+        self.pending.0.store(0, Ordering::Relaxed);
         let mut out = Vec::new();
         let mut buf = [0u8; 64];
         loop {

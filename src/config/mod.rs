@@ -84,6 +84,16 @@ impl LogLevel {
 }
 
 /// How `--reload` notices changes (`--reload-engine`).
+/// `-k/--worker-class`, after gunicorn's rule that `sync` with
+/// `--threads` above 1 means `gthread`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerClass {
+    /// The application runs for one request at a time per worker.
+    Sync,
+    /// `--threads` executor threads per worker call the application.
+    Gthread,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReloadEngine {
     /// inotify, or polling where inotify cannot be set up.
@@ -189,6 +199,12 @@ pub struct Config {
     /// `--worker-connections`, default 1000: open connections per worker.
     /// Never 0 (refused: a worker would never accept).
     pub worker_connections: usize,
+    /// `-k/--worker-class`, as resolved (see [`WorkerClass`]).
+    pub worker_class: WorkerClass,
+    /// `-k/--worker-class` as given, which `--print-config` and hooks show.
+    pub worker_class_name: String,
+    /// `--threads`: executor threads per gthread worker (1 for sync).
+    pub threads: usize,
     /// `--no-sendfile` / `$SENDFILE`: whether file wrappers go out with sendfile(2).
     pub sendfile: bool,
     /// `--forwarded-allow-ips`, else `$FORWARDED_ALLOW_IPS`, else
@@ -323,6 +339,9 @@ impl Config {
             limit_request_fields: 100,
             limit_request_field_size: 8190,
             worker_connections: 1000,
+            worker_class: WorkerClass::Sync,
+            worker_class_name: "sync".to_string(),
+            threads: 1,
             sendfile: true,
             forwarded_allow_ips: AllowList::default(),
             forwarder_headers: vec!["SCRIPT_NAME".to_string(), "PATH_INFO".to_string()],

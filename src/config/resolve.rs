@@ -15,7 +15,7 @@ use super::file::FileLayer;
 use super::logging;
 use super::pytext::{self, IntError};
 use super::settings::{Setting, Status};
-use super::{AllowList, Config, Error, HeaderMap, LogLevel, ProxyMode, ReloadEngine};
+use super::{AllowList, Config, Error, HeaderMap, LogLevel, ProxyMode, ReloadEngine, WorkerClass};
 
 /// gunicorn's `MAX_REQUEST_LINE` (`http/message.py`).
 const MAX_REQUEST_LINE: usize = 8190;
@@ -35,6 +35,12 @@ const SYNC_WORKER: [&str; 3] = [
     "sync",
     "gunicorn.workers.sync.SyncWorker",
     "egg:gunicorn#sync",
+];
+/// Spellings of the gthread worker.
+const GTHREAD_WORKER: [&str; 3] = [
+    "gthread",
+    "gunicorn.workers.gthread.ThreadWorker",
+    "egg:gunicorn#gthread",
 ];
 
 /// Suffix naming `GUNICORN_CMD_ARGS` as the source of a refused setting.
@@ -352,17 +358,33 @@ impl Draft {
         cli: &Given,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, Error> {
-        if !SYNC_WORKER.contains(&self.worker_class.as_str()) {
+        let class = self.worker_class.as_str();
+        self.cfg.worker_class = if GTHREAD_WORKER.contains(&class) {
+            WorkerClass::Gthread
+        } else if SYNC_WORKER.contains(&class) {
+            // As gunicorn: sync with more than one thread means gthread.
+            if self.threads > 1 {
+                WorkerClass::Gthread
+            } else {
+                WorkerClass::Sync
+            }
+        } else {
             return Err(Error::Unsupported {
-                flag: format!("-k/--worker-class {}", self.worker_class),
+                flag: format!("-k/--worker-class {class}"),
             });
-        }
-        // gunicorn silently switches sync to gthread for threads > 1.
-        if self.threads > 1 {
-            return Err(Error::Unsupported {
-                flag: format!("--threads {}", self.threads),
-            });
-        }
+        };
+        self.cfg.threads = match self.cfg.worker_class {
+            WorkerClass::Sync => 1,
+            // gunicorn's thread pool refuses 0 threads when the worker starts.
+            WorkerClass::Gthread if self.threads == 0 => {
+                return Err(invalid(
+                    "threads",
+                    "Value must be positive: 0 (a gthread worker needs a thread)".to_string(),
+                ));
+            }
+            WorkerClass::Gthread => fit("threads", self.threads)?,
+        };
+        self.cfg.worker_class_name = std::mem::take(&mut self.worker_class);
         self.cfg.workers = match self.workers {
             Some(n) => n,
             None => web_concurrency(env)?,

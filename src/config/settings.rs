@@ -227,9 +227,9 @@ pub static SETTINGS: &[Setting] = &[
         "Number of worker processes. Defaults to $WEB_CONCURRENCY when set.")
         .env(&["WEB_CONCURRENCY"]).implemented(),
     Setting::new("worker_class", WorkerProcesses, &["-k", "--worker-class"], Str, D::Str("sync"),
-        "Kind of worker process; gunicorn-rs runs sync workers only.").implemented(),
+        "Kind of worker process: sync (one request at a time) or gthread (--threads at a time).").implemented(),
     Setting::new("threads", WorkerProcesses, &["--threads"], Int, D::Int(1),
-        "Threads per worker; more than 1 means the gthread worker (not supported yet).")
+        "Threads per worker that call the application; more than 1 means the gthread worker.")
         .implemented(),
     Setting::new("worker_connections", WorkerProcesses, &["--worker-connections"], Int,
         D::Int(1000), "Most connections a worker holds open at once.").implemented(),

@@ -440,23 +440,34 @@ fn every_unsupported_setting_is_refused_by_name() {
 }
 
 #[test]
-fn only_the_sync_worker() {
-    for class in ["gthread", "gevent", "asgi", "uvicorn.workers.UvicornWorker"] {
+fn sync_and_gthread_workers() {
+    for class in ["gevent", "asgi", "uvicorn.workers.UvicornWorker"] {
         let e = error(&["-k", class, "app"]);
         assert_eq!(
             e.to_string(),
             unsupported(&format!("-k/--worker-class {class}"))
         );
     }
+    let cfg = config(&["app"]);
+    assert_eq!((cfg.worker_class, cfg.threads), (WorkerClass::Sync, 1));
+    // As gunicorn: sync with more than one thread is gthread.
+    let cfg = config(&["--threads", "4", "app"]);
+    assert_eq!((cfg.worker_class, cfg.threads), (WorkerClass::Gthread, 4));
+    assert_eq!(cfg.worker_class_name, "sync");
+    for class in ["gthread", "gunicorn.workers.gthread.ThreadWorker"] {
+        let cfg = config(&["-k", class, "app"]);
+        assert_eq!((cfg.worker_class, cfg.threads), (WorkerClass::Gthread, 1));
+    }
     assert_eq!(
-        error(&["--threads", "4", "app"]).to_string(),
-        unsupported("--threads 4")
+        error(&["-k", "gthread", "--threads", "0", "app"]).to_string(),
+        "Invalid value for threads: Value must be positive: 0 (a gthread worker needs a thread)"
     );
     // The last value wins before the check, as gunicorn.
-    config_env(
+    let cfg = config_env(
         &["-k", "sync", "--threads", "1"],
         &[("GUNICORN_CMD_ARGS", "-k gevent --threads 8")],
     );
+    assert_eq!((cfg.worker_class, cfg.threads), (WorkerClass::Sync, 1));
     config_env(&["-k", "gevent", "--worker-class", "sync"], &[]);
 }
 

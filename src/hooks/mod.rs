@@ -29,7 +29,7 @@ use crate::http::parser::RequestHead;
 use crate::http::response::ResponseHead;
 pub use objects::Worker;
 use objects::{Cfg, Request, Response, Server};
-pub use objects::{set_alive, set_requests, stop_asked};
+pub use objects::{count_request, set_alive, stop_asked};
 
 /// A server hook gunicorn-rs calls, with its gunicorn setting name and the
 /// number of positional parameters its callable must take.

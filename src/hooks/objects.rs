@@ -27,9 +27,10 @@ static REQUESTS: AtomicU64 = AtomicU64::new(0);
 /// `worker.alive`: cleared once the worker is stopping.
 static ALIVE: AtomicBool = AtomicBool::new(true);
 
-/// The worker's request count, for `worker.nr`.
-pub fn set_requests(n: u64) {
-    REQUESTS.store(n, Ordering::Relaxed);
+/// One more request reached the application (`worker.nr`, shared by a
+/// gthread worker's threads); returns the new count.
+pub fn count_request() -> u64 {
+    REQUESTS.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 /// A hook set `worker.alive = False`: the worker is to stop gracefully.
@@ -266,6 +267,15 @@ fn default_value(py: Python<'_>, d: &DefaultValue) -> PyResult<Py<PyAny>> {
     })
 }
 
+/// gunicorn's `cfg.worker_class_str`: the name given, except that `sync`
+/// with more than one thread reads `gthread`.
+fn worker_class_str(cfg: &Config) -> String {
+    match cfg.worker_class {
+        crate::config::WorkerClass::Gthread if cfg.threads > 1 => "gthread".to_string(),
+        _ => cfg.worker_class_name.clone(),
+    }
+}
+
 /// The implemented settings' values, as gunicorn's `cfg` attributes hold
 /// them, plus the derived attributes hooks read (`worker_class_str`,
 /// `uid`, `gid`, `env`, `is_ssl`).
@@ -285,9 +295,9 @@ fn configured(py: Python<'_>, cfg: &Config) -> PyResult<Vec<(&'static str, Py<Py
         ("workers", obj(py, cfg.workers)?),
         ("bind", obj(py, cfg.bind.clone())?),
         ("backlog", obj(py, cfg.backlog)?),
-        ("worker_class", obj(py, "sync")?),
-        ("worker_class_str", obj(py, "sync")?),
-        ("threads", obj(py, 1)?),
+        ("worker_class", obj(py, cfg.worker_class_name.clone())?),
+        ("worker_class_str", obj(py, worker_class_str(cfg))?),
+        ("threads", obj(py, cfg.threads)?),
         ("timeout", obj(py, cfg.timeout)?),
         ("graceful_timeout", obj(py, cfg.graceful_timeout)?),
         ("max_requests", obj(py, cfg.max_requests)?),

@@ -52,13 +52,13 @@ pub fn fork() -> nix::Result<Forked> {
     })
 }
 
-/// Flush `sys.stdout` and `sys.stderr` before forking. A child inherits a
+/// Flush `sys.stdout` and `sys.stderr`: before forking (a child inherits a
 /// copy of their unflushed buffers and writes it out again when it exits,
 /// so a preloaded app's `print()` at import would otherwise appear once per
-/// worker plus once for the master (as under gunicorn, whose `os.fork()`
-/// does not flush either; `multiprocessing` flushes for the same reason).
-/// Errors (a closed or missing stream) are ignored: the fork must go on.
-fn flush_stdio(py: Python<'_>) {
+/// worker plus once for the master, as under gunicorn, whose `os.fork()`
+/// does not flush either), and before a worker exits without finalising.
+/// Errors (a closed or missing stream) are ignored.
+pub fn flush_stdio(py: Python<'_>) {
     let Ok(sys) = py.import("sys") else { return };
     for name in ["stdout", "stderr"] {
         if let Ok(stream) = sys.getattr(name)

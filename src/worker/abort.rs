@@ -34,9 +34,10 @@ const ABORT_STATUS: i32 = 1;
 /// gunicorn's `sys.exit(-1)` after an unexpected exception in a worker.
 pub(crate) const UNEXPECTED_STATUS: i32 = 255;
 
-/// The request the application is working on, if any. Its strings keep
+/// The request an executor is working on, if any. Its strings keep
 /// their capacity between requests, so recording one allocates nothing
 /// once they have grown to the usual sizes.
+#[derive(Default)]
 struct InFlight {
     active: bool,
     started: Option<Instant>,
@@ -45,13 +46,9 @@ struct InFlight {
     peer: String,
 }
 
-static IN_FLIGHT: Mutex<InFlight> = Mutex::new(InFlight {
-    active: false,
-    started: None,
-    method: String::new(),
-    uri: String::new(),
-    peer: String::new(),
-});
+/// One record per executor (the sync worker's loop, or a gthread thread),
+/// indexed by its slot.
+static IN_FLIGHT: Mutex<Vec<InFlight>> = Mutex::new(Vec::new());
 
 /// `traceback.format_stack`, looked up at install time: importing in the
 /// handler could wait on an import lock held by a stuck thread.
@@ -60,9 +57,13 @@ static FORMAT_STACK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// The worker's hooks: `worker_abort`, then `worker_exit`.
 static HOOKS: PyOnceLock<WorkerHooks> = PyOnceLock::new();
 
-/// The application is being called for `method uri` from `peer`.
-pub fn request_started(method: &str, uri: &[u8], peer: &str, started: Instant) {
-    let mut r = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
+/// Executor `slot` runs the application for `method uri` from `peer`.
+pub fn request_started(slot: usize, method: &str, uri: &[u8], peer: &str, started: Instant) {
+    let mut all = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
+    if all.len() <= slot {
+        all.resize_with(slot + 1, InFlight::default);
+    }
+    let r = &mut all[slot];
     r.active = true;
     r.started = Some(started);
     r.method.clear();
@@ -73,12 +74,15 @@ pub fn request_started(method: &str, uri: &[u8], peer: &str, started: Instant) {
     r.peer.push_str(peer);
 }
 
-/// The application is done with the current request.
-pub fn request_finished() {
-    IN_FLIGHT
+/// Executor `slot` is out of the application.
+pub fn request_finished(slot: usize) {
+    if let Some(r) = IN_FLIGHT
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .active = false;
+        .get_mut(slot)
+    {
+        r.active = false;
+    }
 }
 
 /// Route SIGABRT to [`on_abort`], replacing the `_exit(1)` action that
@@ -122,7 +126,7 @@ fn on_abort(py: Python<'_>, _signum: i32, _frame: Bound<'_, PyAny>) {
     if let Some(hooks) = HOOKS.get(py) {
         hooks.worker_exit(py);
     }
-    flush_stdio(py);
+    crate::python::fork::flush_stdio(py);
     // SAFETY: `_exit` ends the process at once; nothing after it runs.
     // Called in normal context (a Python signal handler is ordinary code),
     // after our log lines were written with write(2) and Python's stdio
@@ -145,19 +149,31 @@ fn report(py: Python<'_>, pid: u32) -> String {
 
 fn describe_request(out: &mut String) {
     match IN_FLIGHT.try_lock() {
-        Ok(r) => write_request(out, &r),
-        Err(std::sync::TryLockError::Poisoned(p)) => write_request(out, &p.into_inner()),
+        Ok(all) => write_requests(out, &all),
+        Err(std::sync::TryLockError::Poisoned(p)) => write_requests(out, &p.into_inner()),
         Err(std::sync::TryLockError::WouldBlock) => {
             out.push_str("request in flight: unknown (its record was being updated)")
         }
     }
 }
 
-fn write_request(out: &mut String, r: &InFlight) {
-    if !r.active {
-        out.push_str("no request in flight");
-        return;
+/// Each request in flight (a gthread worker may have several), or
+/// `no request in flight`.
+fn write_requests(out: &mut String, all: &[InFlight]) {
+    let mut any = false;
+    for r in all.iter().filter(|r| r.active) {
+        if any {
+            out.push_str("; ");
+        }
+        write_request(out, r);
+        any = true;
     }
+    if !any {
+        out.push_str("no request in flight");
+    }
+}
+
+fn write_request(out: &mut String, r: &InFlight) {
     let _ = write!(
         out,
         "request in flight: {} {} from {}",
@@ -222,19 +238,6 @@ fn thread_stacks(py: Python<'_>, out: &mut String) -> PyResult<()> {
     Ok(())
 }
 
-/// Write out what the app printed and Python still buffers.
-fn flush_stdio(py: Python<'_>) {
-    if let Ok(sys) = py.import("sys") {
-        for name in ["stdout", "stderr"] {
-            if let Ok(stream) = sys.getattr(name)
-                && !stream.is_none()
-            {
-                let _ = stream.call_method0("flush");
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,10 +252,17 @@ mod tests {
             uri: "/a?b=c".into(),
             peer: "127.0.0.1".into(),
         };
-        write_request(&mut out, &r);
+        write_requests(&mut out, std::slice::from_ref(&r));
         assert_eq!(out, "request in flight: GET /a?b=c from 127.0.0.1");
         out.clear();
-        write_request(&mut out, &InFlight { active: false, ..r });
+        let idle = InFlight {
+            active: false,
+            ..InFlight::default()
+        };
+        write_requests(&mut out, &[idle, r]);
+        assert_eq!(out, "request in flight: GET /a?b=c from 127.0.0.1");
+        out.clear();
+        write_requests(&mut out, &[InFlight::default()]);
         assert_eq!(out, "no request in flight");
     }
 }

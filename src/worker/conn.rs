@@ -177,6 +177,9 @@ pub struct Conn {
     pub proxy_pending: bool,
     /// What the connection's PROXY header said, for all its requests.
     pub proxy: Option<ProxyHeader>,
+    /// The next response closes the connection (gthread's cap on
+    /// kept-alive connections).
+    pub close_after: bool,
 }
 
 impl Conn {
@@ -205,6 +208,7 @@ impl Conn {
             served: false,
             proxy_pending: false,
             proxy: None,
+            close_after: false,
         }
     }
 

@@ -8,8 +8,10 @@
 
 pub(crate) mod abort;
 mod conn;
+mod gthread;
 pub mod heartbeat;
 mod io_loop;
+mod limits;
 pub mod notice;
 mod reload;
 mod spool;
@@ -27,7 +29,6 @@ use crate::log::access::AccessLog;
 use crate::python;
 use crate::signals::{self, SignalPipe};
 use crate::sock::Listener;
-use crate::wsgi::Wsgi;
 use heartbeat::Heartbeat;
 
 /// gunicorn's WORKER_BOOT_ERROR.
@@ -82,11 +83,11 @@ pub fn run(mut boot: Boot<'_>) -> i32 {
     let hooks = std::mem::take(&mut boot.hooks);
     // gunicorn: `post_fork` right after "Booting worker"; an exception
     // there means the worker failed to boot.
-    let code = match Python::attach(|py| hooks.post_fork(py)) {
+    let (code, finalize) = match Python::attach(|py| hooks.post_fork(py)) {
         Ok(()) => serve(boot, &hooks),
         Err(e) => {
             error!("Exception in worker process\n{}", e.traceback.trim_end());
-            BOOT_ERROR
+            (BOOT_ERROR, true)
         }
     };
     info!("Worker exiting (pid: {pid})");
@@ -94,12 +95,20 @@ pub fn run(mut boot: Boot<'_>) -> i32 {
         hooks.worker_exit(py);
         drop(hooks);
     });
-    // atexit handlers, stdio flush, non-daemon threads: as `sys.exit`.
-    python::finalize();
+    if finalize {
+        // atexit handlers, stdio flush, non-daemon threads: as `sys.exit`.
+        python::finalize();
+    } else {
+        // A thread is still in the application: finalising would pull the
+        // interpreter from under it. Flush what Python buffered and go.
+        Python::attach(python::fork::flush_stdio);
+    }
     code
 }
 
-fn serve(boot: Boot<'_>, hooks: &WorkerHooks) -> i32 {
+/// Serve until told to stop: the exit status, and whether the interpreter
+/// may be finalised.
+fn serve(boot: Boot<'_>, hooks: &WorkerHooks) -> (i32, bool) {
     let cfg = boot.cfg;
     let installed =
         SignalPipe::install(&SIGNALS).and_then(|pipe| signals::exit_on_abort().map(|()| pipe));
@@ -110,21 +119,21 @@ fn serve(boot: Boot<'_>, hooks: &WorkerHooks) -> i32 {
         Ok(s) => s,
         Err(e) => {
             error!("Exception in worker process: cannot install signal handlers: {e}");
-            return BOOT_ERROR;
+            return (BOOT_ERROR, true);
         }
     };
     let access_log = match AccessLog::from_config(cfg) {
         Ok(log) => log,
         Err(e) => {
             error!("Exception in worker process: {e}");
-            return BOOT_ERROR;
+            return (BOOT_ERROR, true);
         }
     };
     if let Err(e) = crate::process::owner::switch_worker(cfg) {
         error!("Exception in worker process: {e}");
-        return BOOT_ERROR;
+        return (BOOT_ERROR, true);
     }
-    Python::attach(|py| {
+    let built = Python::attach(|py| {
         if let Err(e) = abort::install(py, hooks.clone_ref(py)) {
             // The `_exit(1)` action stays: a timeout still ends the worker.
             warn!(
@@ -142,20 +151,17 @@ fn serve(boot: Boot<'_>, hooks: &WorkerHooks) -> i32 {
                         broken = files;
                         app
                     }
-                    Err(code) => return code,
+                    Err(code) => return Err(code),
                 }
             }
-            None => match load(py, cfg) {
-                Ok(app) => app,
-                Err(code) => return code,
-            },
+            None => load(py, cfg)?,
         };
         let reloader = if cfg.reload {
             match reload::Reloader::start(py, cfg, broken) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     error!("Exception in worker process: {e}");
-                    return BOOT_ERROR;
+                    return Err(BOOT_ERROR);
                 }
             }
         } else {
@@ -163,44 +169,36 @@ fn serve(boot: Boot<'_>, hooks: &WorkerHooks) -> i32 {
         };
         signals::ignore_sigpipe();
         hooks.set_app(py, &app);
-        let wsgi = match Wsgi::new(py, app, cfg.workers > 1, cfg.sendfile) {
-            Ok(w) => w,
-            Err(e) => {
-                crate::exception!(
-                    "Exception in worker process\n{}",
-                    python::format_exception(py, &e)
-                );
-                return BOOT_ERROR;
-            }
-        };
-        // gunicorn: after the app is loaded and the reloader started,
-        // before the worker counts as booted.
-        if let Err(e) = hooks.call_worker(py, Hook::PostWorkerInit) {
-            error!("Exception in worker process\n{}", e.traceback.trim_end());
-            return BOOT_ERROR;
-        }
         let parts = io_loop::Parts {
             cfg,
             listeners: boot.listeners,
             signals,
             heartbeat: boot.heartbeat,
             master: boot.master,
-            wsgi,
+            app,
             access_log,
             notifier: boot.notifier,
             max_requests: boot.max_requests,
             reloader,
             hooks,
         };
-        let lp = io_loop::IoLoop::new(py, parts);
-        match lp {
-            Ok(mut lp) => lp.run(py),
-            Err(e) => {
-                error!("Exception in worker process: {e}");
-                BOOT_ERROR
-            }
+        let lp = io_loop::IoLoop::new(py, parts).map_err(|msg| {
+            error!("{msg}");
+            BOOT_ERROR
+        })?;
+        // gunicorn: after the app is loaded and the reloader started,
+        // before the worker counts as booted.
+        if let Err(e) = hooks.call_worker(py, Hook::PostWorkerInit) {
+            error!("Exception in worker process\n{}", e.traceback.trim_end());
+            return Err(BOOT_ERROR);
         }
-    })
+        Ok(lp)
+    });
+    match built {
+        // The loop takes the GIL itself, when and as long as it needs it.
+        Ok(mut lp) => lp.run(),
+        Err(code) => (code, true),
+    }
 }
 
 /// Import the application, reporting failures as gunicorn's worker does:

@@ -40,7 +40,6 @@ impl SyncExecutor {
     pub fn release(&mut self, id: usize) {
         if self.active == Some(id) {
             self.active = None;
-            super::abort::request_finished();
         }
     }
 

@@ -206,11 +206,16 @@ struct HeaderKeys {
 }
 
 impl EnvironBuilder {
-    pub fn new(py: Python<'_>, multiprocess: bool, script_name: String) -> PyResult<Self> {
+    pub fn new(
+        py: Python<'_>,
+        multiprocess: bool,
+        multithread: bool,
+        script_name: String,
+    ) -> PyResult<Self> {
         let base = PyDict::new(py);
         base.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
         base.set_item("wsgi.errors", Py::new(py, ErrorStream)?)?;
-        base.set_item("wsgi.multithread", false)?;
+        base.set_item("wsgi.multithread", multithread)?;
         base.set_item("wsgi.multiprocess", multiprocess)?;
         base.set_item("wsgi.run_once", false)?;
         base.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;

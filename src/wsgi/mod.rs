@@ -97,12 +97,13 @@ impl Wsgi {
         py: Python<'_>,
         app: Py<PyAny>,
         multiprocess: bool,
+        multithread: bool,
         sendfile: bool,
     ) -> PyResult<Self> {
         let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
         Ok(Wsgi {
             app,
-            environ: EnvironBuilder::new(py, multiprocess, script_name)?,
+            environ: EnvironBuilder::new(py, multiprocess, multithread, script_name)?,
             sendfile,
         })
     }

@@ -4,15 +4,25 @@
 //! Connections move through [`State`]: head, body, ready, responding,
 //! closing, lingering. Requests reach the application only when complete
 //! (`request`), and its response is pulled only as fast as the client takes
-//! it (`respond`), so Python never waits on a socket. The GIL is released
-//! only around `epoll_wait`.
+//! it (`respond`), so Python never waits on a socket.
+//!
+//! Who calls the application is the [`Executor`]: with `sync`, the loop
+//! itself, one request at a time, holding the GIL for a whole turn and
+//! releasing it around `epoll_wait`; with `gthread`, a pool of threads
+//! the loop hands connections to, while the loop itself runs without the
+//! GIL and takes it only for rare work (closing a response cut short,
+//! `--reload` checks, Python-level signal handlers).
 
 mod reloading;
 mod request;
 mod respond;
 mod slab;
 
+pub(super) use respond::Responder;
+
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -21,24 +31,28 @@ use nix::unistd::Pid;
 use pyo3::prelude::*;
 use tracing::{debug, error, info, warn};
 
-use super::conn::{Conn, READ_BUDGET, State};
+use super::conn::{Conn, Flush, READ_BUDGET, State};
+use super::gthread::{self, Pool};
 use super::heartbeat::Heartbeat;
+use super::limits::ClientLimits;
 use super::notice::{Kind, Notifier};
 use super::reload::Reloader;
 use super::sync::SyncExecutor;
-use crate::config::{Config, ProxyMode};
+use crate::config::{Config, ProxyMode, WorkerClass};
 use crate::hooks::{self, Hook, WorkerHooks};
-use crate::http::date::HttpDate;
 use crate::http::parser::{Limits, ParserConfig};
 use crate::log::access::AccessLog;
 use crate::signals::SignalPipe;
 use crate::sock::Listener;
 use crate::wsgi::{self, Wsgi};
+use respond::{ResponderParts, SharedAccessLog, Stopping};
 use slab::Slab;
 
 const TOKEN_SIGNALS: u64 = u64::MAX;
 /// The `--reload` inotify descriptor; far from both listeners and slots.
 const TOKEN_RELOAD: u64 = u64::MAX / 2;
+/// The gthread pool's "connections are back" eventfd.
+const TOKEN_EXECUTOR: u64 = u64::MAX / 2 + 1;
 /// Listener `i` has token `TOKEN_LISTENER_BASE - i`; connections use their slot index.
 const TOKEN_LISTENER_BASE: u64 = u64::MAX - 1;
 /// Connections accepted per listener wake-up, so one worker does not take
@@ -47,8 +61,6 @@ const ACCEPT_BATCH: usize = 64;
 /// After accept fails (out of descriptors or memory), wait this long
 /// before trying again, rather than spin on a level-triggered listener.
 const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
-/// Response bytes buffered per connection before the app's iterator is paused.
-const OUT_HIGH_WATER: usize = 256 * 1024;
 /// A client that stops sending mid-request, or stops reading our response,
 /// for this long is dropped.
 const IO_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -67,6 +79,8 @@ const TICK: Duration = Duration::from_millis(TICK_MS as u64);
 /// It is also touched before each app call, so this is how much of
 /// `--timeout` a request can lose: small, so a request is given its timeout.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
+/// On exit, how long executor threads get to leave the application.
+const QUIT_WAIT: Duration = Duration::from_secs(1);
 
 /// How the worker is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,38 +95,49 @@ enum Mode {
 }
 
 /// What a step of a connection's state machine wants next.
-enum Step {
+pub(in crate::worker) enum Step {
     Continue,
     Wait,
     Close,
 }
 
-struct ListenerSlot<'a> {
-    listener: &'a Listener,
-    server: wsgi::environ::Server,
+/// Who calls the application.
+enum Executor {
+    /// sync: the loop itself, for one request at a time.
+    Inline {
+        queue: SyncExecutor,
+        responder: Box<Responder>,
+    },
+    /// gthread: the pool's threads; the loop hands them connections.
+    Threads(Pool),
 }
 
 /// The loop of one worker process.
 pub struct IoLoop<'a> {
     cfg: &'a Config,
     epoll: Epoll,
-    listeners: Vec<ListenerSlot<'a>>,
+    listeners: &'a [Listener],
     accepting: bool,
     /// Accepting is paused after a failure until then.
     accept_resume: Option<Instant>,
     conns: Slab,
-    executor: SyncExecutor,
+    executor: Executor,
+    /// Told to every executor when the worker starts stopping.
+    stopping: Arc<AtomicBool>,
+    /// gthread: above this many open connections, responses close theirs
+    /// (gunicorn's `worker_connections - threads`).
+    max_keepalived: usize,
     signals: SignalPipe,
     heartbeat: Heartbeat,
     last_notify: Instant,
     master: Pid,
-    wsgi: Wsgi,
     /// Parser settings for peers outside / inside `forwarded_allow_ips`.
     parser: ParserConfig,
     parser_trusted: ParserConfig,
     keepalive: Duration,
-    date: HttpDate,
-    access_log: Option<AccessLog>,
+    limits: ClientLimits,
+    /// Reopened on USR1; the executors write to it.
+    access_log: Option<SharedAccessLog>,
     mode: Mode,
     last_sweep: Instant,
     /// Where large request bodies are spooled.
@@ -122,8 +147,6 @@ pub struct IoLoop<'a> {
     revisit: Vec<usize>,
     /// Tells the master we serve, and when we would like to be replaced.
     notifier: Notifier,
-    /// Requests the application was called for.
-    requests: u64,
     /// `--max-requests` with this worker's jitter; 0: never replaced for it.
     max_requests: u64,
     /// `--reload`: watches the source files.
@@ -142,7 +165,8 @@ pub struct Parts<'a> {
     pub heartbeat: Heartbeat,
     /// The master's pid: when our parent changes, the master is gone.
     pub master: Pid,
-    pub wsgi: Wsgi,
+    /// The loaded application.
+    pub app: Py<PyAny>,
     pub access_log: Option<AccessLog>,
     pub notifier: Notifier,
     /// `--max-requests` plus this worker's jitter (0: no limit).
@@ -152,36 +176,88 @@ pub struct Parts<'a> {
 }
 
 impl<'a> IoLoop<'a> {
-    pub fn new(py: Python<'_>, parts: Parts<'a>) -> std::io::Result<Self> {
+    /// Build the loop and its executor. An error is a message for the
+    /// error log (the worker then fails to boot).
+    pub fn new(py: Python<'_>, parts: Parts<'a>) -> Result<Self, String> {
         let Parts {
             cfg,
             listeners,
             signals,
             heartbeat,
             master,
-            wsgi,
+            app,
             access_log,
             notifier,
             max_requests,
             reloader,
             hooks,
         } = parts;
-        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        epoll.add(
-            &signals,
-            EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_SIGNALS),
-        )?;
-        let listeners = listeners
-            .iter()
-            .map(|l| ListenerSlot {
-                listener: l,
-                server: wsgi::environ::Server::new(py, l),
-            })
-            .collect();
+        let io = |e: std::io::Error| format!("Exception in worker process: {e}");
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| io(e.into()))?;
+        epoll
+            .add(
+                &signals,
+                EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_SIGNALS),
+            )
+            .map_err(|e| io(e.into()))?;
         let parser = parser_config(cfg);
         let parser_trusted = ParserConfig {
             peer_trusted: true,
             ..parser.clone()
+        };
+        let access_log = access_log.map(|log| Arc::new(Mutex::new(log)));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let limits = ClientLimits::from_config(cfg);
+        let threaded = cfg.worker_class == WorkerClass::Gthread;
+        let mut responders = Vec::with_capacity(cfg.threads);
+        for slot in 0..cfg.threads {
+            let wsgi = Wsgi::new(
+                py,
+                app.clone_ref(py),
+                cfg.workers > 1,
+                threaded,
+                cfg.sendfile,
+            )
+            .map_err(|e| {
+                format!(
+                    "Exception in worker process\n{}",
+                    crate::python::format_exception(py, &e).trim_end()
+                )
+            })?;
+            responders.push(Responder::new(ResponderParts {
+                wsgi,
+                servers: listeners
+                    .iter()
+                    .map(|l| wsgi::environ::Server::new(py, l))
+                    .collect(),
+                hooks: hooks.clone_ref(py),
+                access_log: access_log.clone(),
+                limits: limits.clone(),
+                keepalive_off: cfg.keepalive == 0,
+                stopping: Stopping {
+                    flag: Arc::clone(&stopping),
+                    signals: signals.watch(),
+                },
+                slot,
+            }));
+        }
+        let executor = if threaded {
+            let pool = Pool::start(responders).map_err(io)?;
+            epoll
+                .add(
+                    pool.wake_fd(),
+                    EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_EXECUTOR),
+                )
+                .map_err(|e| io(e.into()))?;
+            Executor::Threads(pool)
+        } else {
+            let responder = responders
+                .pop()
+                .ok_or_else(|| io(std::io::ErrorKind::InvalidInput.into()))?;
+            Executor::Inline {
+                queue: SyncExecutor::default(),
+                responder: Box::new(responder),
+            }
         };
         let now = Instant::now();
         let mut lp = IoLoop {
@@ -191,23 +267,23 @@ impl<'a> IoLoop<'a> {
             accepting: false,
             accept_resume: None,
             conns: Slab::default(),
-            executor: SyncExecutor::default(),
+            executor,
+            stopping,
+            max_keepalived: cfg.worker_connections.saturating_sub(cfg.threads),
             signals,
             heartbeat,
             last_notify: now,
             master,
-            wsgi,
             parser,
             parser_trusted,
             keepalive: Duration::from_secs(cfg.keepalive),
-            date: HttpDate::default(),
+            limits,
             access_log,
             mode: Mode::Running,
             last_sweep: now,
             tmp_dir: std::env::temp_dir(),
             revisit: Vec::new(),
             notifier,
-            requests: 0,
             max_requests,
             reloader,
             hooks,
@@ -215,14 +291,35 @@ impl<'a> IoLoop<'a> {
         };
         if let Some(fd) = lp.reloader.as_ref().and_then(Reloader::fd) {
             lp.epoll
-                .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_RELOAD))?;
+                .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_RELOAD))
+                .map_err(|e| io(e.into()))?;
         }
-        lp.set_accepting(true)?;
+        lp.set_accepting(true).map_err(io)?;
         Ok(lp)
     }
 
-    /// Serve until told to stop. Returns the worker's exit status.
-    pub fn run(&mut self, py: Python<'_>) -> i32 {
+    /// Serve until told to stop. Returns the worker's exit status, and
+    /// whether the interpreter may be finalised (not while an executor
+    /// thread is still inside the application).
+    pub fn run(&mut self) -> (i32, bool) {
+        let status = self.serve();
+        let finalize = match &mut self.executor {
+            Executor::Inline { .. } => true,
+            Executor::Threads(pool) => {
+                // Stopping gracefully, the threads are idle by now unless
+                // the graceful timeout ran out; after INT/QUIT, give a
+                // request in progress a moment, as gunicorn's quick exit.
+                let finished = pool.shutdown(QUIT_WAIT);
+                if !finished {
+                    warn!("An executor thread is still in the application; exiting without it");
+                }
+                finished
+            }
+        };
+        (status, finalize)
+    }
+
+    fn serve(&mut self) -> i32 {
         let mut events = vec![EpollEvent::empty(); 256];
         let _ = self.heartbeat.notify();
         // The master waits for this before stopping the worker we replace.
@@ -237,46 +334,58 @@ impl<'a> IoLoop<'a> {
                 }
                 _ => {}
             }
-            let epoll = &self.epoll;
             let timeout = if self.revisit.is_empty() {
                 EpollTimeout::from(TICK_MS)
             } else {
                 EpollTimeout::ZERO
             };
-            let n = match py.detach(|| epoll.wait(&mut events, timeout)) {
-                Ok(n) => n,
-                Err(nix::errno::Errno::EINTR) => 0,
+            let (n, interrupted) = match self.epoll.wait(&mut events, timeout) {
+                Ok(n) => (n, false),
+                Err(nix::errno::Errno::EINTR) => (0, true),
                 Err(e) => {
                     error!("epoll_wait failed: {e}");
                     return 1;
                 }
             };
-            // Python-level signal handlers (our SIGABRT report, the app's
-            // own) run here when no Python code is running to run them.
-            if let Err(e) = py.check_signals() {
-                error!(
-                    "A Python signal handler raised\n{}",
-                    crate::python::format_exception(py, &e).trim_end()
-                );
-            }
-            for ev in &events[..n] {
-                if self.mode == Mode::Quit {
-                    break;
+            match self.executor {
+                // The app runs in this thread: hold the GIL for the turn,
+                // so each request does not take and release it.
+                Executor::Inline { .. } => Python::attach(|py| {
+                    run_python_signal_handlers(py);
+                    self.turn(&events[..n]);
+                }),
+                Executor::Threads(_) => {
+                    // Python runs signal handlers in the main thread only,
+                    // and this one rarely runs Python: give them a chance
+                    // when a signal interrupted the wait.
+                    if interrupted {
+                        Python::attach(run_python_signal_handlers);
+                    }
+                    self.turn(&events[..n]);
                 }
-                self.dispatch(py, ev.data(), ev.events());
-            }
-            for id in std::mem::take(&mut self.revisit) {
-                self.advance(py, id);
-            }
-            self.run_ready(py);
-            self.housekeeping(py);
-            if hooks::stop_asked() {
-                self.stop_gracefully();
             }
         }
     }
 
-    fn dispatch(&mut self, py: Python<'_>, token: u64, flags: EpollFlags) {
+    /// Everything one wake-up of the loop has to do.
+    fn turn(&mut self, events: &[EpollEvent]) {
+        for ev in events {
+            if self.mode == Mode::Quit {
+                break;
+            }
+            self.dispatch(ev.data(), ev.events());
+        }
+        for id in std::mem::take(&mut self.revisit) {
+            self.advance(id);
+        }
+        self.run_ready();
+        self.housekeeping();
+        if hooks::stop_asked() {
+            self.stop_gracefully();
+        }
+    }
+
+    fn dispatch(&mut self, token: u64, flags: EpollFlags) {
         if token == TOKEN_SIGNALS {
             self.handle_signals();
             return;
@@ -285,8 +394,12 @@ impl<'a> IoLoop<'a> {
             self.reload_events();
             return;
         }
+        if token == TOKEN_EXECUTOR {
+            self.collect_finished();
+            return;
+        }
         if token > TOKEN_LISTENER_BASE - self.listeners.len() as u64 {
-            self.accept((TOKEN_LISTENER_BASE - token) as usize, py);
+            self.accept((TOKEN_LISTENER_BASE - token) as usize);
             return;
         }
         let id = token as usize;
@@ -303,7 +416,36 @@ impl<'a> IoLoop<'a> {
         if flags.intersects(EpollFlags::EPOLLOUT | hangup) {
             conn.writable = true;
         }
-        self.advance(py, id);
+        self.advance(id);
+    }
+
+    /// Connections the executor threads are done with.
+    fn collect_finished(&mut self) {
+        let Executor::Threads(pool) = &self.executor else {
+            return;
+        };
+        for done in pool.finished() {
+            let gthread::Done {
+                id,
+                mut conn,
+                step,
+                counted,
+            } = done;
+            if let Some(n) = counted {
+                self.request_counted(n);
+            }
+            // Readiness that came while a thread had the connection was
+            // not seen here (the slot was empty): try both again.
+            conn.readable = true;
+            conn.writable = true;
+            match step {
+                Step::Close => self.close(id, conn),
+                Step::Continue | Step::Wait => {
+                    self.conns.put_back(id, conn);
+                    self.advance(id);
+                }
+            }
+        }
     }
 
     fn handle_signals(&mut self) {
@@ -324,6 +466,7 @@ impl<'a> IoLoop<'a> {
     /// whose exception ends the worker as an unexpected one.
     pub(super) fn worker_int(&mut self) {
         hooks::set_alive(false);
+        self.stopping.store(true, Ordering::Relaxed);
         if let Err(e) = Python::attach(|py| self.hooks.call_worker(py, Hook::WorkerInt)) {
             error!("Exception in worker process\n{}", e.traceback.trim_end());
             self.exit_status = crate::worker::abort::UNEXPECTED_STATUS;
@@ -336,8 +479,8 @@ impl<'a> IoLoop<'a> {
         if let Err(e) = crate::log::reopen() {
             error!("Cannot reopen the error log: {e}");
         }
-        if let Some(log) = &mut self.access_log
-            && let Err(e) = log.reopen()
+        if let Some(log) = &self.access_log
+            && let Err(e) = log.lock().unwrap_or_else(PoisonError::into_inner).reopen()
         {
             error!("Cannot reopen the access log: {e}");
         }
@@ -353,6 +496,7 @@ impl<'a> IoLoop<'a> {
             return;
         }
         hooks::set_alive(false);
+        self.stopping.store(true, Ordering::Relaxed);
         self.mode = Mode::Graceful {
             deadline: deadline_in(Duration::from_secs(self.cfg.graceful_timeout)),
         };
@@ -369,16 +513,16 @@ impl<'a> IoLoop<'a> {
         if on == self.accepting {
             return Ok(());
         }
-        for (i, slot) in self.listeners.iter().enumerate() {
+        for (i, listener) in self.listeners.iter().enumerate() {
             if on {
                 // EPOLLEXCLUSIVE: one worker is woken per connection, not all.
                 let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE;
                 self.epoll.add(
-                    slot.listener,
+                    listener,
                     EpollEvent::new(flags, TOKEN_LISTENER_BASE - i as u64),
                 )?;
             } else {
-                self.epoll.delete(slot.listener)?;
+                self.epoll.delete(listener)?;
             }
         }
         self.accepting = on;
@@ -398,11 +542,10 @@ impl<'a> IoLoop<'a> {
         }
     }
 
-    fn accept(&mut self, index: usize, py: Python<'_>) {
-        let Some(slot) = self.listeners.get(index) else {
+    fn accept(&mut self, index: usize) {
+        let Some(listener) = self.listeners.get(index) else {
             return;
         };
-        let listener = slot.listener;
         for _ in 0..ACCEPT_BATCH {
             if self.conns.live >= self.cfg.worker_connections || self.mode != Mode::Running {
                 let _ = self.set_accepting(false);
@@ -429,12 +572,12 @@ impl<'a> IoLoop<'a> {
                     if let Err(e) = registered {
                         warn!("Cannot watch a new connection: {e}");
                         if let Some(conn) = self.conns.take(id) {
-                            self.close(py, id, conn);
+                            self.close(id, conn);
                         }
                         continue;
                     }
                     // Requests often arrive with the connection: try at once.
-                    self.advance(py, id);
+                    self.advance(id);
                 }
                 Ok(None) => return,
                 Err(e) => {
@@ -447,21 +590,20 @@ impl<'a> IoLoop<'a> {
         }
     }
 
-    /// Run queued requests while the application is free.
-    fn run_ready(&mut self, py: Python<'_>) {
+    /// sync: run queued requests while the application is free.
+    fn run_ready(&mut self) {
         while self.mode != Mode::Quit
-            && let Some(id) = self.executor.next()
+            && let Executor::Inline { queue, .. } = &mut self.executor
+            && let Some(id) = queue.next()
         {
             match self.conns.slots.get(id) {
-                Some(Some(conn)) if matches!(conn.state, State::Ready { .. }) => {
-                    self.advance(py, id)
-                }
+                Some(Some(conn)) if matches!(conn.state, State::Ready { .. }) => self.advance(id),
                 _ => {
                     // Only a connection with a complete request can be queued.
                     debug_assert!(false, "connection {id} queued without a request");
-                    self.executor.forget(id);
+                    queue.forget(id);
                     if let Some(conn) = self.conns.take(id) {
-                        self.close(py, id, conn);
+                        self.close(id, conn);
                     }
                 }
             }
@@ -469,7 +611,7 @@ impl<'a> IoLoop<'a> {
     }
 
     /// Drive connection `id` as far as it can go without waiting.
-    fn advance(&mut self, py: Python<'_>, id: usize) {
+    fn advance(&mut self, id: usize) {
         let Some(mut conn) = self.conns.take(id) else {
             return;
         };
@@ -478,8 +620,13 @@ impl<'a> IoLoop<'a> {
             let step = match conn.state {
                 State::Head => self.step_head(&mut conn),
                 State::Body { .. } => self.step_body(&mut conn),
-                State::Ready { .. } => self.step_ready(py, id, &mut conn),
-                State::Responding(_) => self.step_respond(py, id, &mut conn),
+                State::Ready { .. } | State::Responding(_) => match self.answer(id, conn) {
+                    Answered::Here(back, step) => {
+                        conn = back;
+                        step
+                    }
+                    Answered::Away => return,
+                },
                 State::Closing => request::step_closing(&mut conn),
                 State::Lingering => request::step_lingering(&mut conn),
             };
@@ -493,19 +640,98 @@ impl<'a> IoLoop<'a> {
                     return;
                 }
                 Step::Close => {
-                    self.close(py, id, conn);
+                    self.close(id, conn);
                     return;
                 }
             }
         }
     }
 
-    fn close(&mut self, py: Python<'_>, id: usize, mut conn: Conn) {
-        if let State::Responding(r) = &mut conn.state {
-            self.end_app(py, id, r);
-            self.post_request(py, r);
+    /// A connection with a request for the application or a response from
+    /// it: served here (sync), or handed to an executor thread (gthread)
+    /// unless it only has buffered bytes to send.
+    fn answer(&mut self, id: usize, mut conn: Conn) -> Answered {
+        let ready = matches!(conn.state, State::Ready { .. });
+        if let Executor::Threads(_) = self.executor {
+            if let Some(step) = self.send_buffered(&mut conn) {
+                return Answered::Here(conn, step);
+            }
+            if ready {
+                conn.close_after = self.conns.live > self.max_keepalived;
+            }
         }
-        self.executor.forget(id);
+        match &mut self.executor {
+            Executor::Inline { queue, .. } => {
+                if ready && !queue.try_start(id) {
+                    conn.deadline = far_future();
+                    return Answered::Here(conn, Step::Wait);
+                }
+            }
+            Executor::Threads(pool) => {
+                pool.submit(gthread::Job { id, conn });
+                return Answered::Away;
+            }
+        }
+        if ready {
+            // Back-to-back requests must never look like a hung worker.
+            self.beat();
+            if self.mode == Mode::Quit {
+                if let Executor::Inline { queue, .. } = &mut self.executor {
+                    queue.release(id);
+                }
+                return Answered::Here(conn, Step::Close);
+            }
+        }
+        let Executor::Inline { queue, responder } = &mut self.executor else {
+            return Answered::Here(conn, Step::Close);
+        };
+        let (step, counted) = Python::attach(|py| responder.serve(py, &mut conn));
+        if !respond::app_busy(&conn.state) {
+            queue.release(id);
+        }
+        if let Some(n) = counted {
+            self.request_counted(n);
+            // A TERM that came while the app ran is handled before the
+            // next request is read.
+            if self.signals.pending() {
+                self.handle_signals();
+            }
+        }
+        Answered::Here(conn, step)
+    }
+
+    /// gthread: send what a response has buffered, without Python (a slow
+    /// reader is served from here, not by a thread). `Some` when the
+    /// client must be waited for; `None` when a thread has work to do:
+    /// produce more, finish the response, or end a broken one.
+    fn send_buffered(&self, conn: &mut Conn) -> Option<Step> {
+        let State::Responding(mut r) = std::mem::replace(&mut conn.state, State::Closing) else {
+            return None;
+        };
+        let step = match respond::send_ready(conn, &mut r) {
+            Flush::Blocked => {
+                // Only progress earns more time, as in `Responder::serve`.
+                if conn.take_write_progress() {
+                    conn.deadline = deadline_in(self.limits.body_timeout);
+                }
+                Some(Step::Wait)
+            }
+            Flush::Done | Flush::Failed => None,
+        };
+        conn.state = State::Responding(r);
+        step
+    }
+
+    fn close(&mut self, id: usize, mut conn: Conn) {
+        if let State::Responding(r) = &mut conn.state {
+            Python::attach(|py| {
+                respond::end_app(py, r);
+                respond::post_request(py, self.hooks, r);
+            });
+        }
+        if let Executor::Inline { queue, .. } = &mut self.executor {
+            queue.forget(id);
+        }
         let _ = self.epoll.delete(&conn.fd);
         drop(conn);
         self.conns.release(id);
@@ -534,10 +760,8 @@ impl<'a> IoLoop<'a> {
     /// master for a successor. This worker goes on serving until the
     /// successor has loaded the app and the master sends TERM, so no
     /// request waits on a worker that is booting.
-    pub(super) fn count_request(&mut self) {
-        self.requests += 1;
-        hooks::set_requests(self.requests);
-        if self.requests == self.max_requests {
+    fn request_counted(&mut self, n: u64) {
+        if n == self.max_requests {
             info!("Autorestarting worker after current request.");
             hooks::set_alive(false);
             self.notifier.send(Kind::Retire);
@@ -545,7 +769,7 @@ impl<'a> IoLoop<'a> {
     }
 
     /// Heartbeat, accept back-off and idle timeouts, about once a second.
-    fn housekeeping(&mut self, py: Python<'_>) {
+    fn housekeeping(&mut self) {
         self.beat();
         self.notifier.retry();
         let now = Instant::now();
@@ -553,7 +777,7 @@ impl<'a> IoLoop<'a> {
             return;
         }
         self.last_sweep = now;
-        self.reload_tick(py);
+        self.reload_tick();
         self.maybe_resume_accepting();
         for id in self.conns.matching(|c| c.deadline <= now) {
             let Some(mut conn) = self.conns.take(id) else {
@@ -577,8 +801,30 @@ impl<'a> IoLoop<'a> {
                     conn.remote_addr
                 );
             }
-            self.close(py, id, conn);
+            self.close(id, conn);
         }
+    }
+}
+
+/// What `answer` did with a connection.
+// A connection is moved in and out of its slot on every step anyway; one
+// more move costs less than boxing it.
+#[allow(clippy::large_enum_variant)]
+enum Answered {
+    /// Still here, with the next step.
+    Here(Conn, Step),
+    /// An executor thread has it; it comes back through `collect_finished`.
+    Away,
+}
+
+/// Run the Python-level signal handlers that are due (our SIGABRT report,
+/// the app's own): Python runs them only when the main thread runs Python.
+fn run_python_signal_handlers(py: Python<'_>) {
+    if let Err(e) = py.check_signals() {
+        error!(
+            "A Python signal handler raised\n{}",
+            crate::python::format_exception(py, &e).trim_end()
+        );
     }
 }
 

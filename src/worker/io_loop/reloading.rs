@@ -16,8 +16,11 @@ impl IoLoop<'_> {
     }
 
     /// From housekeeping, about once a second.
-    pub(super) fn reload_tick(&mut self, py: Python<'_>) {
-        let changed = self.reloader.as_mut().and_then(|r| r.tick(py));
+    pub(super) fn reload_tick(&mut self) {
+        let Some(reloader) = self.reloader.as_mut() else {
+            return;
+        };
+        let changed = Python::attach(|py| reloader.tick(py));
         self.reload_if(changed);
     }
 

@@ -1,26 +1,64 @@
 //! The answering side of a connection: calling the application for a
-//! complete request (one at a time, through the sync executor), then
-//! pumping its response to the socket as fast as the client takes it.
+//! complete request, then pumping its response to the socket as fast as
+//! the client takes it.
+//!
+//! A [`Responder`] is everything one executor needs for that: its own
+//! environ builder and date cache, the hooks, the shared access log. The
+//! sync worker's loop has one and uses it inline; each gthread executor
+//! thread has its own and is handed connections by the loop. Either way
+//! the socket is non-blocking: when the client stops taking bytes, the
+//! connection goes back to the loop, which writes the rest as the client
+//! reads and asks for more once the buffer has drained.
 
 use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use nix::sys::signal::Signal;
 use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
 use pyo3::types::PyDict;
 use tracing::{debug, error, warn};
 
 use super::request::error_page;
-use super::{IO_IDLE_TIMEOUT, IoLoop, Mode, OUT_HIGH_WATER, Step, deadline_in, far_future};
+use super::{Step, deadline_in};
+use crate::hooks::{self, WorkerHooks};
 use crate::http::ParseError;
+use crate::http::date::HttpDate;
 use crate::http::error::latin1;
 use crate::http::framing::BodyFramer;
 use crate::http::parser::RequestHead;
 use crate::http::response::{RequestInfo, ResponseHead};
-use crate::log::access::{AccessEntry, find_environ};
+use crate::log::access::{AccessEntry, AccessLog, find_environ};
 use crate::log::{python, statsd};
+use crate::signals::Pending;
 use crate::worker::abort;
 use crate::worker::conn::{Conn, FileSend, Flush, Responding, State};
-use crate::wsgi::{self, CallError};
+use crate::worker::limits::ClientLimits;
+use crate::wsgi::{self, CallError, Wsgi};
+
+/// The access log, shared by a worker's executors.
+pub type SharedAccessLog = Arc<Mutex<AccessLog>>;
+
+/// Signals that stop a worker: a response being made when one arrives
+/// already says `Connection: close`.
+const STOP_SIGNALS: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT];
+
+/// Whether the worker is stopping, as every executor sees it.
+#[derive(Clone)]
+pub struct Stopping {
+    /// Set by the loop once it stops (TERM handled, INT/QUIT, max requests).
+    pub flag: Arc<AtomicBool>,
+    /// A stop signal the loop has not handled yet (it may be busy).
+    pub signals: Pending,
+}
+
+impl Stopping {
+    fn now(&self) -> bool {
+        self.flag.load(Ordering::Relaxed) || self.signals.any_of(&STOP_SIGNALS)
+    }
+}
 
 /// Where pumping a response got to.
 enum Pump {
@@ -34,25 +72,98 @@ enum Pump {
     Complete,
 }
 
-impl IoLoop<'_> {
-    pub(super) fn step_ready(&mut self, py: Python<'_>, id: usize, conn: &mut Conn) -> Step {
-        if !self.executor.try_start(id) {
-            conn.deadline = far_future();
-            return Step::Wait;
+/// What one executor needs to answer requests.
+pub struct Responder {
+    wsgi: Wsgi,
+    /// Per listener: the environ's SERVER_NAME/SERVER_PORT.
+    servers: Vec<wsgi::environ::Server>,
+    date: HttpDate,
+    hooks: WorkerHooks,
+    access_log: Option<SharedAccessLog>,
+    limits: ClientLimits,
+    /// `--keep-alive 0`: every response closes its connection.
+    keepalive_off: bool,
+    stopping: Stopping,
+    /// This executor's line in the SIGABRT report.
+    slot: usize,
+}
+
+/// What a [`Responder`] is made of.
+pub struct ResponderParts {
+    pub wsgi: Wsgi,
+    pub servers: Vec<wsgi::environ::Server>,
+    pub hooks: WorkerHooks,
+    pub access_log: Option<SharedAccessLog>,
+    pub limits: ClientLimits,
+    pub keepalive_off: bool,
+    pub stopping: Stopping,
+    pub slot: usize,
+}
+
+impl Responder {
+    pub fn new(parts: ResponderParts) -> Self {
+        let ResponderParts {
+            wsgi,
+            servers,
+            hooks,
+            access_log,
+            limits,
+            keepalive_off,
+            stopping,
+            slot,
+        } = parts;
+        Responder {
+            wsgi,
+            servers,
+            date: HttpDate::default(),
+            hooks,
+            access_log,
+            limits,
+            keepalive_off,
+            stopping,
+            slot,
         }
-        // Back-to-back requests must never look like a hung worker.
-        self.beat();
-        if self.mode == Mode::Quit {
-            self.executor.release(id);
-            return Step::Close;
-        }
+    }
+
+    /// Serve `conn`'s complete request or its response in progress as far
+    /// as it goes without waiting. Returns the next step for the loop and,
+    /// when the application was called, the worker's request count (for
+    /// `--max-requests`).
+    pub fn serve(&mut self, py: Python<'_>, conn: &mut Conn) -> (Step, Option<u64>) {
+        let mut counted = None;
+        let step = loop {
+            let step = match conn.state {
+                State::Ready { .. } => {
+                    counted = self.call(py, conn).or(counted);
+                    Step::Continue
+                }
+                State::Responding(_) => self.step_respond(py, conn),
+                _ => break Step::Continue,
+            };
+            if !matches!(step, Step::Continue) {
+                break step;
+            }
+        };
+        abort::request_finished(self.slot);
+        (step, counted)
+    }
+
+    /// Call the application for a complete request. Returns the worker's
+    /// request count when it was called (a failing `pre_request` hook
+    /// answers 500 without calling it, and the request does not count).
+    fn call(&mut self, py: Python<'_>, conn: &mut Conn) -> Option<u64> {
         let State::Ready { head, body } = std::mem::replace(&mut conn.state, State::Closing) else {
-            self.executor.release(id);
-            return Step::Close;
+            return None;
         };
         // For the SIGABRT report, should the app (or a request hook) hang.
         let mut started = Instant::now();
-        abort::request_started(head.method(), head.uri(), &conn.remote_addr, started);
+        abort::request_started(
+            self.slot,
+            head.method(),
+            head.uri(),
+            &conn.remote_addr,
+            started,
+        );
         // The request hooks' `req`, made only when one is configured.
         let hook_request = self
             .hooks
@@ -72,29 +183,24 @@ impl IoLoop<'_> {
         }
         // Early hints go straight out only when nothing is queued ahead.
         let socket = (conn.fd.as_raw_fd(), conn.out_pending() == 0);
-        let server = &self.listeners[conn.listener].server;
+        let server = &self.servers[conn.listener];
         let peer = conn
             .peer_py
             .get_or_insert_with(|| wsgi::environ::Peer::new(py, &conn.peer, conn.proxy.as_ref()));
         peer.ensure_socket(py, conn.fd.as_fd());
         let keep_environ = self.access_log.is_some() || self.hooks.wants_environ();
-        let result = match pre_request_failed {
+        let (result, counted) = match pre_request_failed {
             // As gunicorn: the app is not called, the failure is answered
             // like the app's own (500), and the request is not counted.
-            Some(e) => Err(CallError::App(e.traceback)),
+            Some(e) => (Err(CallError::App(e.traceback)), None),
             None => {
                 let result = self
                     .wsgi
                     .call(py, &head, body, peer, server, socket, keep_environ);
-                self.count_request();
-                result
+                // `worker.nr` counts it before `post_request`, as gunicorn.
+                (result, Some(hooks::count_request()))
             }
         };
-        // A TERM that came while the app ran must already shape this
-        // response (`Connection: close`).
-        if self.signals.pending() {
-            self.handle_signals();
-        }
         match result {
             Ok(response) => {
                 let info = RequestInfo {
@@ -103,12 +209,14 @@ impl IoLoop<'_> {
                     keep_alive: head.wants_keep_alive(),
                 };
                 conn.out.extend_from_slice(&response.early_hints);
-                let force_close = self.mode != Mode::Running || self.cfg.keepalive == 0;
+                // A stop that came while the app ran already shapes this
+                // response.
+                let force_close = self.keepalive_off || conn.close_after || self.stopping.now();
                 let (framing, keep_alive) =
                     response
                         .head
                         .encode(&info, force_close, self.date.now(), &mut conn.out);
-                conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
+                conn.deadline = deadline_in(self.limits.body_timeout);
                 conn.state = State::Responding(Box::new(Responding {
                     request: head,
                     response,
@@ -121,7 +229,6 @@ impl IoLoop<'_> {
                 }));
             }
             Err(err) => {
-                self.executor.release(id);
                 // gunicorn calls it (environ `{}`, resp None) before
                 // reporting the error.
                 if let Some(req) = &hook_request {
@@ -147,47 +254,56 @@ impl IoLoop<'_> {
                 self.log_error_access(py, conn, &head, status, reason, started);
             }
         }
-        Step::Continue
+        counted
     }
 
-    pub(super) fn step_respond(&mut self, py: Python<'_>, id: usize, conn: &mut Conn) -> Step {
+    fn step_respond(&mut self, py: Python<'_>, conn: &mut Conn) -> Step {
         let State::Responding(mut r) = std::mem::replace(&mut conn.state, State::Closing) else {
             return Step::Close;
         };
-        match self.pump(py, id, conn, &mut r) {
+        if !r.app_done && r.file.is_none() {
+            abort::request_started(
+                self.slot,
+                r.request.method(),
+                r.request.uri(),
+                &conn.remote_addr,
+                r.started,
+            );
+        }
+        match self.pump(py, conn, &mut r) {
             Pump::Wait => {
                 // Only progress earns more time: a client that sends but
-                // never reads is dropped after IO_IDLE_TIMEOUT.
+                // never reads is dropped after `--body-timeout`.
                 if conn.take_write_progress() {
-                    conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
+                    conn.deadline = deadline_in(self.limits.body_timeout);
                 }
                 conn.state = State::Responding(r);
                 Step::Wait
             }
             Pump::Failed => {
-                self.end_app(py, id, &mut r);
+                end_app(py, &mut r);
                 self.log_access(py, conn, &r);
-                self.post_request(py, &mut r);
+                post_request(py, &self.hooks, &mut r);
                 Step::Continue
             }
             Pump::Abort => {
-                self.end_app(py, id, &mut r);
+                end_app(py, &mut r);
                 self.log_access(py, conn, &r);
-                self.post_request(py, &mut r);
+                post_request(py, &self.hooks, &mut r);
                 Step::Close
             }
             Pump::Complete => {
                 conn.served = true;
                 self.log_access(py, conn, &r);
-                self.post_request(py, &mut r);
+                post_request(py, &self.hooks, &mut r);
                 // Its head promised keep-alive, so the client may be sending
                 // its next request already: a stopping worker still answers
                 // that one (with `Connection: close`), waiting for it at
                 // most `GRACEFUL_LINGER` (see `step_head`).
-                if r.keep_alive && self.mode != Mode::Quit {
+                if r.keep_alive {
                     conn.state = State::Head;
                 } else {
-                    conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
+                    conn.deadline = deadline_in(self.limits.body_timeout);
                 }
                 Step::Continue
             }
@@ -196,9 +312,9 @@ impl IoLoop<'_> {
 
     /// Move response bytes from the application to the socket until the
     /// response is complete or the client stops taking them.
-    fn pump(&mut self, py: Python<'_>, id: usize, conn: &mut Conn, r: &mut Responding) -> Pump {
+    fn pump(&mut self, py: Python<'_>, conn: &mut Conn, r: &mut Responding) -> Pump {
         loop {
-            if !r.app_done && r.file.is_none() && conn.out_pending() < OUT_HIGH_WATER {
+            if !r.app_done && r.file.is_none() && conn.out_pending() < self.limits.response_buffer {
                 let pulled = r.response.pull(py);
                 r.framer.push(&r.response.ready, &mut conn.out);
                 r.response.ready.clear();
@@ -211,9 +327,8 @@ impl IoLoop<'_> {
                                 remaining,
                                 sent: 0,
                             });
-                            self.executor.release(id);
                         } else if exhausted {
-                            self.finish_app(py, id, conn, r);
+                            finish_app(py, conn, r);
                         }
                     }
                     Err(tb) => {
@@ -223,23 +338,15 @@ impl IoLoop<'_> {
                     }
                 }
             }
-            match conn.flush() {
+            match send_ready(conn, r) {
                 Flush::Done => {}
                 Flush::Blocked => return Pump::Wait,
                 Flush::Failed => return Pump::Abort,
             }
-            if let Some(file) = &mut r.file {
-                match conn.send_file(file) {
-                    Flush::Done => {
-                        let sent = file.sent;
-                        r.file = None;
-                        r.framer.file_end(sent, &mut conn.out);
-                        self.finish_app(py, id, conn, r);
-                        continue;
-                    }
-                    Flush::Blocked => return Pump::Wait,
-                    Flush::Failed => return Pump::Abort,
-                }
+            if let Some(file) = r.file.take_if(|f| f.remaining == 0) {
+                r.framer.file_end(file.sent, &mut conn.out);
+                finish_app(py, conn, r);
+                continue;
             }
             if r.app_done {
                 return Pump::Complete;
@@ -247,47 +354,17 @@ impl IoLoop<'_> {
         }
     }
 
-    /// The body is fully produced: close the iterable, end the framing.
-    fn finish_app(&mut self, py: Python<'_>, id: usize, conn: &mut Conn, r: &mut Responding) {
-        self.end_app(py, id, r);
-        if r.framer.dropped_body() {
-            warn!(
-                "WSGI app sent body bytes on a no-body response (method={} status={}); dropping per RFC 9110.",
-                r.request.method(),
-                r.response.head.status_code()
-            );
-        }
-        if !r.framer.finish(&mut conn.out) {
-            // Shorter than its Content-Length: the client cannot find the
-            // next response, so the connection ends with this one.
-            r.keep_alive = false;
-        }
-    }
-
-    /// `post_request` once the response is over, however it ended.
-    pub(super) fn post_request(&mut self, py: Python<'_>, r: &mut Responding) {
-        if let Some(req) = r.hook_request.take() {
-            let environ = r.response.environ.as_ref();
-            self.hooks
-                .post_request(py, &req, environ, Some((&r.response.head, r.framer.sent())));
-        }
-    }
-
-    /// The application is done with this response (PEP 3333: close() once).
-    pub(super) fn end_app(&mut self, py: Python<'_>, id: usize, r: &mut Responding) {
-        if !r.app_done {
-            r.response.close(py);
-            r.app_done = true;
-        }
-        self.executor.release(id);
-    }
-
     fn log_access(&mut self, py: Python<'_>, conn: &Conn, r: &Responding) {
         let request_time = r.started.elapsed();
         statsd::request(r.response.head.status_code(), request_time);
-        let Some(log) = &mut self.access_log else {
+        let Some(log) = &self.access_log else {
             return;
         };
+        // Taken without holding the GIL while waiting: another executor may
+        // hold the log and need the GIL for a Python logging call.
+        let mut log = log
+            .lock_py_attached(py)
+            .unwrap_or_else(PoisonError::into_inner);
         let environ = r.response.environ.as_ref().map(|e| e.bind(py));
         if let Some(format) = log.python_format() {
             if let Some(environ) = environ {
@@ -336,7 +413,7 @@ impl IoLoop<'_> {
 
     /// Access-log line for a request answered with an error page.
     fn log_error_access(
-        &mut self,
+        &self,
         py: Python<'_>,
         conn: &Conn,
         head: &RequestHead,
@@ -346,9 +423,12 @@ impl IoLoop<'_> {
     ) {
         let request_time = started.elapsed();
         statsd::request(status, request_time);
-        let Some(log) = &mut self.access_log else {
+        let Some(log) = &self.access_log else {
             return;
         };
+        let mut log = log
+            .lock_py_attached(py)
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(format) = log.python_format() {
             // No environ was kept for a request the app did not answer:
             // the keys gunicorn's atoms read, from the request.
@@ -406,6 +486,58 @@ impl IoLoop<'_> {
             request_time,
             environ: &|_| None,
         });
+    }
+}
+
+/// Send what is buffered, then more of the file body if there is one.
+/// Needs no Python: the loop uses it to serve slow readers.
+pub(super) fn send_ready(conn: &mut Conn, r: &mut Responding) -> Flush {
+    match conn.flush() {
+        Flush::Done => {}
+        other => return other,
+    }
+    match &mut r.file {
+        Some(file) => conn.send_file(file),
+        None => Flush::Done,
+    }
+}
+
+/// Whether the application still has part of this response to produce
+/// (a file body is sent without it).
+pub(super) fn app_busy(state: &State) -> bool {
+    matches!(state, State::Responding(r) if !r.app_done && r.file.is_none())
+}
+
+/// The body is fully produced: close the iterable, end the framing.
+fn finish_app(py: Python<'_>, conn: &mut Conn, r: &mut Responding) {
+    end_app(py, r);
+    if r.framer.dropped_body() {
+        warn!(
+            "WSGI app sent body bytes on a no-body response (method={} status={}); dropping per RFC 9110.",
+            r.request.method(),
+            r.response.head.status_code()
+        );
+    }
+    if !r.framer.finish(&mut conn.out) {
+        // Shorter than its Content-Length: the client cannot find the
+        // next response, so the connection ends with this one.
+        r.keep_alive = false;
+    }
+}
+
+/// The application is done with this response (PEP 3333: close() once).
+pub(super) fn end_app(py: Python<'_>, r: &mut Responding) {
+    if !r.app_done {
+        r.response.close(py);
+        r.app_done = true;
+    }
+}
+
+/// `post_request` once the response is over, however it ended.
+pub(super) fn post_request(py: Python<'_>, hooks: &WorkerHooks, r: &mut Responding) {
+    if let Some(req) = r.hook_request.take() {
+        let environ = r.response.environ.as_ref();
+        hooks.post_request(py, &req, environ, Some((&r.response.head, r.framer.sent())));
     }
 }
 

@@ -1,0 +1,223 @@
+//! The `gthread` executor: `--threads` threads per worker that call the
+//! application, fed by the I/O loop.
+//!
+//! The loop hands a thread a connection whose request is complete (or
+//! whose response needs more from the application) and goes on with the
+//! others; the thread answers as far as it can without waiting on the
+//! socket and hands the connection back. Each thread attaches to the
+//! interpreter once for its whole life (per-call attaching would reset
+//! `threading.local` and cost more) and releases the GIL while it waits
+//! for work. Connections wait in the loop, never in a thread, so slow or
+//! idle clients cannot tie the threads up.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use pyo3::prelude::*;
+use tracing::error;
+
+use super::conn::Conn;
+use super::io_loop::{Responder, Step};
+
+/// A connection for a thread to serve.
+pub struct Job {
+    pub id: usize,
+    pub conn: Conn,
+}
+
+/// A connection a thread is done with, for the loop.
+pub struct Done {
+    pub id: usize,
+    pub conn: Conn,
+    pub step: Step,
+    /// The worker's request count, when the application was called (for
+    /// `--max-requests`).
+    pub counted: Option<u64>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// The worker is stopping: threads exit once they are idle.
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    work: Condvar,
+    done: Mutex<Vec<Done>>,
+    /// Written when `done` gets a connection: wakes the loop's epoll.
+    wake: EventFd,
+    /// Threads that have ended, with a condvar to wait for them.
+    exited: Mutex<usize>,
+    all_exited: Condvar,
+}
+
+/// The executor threads of one worker.
+pub struct Pool {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Start one thread per responder.
+    pub fn start(responders: Vec<Responder>) -> std::io::Result<Pool> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            done: Mutex::new(Vec::new()),
+            wake: EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?,
+            exited: Mutex::new(0),
+            all_exited: Condvar::new(),
+        });
+        let mut pool = Pool {
+            shared,
+            threads: Vec::with_capacity(responders.len()),
+        };
+        for (i, responder) in responders.into_iter().enumerate() {
+            let shared = Arc::clone(&pool.shared);
+            let handle = std::thread::Builder::new()
+                .name(format!("gthread-{i}"))
+                .spawn(move || serve(&shared, responder));
+            match handle {
+                Ok(h) => pool.threads.push(h),
+                Err(e) => {
+                    pool.shutdown(Duration::from_secs(1));
+                    return Err(e);
+                }
+            }
+        }
+        Ok(pool)
+    }
+
+    /// The descriptor that becomes readable when connections come back.
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.shared.wake.as_fd()
+    }
+
+    /// Queue a connection for the next free thread.
+    pub fn submit(&self, job: Job) {
+        lock(&self.shared.queue).jobs.push_back(job);
+        self.shared.work.notify_one();
+    }
+
+    /// Connections the threads are done with.
+    pub fn finished(&self) -> Vec<Done> {
+        // The counter only wakes the loop; what matters is the list.
+        let _ = self.shared.wake.read();
+        std::mem::take(&mut *lock(&self.shared.done))
+    }
+
+    /// Stop the threads: queued connections are dropped, idle threads end
+    /// at once, busy ones when their application call returns. Waits at
+    /// most `wait`; returns whether every thread ended (only then may the
+    /// interpreter be finalised).
+    pub fn shutdown(&mut self, wait: Duration) -> bool {
+        let dropped = {
+            let mut q = lock(&self.shared.queue);
+            q.closed = true;
+            std::mem::take(&mut q.jobs)
+        };
+        self.shared.work.notify_all();
+        // Their Python objects are released with the GIL (pyo3 defers the
+        // decrefs of objects dropped without it).
+        drop(dropped);
+        let deadline = Instant::now() + wait;
+        let mut exited = lock(&self.shared.exited);
+        while *exited < self.threads.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            exited = self
+                .shared
+                .all_exited
+                .wait_timeout(exited, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        let all = *exited == self.threads.len();
+        drop(exited);
+        if all {
+            for t in self.threads.drain(..) {
+                let _ = t.join();
+            }
+        }
+        all
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// The next connection to serve, or None once the pool is closed.
+    fn next(&self) -> Option<Job> {
+        let mut q = lock(&self.queue);
+        loop {
+            if q.closed {
+                return None;
+            }
+            if let Some(job) = q.jobs.pop_front() {
+                return Some(job);
+            }
+            q = self.work.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn give_back(&self, done: Done) {
+        lock(&self.done).push(done);
+        if let Err(e) = self.wake.write(1) {
+            // Only a counter overflow could do this; the loop's tick still
+            // collects the connection within a second.
+            error!("Cannot wake the worker's loop: {e}");
+        }
+    }
+}
+
+/// One executor thread: attached to the interpreter for its whole life,
+/// detached while it waits for work.
+fn serve(shared: &Shared, mut responder: Responder) {
+    let _exiting = Exiting(shared);
+    Python::attach(|py| {
+        while let Some(Job { id, mut conn }) = py.detach(|| shared.next()) {
+            let (step, counted) = responder.serve(py, &mut conn);
+            shared.give_back(Done {
+                id,
+                conn,
+                step,
+                counted,
+            });
+        }
+        drop(responder);
+    });
+}
+
+/// Counts a thread as ended however it ends (a panic included), so that
+/// `shutdown` does not wait for it in vain.
+struct Exiting<'a>(&'a Shared);
+
+impl Drop for Exiting<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.exited) += 1;
+        self.0.all_exited.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_crosses_threads_is_send() {
+        fn send<T: Send>() {}
+        send::<Job>();
+        send::<Done>();
+        send::<Responder>();
+    }
+}
