@@ -301,6 +301,15 @@ impl Default for HttpOptions {
 }
 
 impl Config {
+    /// gunicorn's `cfg.worker_class_str`: the class as given, except that
+    /// `sync` with more than one thread reads `gthread`.
+    pub fn worker_class_str(&self) -> &str {
+        match self.worker_class {
+            WorkerClass::Gthread if self.threads > 1 => "gthread",
+            _ => &self.worker_class_name,
+        }
+    }
+
     /// gunicorn's defaults, without reading the environment, with `chdir`
     /// as given and no application. For tests and for building a `Config`
     /// in code; the command line goes through [`parse_args`].

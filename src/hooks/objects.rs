@@ -267,15 +267,6 @@ fn default_value(py: Python<'_>, d: &DefaultValue) -> PyResult<Py<PyAny>> {
     })
 }
 
-/// gunicorn's `cfg.worker_class_str`: the name given, except that `sync`
-/// with more than one thread reads `gthread`.
-fn worker_class_str(cfg: &Config) -> String {
-    match cfg.worker_class {
-        crate::config::WorkerClass::Gthread if cfg.threads > 1 => "gthread".to_string(),
-        _ => cfg.worker_class_name.clone(),
-    }
-}
-
 /// The implemented settings' values, as gunicorn's `cfg` attributes hold
 /// them, plus the derived attributes hooks read (`worker_class_str`,
 /// `uid`, `gid`, `env`, `is_ssl`).
@@ -296,7 +287,7 @@ fn configured(py: Python<'_>, cfg: &Config) -> PyResult<Vec<(&'static str, Py<Py
         ("bind", obj(py, cfg.bind.clone())?),
         ("backlog", obj(py, cfg.backlog)?),
         ("worker_class", obj(py, cfg.worker_class_name.clone())?),
-        ("worker_class_str", obj(py, worker_class_str(cfg))?),
+        ("worker_class_str", obj(py, cfg.worker_class_str())?),
         ("threads", obj(py, cfg.threads)?),
         ("timeout", obj(py, cfg.timeout)?),
         ("graceful_timeout", obj(py, cfg.graceful_timeout)?),

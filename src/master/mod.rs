@@ -348,7 +348,7 @@ impl Arbiter {
         };
         let urls: Vec<String> = listeners.iter().map(Listener::url).collect();
         info!("Listening at: {} ({pid})", urls.join(","));
-        info!("Using worker: sync");
+        info!("Using worker: {}", cfg.worker_class_str());
         if let Err(e) = hooks.call_server(Hook::WhenReady) {
             remove_pidfile(&pidfile);
             return Err(Error::Hook(e));

@@ -705,6 +705,9 @@ impl<'a> IoLoop<'a> {
     /// client must be waited for; `None` when a thread has work to do:
     /// produce more, finish the response, or end a broken one.
     fn send_buffered(&self, conn: &mut Conn) -> Option<Step> {
+        if !matches!(conn.state, State::Responding(_)) {
+            return None;
+        }
         let State::Responding(mut r) = std::mem::replace(&mut conn.state, State::Closing) else {
             return None;
         };
