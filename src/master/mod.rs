@@ -349,6 +349,14 @@ impl Arbiter {
         let urls: Vec<String> = listeners.iter().map(Listener::url).collect();
         info!("Listening at: {} ({pid})", urls.join(","));
         info!("Using worker: {}", cfg.worker_class_str());
+        if cfg.worker_class == config::WorkerClass::Gthread
+            && cfg.worker_connections <= cfg.threads
+            && cfg.keepalive > 0
+        {
+            warn!(
+                "No keepalived connections can be handled. Check the number of worker connections and threads."
+            );
+        }
         if let Err(e) = hooks.call_server(Hook::WhenReady) {
             remove_pidfile(&pidfile);
             return Err(Error::Hook(e));

@@ -82,7 +82,7 @@ impl Pool {
             let shared = Arc::clone(&pool.shared);
             let handle = std::thread::Builder::new()
                 .name(format!("gthread-{i}"))
-                .spawn(move || serve(&shared, responder));
+                .spawn(move || serve(&shared, responder, i));
             match handle {
                 Ok(h) => pool.threads.push(h),
                 Err(e) => {
@@ -182,9 +182,10 @@ impl Shared {
 
 /// One executor thread: attached to the interpreter for its whole life,
 /// detached while it waits for work.
-fn serve(shared: &Shared, mut responder: Responder) {
+fn serve(shared: &Shared, mut responder: Responder, index: usize) {
     let _exiting = Exiting(shared);
     Python::attach(|py| {
+        name_thread(py, index);
         while let Some(Job { id, mut conn }) = py.detach(|| shared.next()) {
             let (step, counted) = responder.serve(py, &mut conn);
             shared.give_back(Done {
@@ -196,6 +197,23 @@ fn serve(shared: &Shared, mut responder: Responder) {
         }
         drop(responder);
     });
+}
+
+/// Name the thread as Python code sees it (`threading.current_thread()`,
+/// `%(threadName)s` in log records) as gunicorn's pool threads are named,
+/// instead of `Dummy-N`.
+fn name_thread(py: Python<'_>, index: usize) {
+    let named = py.import("threading").and_then(|threading| {
+        threading
+            .call_method0("current_thread")?
+            .setattr("name", format!("ThreadPoolExecutor-0_{index}"))
+    });
+    if let Err(e) = named {
+        error!(
+            "Cannot name executor thread {index}: {}",
+            crate::python::format_exception(py, &e).trim_end()
+        );
+    }
 }
 
 /// Counts a thread as ended however it ends (a panic included), so that
