@@ -23,11 +23,13 @@
 //! - `resolve`: precedence, environment fallbacks and validation.
 //! - `pytext`: Python's `int()`, gunicorn's `auto_int` and `repr()`.
 //! - `allowlist`: trusted-peer lists (`--forwarded-allow-ips`).
+//! - `client`: the slow-client and body-size limits.
 //! - `print`: `--print-config`.
 //! - `compat` (tests): generates `docs/compat.md` from the table.
 
 mod allowlist;
 mod cli;
+mod client;
 #[cfg(test)]
 mod compat;
 mod file;
@@ -46,6 +48,7 @@ use std::path::{Path, PathBuf};
 pub use crate::http::parser::HeaderMap;
 pub use crate::http::proxy::ProxyMode;
 pub use allowlist::AllowList;
+pub use client::ClientOptions;
 pub use file::HookFns;
 pub use logging::{LogOptions, StatsdAddr, SyslogAddr, SyslogOptions, statsd_prefix};
 pub use print::print;
@@ -196,6 +199,10 @@ pub struct Config {
     /// `--limit-request-field_size`, default 8190; 0 is stored as 8190, as
     /// gunicorn uses it (not "unlimited", whatever its docs say).
     pub limit_request_field_size: usize,
+    /// `--header-timeout`, `--body-timeout`, `--body-buffer-size`,
+    /// `--max-body-size`, `--response-buffer-size`: what a slow or greedy
+    /// client may cost a worker. gunicorn-rs only.
+    pub client: ClientOptions,
     /// `--worker-connections`, default 1000: open connections per worker.
     /// Never 0 (refused: a worker would never accept).
     pub worker_connections: usize,
@@ -347,6 +354,7 @@ impl Config {
             limit_request_line: 4094,
             limit_request_fields: 100,
             limit_request_field_size: 8190,
+            client: ClientOptions::default(),
             worker_connections: 1000,
             worker_class: WorkerClass::Sync,
             worker_class_name: "sync".to_string(),

@@ -54,6 +54,11 @@ fn value(cfg: &Config, setting: &Setting) -> String {
         "limit_request_line" => int(cfg.limit_request_line as u64),
         "limit_request_fields" => int(cfg.limit_request_fields as u64),
         "limit_request_field_size" => int(cfg.limit_request_field_size as u64),
+        "header_timeout" => int(cfg.client.header_timeout),
+        "body_timeout" => int(cfg.client.body_timeout),
+        "body_buffer_size" => int(cfg.client.body_buffer_size),
+        "max_body_size" => int(cfg.client.max_body_size),
+        "response_buffer_size" => int(cfg.client.response_buffer_size),
         "reload" => boolean(cfg.reload),
         "reload_engine" => match cfg.reload_engine {
             ReloadEngine::Auto => "auto",

@@ -186,6 +186,11 @@ impl Draft {
             "max_requests_jitter" => c.max_requests_jitter = fit(name, int()?)?,
             "max_worker_memory" => c.max_worker_memory = fit(name, int()?)?,
             "max_worker_lifetime" => c.max_worker_lifetime = seconds(name, text()?)?,
+            "header_timeout" => c.client.header_timeout = seconds(name, text()?)?,
+            "body_timeout" => c.client.body_timeout = seconds(name, text()?)?,
+            "body_buffer_size" => c.client.body_buffer_size = fit(name, int()?)?,
+            "max_body_size" => c.client.max_body_size = fit(name, int()?)?,
+            "response_buffer_size" => c.client.response_buffer_size = fit(name, int()?)?,
             // The clamping is gunicorn's `Request.__init__` and `Message.__init__`.
             "limit_request_line" => {
                 let n = int()?;

@@ -258,6 +258,22 @@ pub static SETTINGS: &[Setting] = &[
         .implemented(),
     Setting::new("limit_request_field_size", Security, &["--limit-request-field_size"], Int,
         D::Int(8190), "Longest header field in bytes; 0 means 8190.").implemented(),
+    Setting::new("header_timeout", Security, &["--header-timeout"], Int, D::Int(10),
+        "Seconds a client gets to send a whole request head, counted from its first byte \
+         (from the connection for the first request); 0: no limit (gunicorn-rs only).")
+        .meta("SECONDS").extension(),
+    Setting::new("body_timeout", Security, &["--body-timeout"], Int, D::Int(30),
+        "Seconds a client may pause while sending a request body or reading a response; \
+         0: no limit (gunicorn-rs only).").meta("SECONDS").extension(),
+    Setting::new("body_buffer_size", Security, &["--body-buffer-size"], Int, D::Int(1048576),
+        "Request bodies up to this many bytes are kept in memory, larger ones in a temporary \
+         file (gunicorn-rs only).").meta("BYTES").extension(),
+    Setting::new("max_body_size", Security, &["--max-body-size"], Int, D::Int(1073741824),
+        "Largest request body in bytes, larger ones are answered 413; 0: no limit \
+         (gunicorn-rs only).").meta("BYTES").extension(),
+    Setting::new("response_buffer_size", Security, &["--response-buffer-size"], Int,
+        D::Int(262144), "Response bytes buffered per connection before the application's \
+         iterator is paused (gunicorn-rs only).").meta("BYTES").extension(),
     // Debugging
     Setting::new("reload", Debugging, &["--reload"], Flag, D::Bool(false),
         "Restart workers when the application's code changes.").implemented(),
@@ -559,6 +575,11 @@ mod tests {
             [
                 "max_worker_memory",
                 "max_worker_lifetime",
+                "header_timeout",
+                "body_timeout",
+                "body_buffer_size",
+                "max_body_size",
+                "response_buffer_size",
                 "access_log_json"
             ]
         );
@@ -675,6 +696,11 @@ mod tests {
                 "limit_request_line",
                 "limit_request_fields",
                 "limit_request_field_size",
+                "header_timeout",
+                "body_timeout",
+                "body_buffer_size",
+                "max_body_size",
+                "response_buffer_size",
                 "reload",
                 "reload_engine",
                 "reload_extra_files",

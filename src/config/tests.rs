@@ -420,7 +420,7 @@ fn every_unsupported_setting_is_refused_by_name() {
             refused += 1;
         }
     }
-    // 98 settings have flags (95 of gunicorn's, 3 of our own) and 65 are
+    // 103 settings have flags (95 of gunicorn's, 8 of our own) and 70 are
     // implemented; one of the others (--paste/--paster) has two spellings.
     assert_eq!((settings, refused), (33, 34));
     // The first one given is named.
@@ -921,4 +921,67 @@ fn umask_reads_like_gunicorns_auto_int() {
         "Invalid value for umask: Value must be positive: -1"
     );
     assert!(matches!(error(&["-m", "08", "app"]), Error::Usage(_)));
+}
+
+#[test]
+fn client_limits_defaults_values_and_errors() {
+    let c = config(&[]);
+    assert_eq!(c.client, crate::config::ClientOptions::default());
+    assert_eq!(
+        (
+            c.client.header_timeout,
+            c.client.body_timeout,
+            c.client.body_buffer_size,
+            c.client.max_body_size,
+            c.client.response_buffer_size
+        ),
+        (10, 30, 1_048_576, 1_073_741_824, 262_144)
+    );
+    let c = config(&[
+        "--header-timeout",
+        "4",
+        "--body-timeout",
+        "0",
+        "--body-buffer-size",
+        "65536",
+        "--max-body-size",
+        "0",
+        "--response-buffer-size",
+        "1",
+    ]);
+    assert_eq!(
+        (
+            c.client.header_timeout,
+            c.client.body_timeout,
+            c.client.body_buffer_size,
+            c.client.max_body_size,
+            c.client.response_buffer_size
+        ),
+        (4, 0, 65536, 0, 1)
+    );
+    // Durations are clamped like the other timeouts.
+    let c = config(&["--header-timeout", "99999999999999999999"]);
+    assert_eq!(c.client.header_timeout, MAX_TIMEOUT_SECS);
+    for (flag, name) in [
+        ("--header-timeout", "header_timeout"),
+        ("--body-timeout", "body_timeout"),
+        ("--body-buffer-size", "body_buffer_size"),
+        ("--max-body-size", "max_body_size"),
+        ("--response-buffer-size", "response_buffer_size"),
+    ] {
+        let e = error(&[flag, "-1", "app"]);
+        assert_eq!(
+            e.to_string(),
+            format!("Invalid value for {name}: Value must be positive: -1")
+        );
+        assert_eq!(e.exit_code(), 1);
+        // Not a number at all: argparse's usage error, as for gunicorn's ints.
+        let e = error(&[flag, "lots", "app"]);
+        assert!(
+            e.to_string()
+                .ends_with(&format!("argument {flag}: invalid int value: 'lots'")),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), 2);
+    }
 }

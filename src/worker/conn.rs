@@ -11,6 +11,7 @@ use std::time::Instant;
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, Shutdown, recv, send, shutdown};
 
+use super::limits::{ClientLimits, deadline_in};
 use super::spool::BodySink;
 use crate::http::body::BodyDecoder;
 use crate::http::framing::BodyFramer;
@@ -168,6 +169,11 @@ pub struct Conn {
     wrote: bool,
     pub state: State,
     pub deadline: Instant,
+    /// When the request head being received must be complete; `None`
+    /// until its first byte (see `--header-timeout`).
+    pub head_deadline: Option<Instant>,
+    /// The worker's limits, for the steps that have no loop at hand.
+    pub limits: ClientLimits,
     /// Bytes this connection may still read in the current turn.
     pub budget: usize,
     /// A response was completed on this connection.
@@ -183,7 +189,10 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(fd: OwnedFd, peer: Peer, listener: usize, deadline: Instant) -> Self {
+    /// A new connection: its first request head is due `--header-timeout`
+    /// after the accept, first byte or not.
+    pub fn new(fd: OwnedFd, peer: Peer, listener: usize, limits: ClientLimits) -> Self {
+        let deadline = deadline_in(limits.header_timeout);
         let remote_addr = match &peer {
             Peer::Tcp(sa) => sa.ip().to_string(),
             Peer::Unix => String::new(),
@@ -204,6 +213,8 @@ impl Conn {
             wrote: false,
             state: State::Head,
             deadline,
+            head_deadline: Some(deadline),
+            limits,
             budget: READ_BUDGET,
             served: false,
             proxy_pending: false,

@@ -61,12 +61,6 @@ const ACCEPT_BATCH: usize = 64;
 /// After accept fails (out of descriptors or memory), wait this long
 /// before trying again, rather than spin on a level-triggered listener.
 const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
-/// A client that stops sending mid-request, or stops reading our response,
-/// for this long is dropped.
-const IO_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// A new connection may take this long (or `--keep-alive`, if longer) to
-/// send its first request.
-const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(5);
 /// How long an idle kept-alive connection stays open once the worker is
 /// stopping gracefully (gunicorn's gthread worker lingers as long).
 const GRACEFUL_LINGER: Duration = Duration::from_secs(2);
@@ -135,6 +129,7 @@ pub struct IoLoop<'a> {
     parser: ParserConfig,
     parser_trusted: ParserConfig,
     keepalive: Duration,
+    /// `--header-timeout`, `--body-timeout` and the buffer sizes.
     limits: ClientLimits,
     /// Reopened on USR1; the executors write to it.
     access_log: Option<SharedAccessLog>,
@@ -232,7 +227,7 @@ impl<'a> IoLoop<'a> {
                     .collect(),
                 hooks: hooks.clone_ref(py),
                 access_log: access_log.clone(),
-                limits: limits.clone(),
+                limits,
                 keepalive_off: cfg.keepalive == 0,
                 stopping: Stopping {
                     flag: Arc::clone(&stopping),
@@ -553,12 +548,7 @@ impl<'a> IoLoop<'a> {
             }
             match listener.accept() {
                 Ok(Some((fd, peer))) => {
-                    let mut conn = Conn::new(
-                        fd,
-                        peer,
-                        index,
-                        deadline_in(FIRST_REQUEST_WAIT.max(self.keepalive)),
-                    );
+                    let mut conn = Conn::new(fd, peer, index, self.limits);
                     conn.proxy_pending = self.cfg.proxy_protocol != ProxyMode::Off;
                     let id = self.conns.insert(conn);
                     let flags = EpollFlags::EPOLLIN
@@ -794,6 +784,11 @@ impl<'a> IoLoop<'a> {
                 if !self.revisit.contains(&id) {
                     self.revisit.push(id);
                 }
+                continue;
+            }
+            if request::head_timed_out(&mut conn) {
+                self.conns.put_back(id, conn);
+                self.advance(id);
                 continue;
             }
             if matches!(conn.state, State::Body { .. } | State::Responding(_))

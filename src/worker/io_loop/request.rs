@@ -1,11 +1,15 @@
 //! The receiving side of a connection: reading and parsing request heads
 //! and bodies, error pages for bad requests, and closing.
+//!
+//! The slow-client limits are applied here: a head must be complete by its
+//! `head_deadline` (else 408), a body must keep bringing bytes within
+//! `--body-timeout`, and a body over `--max-body-size` is answered 413.
 
-use tracing::{error, warn};
+use std::time::Instant;
 
-use super::{
-    FIRST_REQUEST_WAIT, GRACEFUL_LINGER, IO_IDLE_TIMEOUT, IoLoop, LINGER, Mode, Step, deadline_in,
-};
+use tracing::{debug, error, warn};
+
+use super::{GRACEFUL_LINGER, IoLoop, LINGER, Mode, Step, deadline_in};
 use crate::http::ParseError;
 use crate::http::body::BodyDecoder;
 use crate::http::error::write_error_page;
@@ -57,14 +61,20 @@ impl IoLoop<'_> {
             Read::Data => Step::Continue,
             Read::Yield => Step::Wait,
             Read::WouldBlock => {
-                let idle = if !conn.inbuf.is_empty() {
-                    IO_IDLE_TIMEOUT
-                } else if conn.served {
-                    self.keepalive
-                } else {
-                    FIRST_REQUEST_WAIT.max(self.keepalive)
+                conn.deadline = match conn.head_deadline {
+                    // A new connection's first head, or one under way:
+                    // reads do not move its deadline.
+                    Some(due) => due,
+                    // Idle between requests.
+                    None if conn.inbuf.is_empty() => deadline_in(self.keepalive),
+                    // The first bytes of the next head.
+                    None => *conn
+                        .head_deadline
+                        .insert(deadline_in(conn.limits.header_timeout)),
                 };
-                conn.deadline = deadline_in(idle);
+                if head_timed_out(conn) {
+                    return Step::Continue;
+                }
                 if self.mode != Mode::Running {
                     conn.deadline = conn.deadline.min(deadline_in(GRACEFUL_LINGER));
                 }
@@ -109,6 +119,8 @@ impl IoLoop<'_> {
     }
 
     fn begin_body(&mut self, conn: &mut Conn, head: RequestHead) {
+        // The next head gets its own time, from its own first byte.
+        conn.head_deadline = None;
         let kind = head.body_kind();
         if kind == BodyKind::Empty {
             conn.state = State::Ready {
@@ -117,18 +129,29 @@ impl IoLoop<'_> {
             };
             return;
         }
-        if head.expects_continue() && conn.inbuf.is_empty() {
-            conn.out.extend_from_slice(CONTINUE);
-        }
         let expected = match kind {
             BodyKind::Length(n) => Some(n),
             _ => None,
         };
+        // Refused before a byte of it is read, and without `100 Continue`.
+        if let Some(n) = expected
+            && conn.limits.body_too_large(n)
+        {
+            body_too_large(
+                conn,
+                &format!("{n} > {}", conn.limits.max_body.unwrap_or(0)),
+            );
+            return;
+        }
+        if head.expects_continue() && conn.inbuf.is_empty() {
+            conn.out.extend_from_slice(CONTINUE);
+        }
         let decoder = BodyDecoder::with_config(kind, self.parser_for(&conn.peer));
+        conn.deadline = deadline_in(conn.limits.body_timeout);
         conn.state = State::Body {
             head,
             decoder,
-            body: BodySink::new(expected),
+            body: BodySink::new(expected, conn.limits.body_buffer),
         };
     }
 
@@ -142,6 +165,13 @@ impl IoLoop<'_> {
         match decoder.decode(conn.inbuf.data(), body.buf()) {
             Ok(used) => conn.inbuf.consume(used),
             Err(e) => return reject(conn, &e),
+        }
+        // Only a chunked body can grow past the limit here: a
+        // Content-Length over it was refused with the head.
+        if conn.limits.body_too_large(body.len()) {
+            let max = conn.limits.max_body.unwrap_or(0);
+            body_too_large(conn, &format!("more than {max}"));
+            return Step::Continue;
         }
         if let Err(e) = body.settle(&self.tmp_dir) {
             return self.spool_failed(conn, &e);
@@ -158,12 +188,13 @@ impl IoLoop<'_> {
             return Step::Continue;
         }
         match conn.read_some() {
-            Read::Data => Step::Continue,
-            Read::Yield => Step::Wait,
-            Read::WouldBlock => {
-                conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
-                Step::Wait
+            // Only bytes earn more time: a body must keep moving.
+            Read::Data => {
+                conn.deadline = deadline_in(conn.limits.body_timeout);
+                Step::Continue
             }
+            Read::Yield => Step::Wait,
+            Read::WouldBlock => Step::Wait,
             // As gunicorn: a Content-Length body cut short by the client's
             // EOF is served with what arrived; a cut chunked body is an error.
             Read::Eof => {
@@ -213,7 +244,37 @@ pub(super) fn error_page(conn: &mut Conn, status: u16, reason: &str, message: &s
     conn.out.truncate(conn.out_pos);
     write_error_page(&mut conn.out, status, reason, message);
     conn.state = State::Closing;
-    conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
+    conn.deadline = deadline_in(conn.limits.body_timeout);
+}
+
+/// A request head begun but not complete by its deadline is answered
+/// `408 Request Timeout` (then the connection closes); returns whether it
+/// was. A connection that sent nothing of it is left to close silently.
+pub(super) fn head_timed_out(conn: &mut Conn) -> bool {
+    let due = conn.head_deadline.is_some_and(|d| d <= Instant::now());
+    if !due || !matches!(conn.state, State::Head) || conn.inbuf.is_empty() {
+        return false;
+    }
+    debug!(
+        "Request head from {} not complete within {} seconds",
+        conn.remote_addr,
+        conn.limits.header_timeout.as_secs()
+    );
+    let message = format!(
+        "Request head not complete within {} seconds",
+        conn.limits.header_timeout.as_secs()
+    );
+    error_page(conn, 408, "Request Timeout", &message);
+    true
+}
+
+/// Answer a body over `--max-body-size` with 413, then close. The reason
+/// phrase is Python 3.11's `HTTPStatus(413).phrase`, as an application
+/// answering 413 itself would most likely write it.
+fn body_too_large(conn: &mut Conn, detail: &str) {
+    let message = format!("Request body is too large ({detail} bytes)");
+    warn!("Invalid request from ip={}: {message}", conn.remote_addr);
+    error_page(conn, 413, "Request Entity Too Large", &message);
 }
 
 /// Send the rest, shut our side, then linger until the client closes.
@@ -228,7 +289,7 @@ pub(super) fn step_closing(conn: &mut Conn) -> Step {
         Flush::Blocked => {
             // Only progress earns more time: a client that never reads goes.
             if conn.take_write_progress() {
-                conn.deadline = deadline_in(IO_IDLE_TIMEOUT);
+                conn.deadline = deadline_in(conn.limits.body_timeout);
             }
             Step::Wait
         }
