@@ -299,8 +299,8 @@ fn sync_slow_reader() {
 }
 
 /// The same with the body from the app's iterator: while the client does
-/// not read, the app is not asked for more than the buffers hold, and the
-/// client then gets every byte.
+/// not read, the app is not asked for more (the loop pulls a block only when
+/// the socket took the last), and the client then gets every byte.
 fn check_slow_reader_iterator(extra: &[&str]) {
     let server = start(extra, &["--response-buffer-size", "65536"]);
     let mut slow = server.connect();
@@ -534,6 +534,43 @@ fn check_head_timeout(extra: &[&str]) {
 #[test]
 fn sync_head_timeout() {
     check_head_timeout(&[]);
+}
+
+// ---------------------------------------------------------------------------
+// --body-timeout
+
+fn check_body_timeout(extra: &[&str]) {
+    let server = start(extra, &["--body-timeout", "2"]);
+
+    // A body that keeps moving is served, however long it takes in all.
+    let mut s = server.connect();
+    s.write_all(b"POST /digest HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n")
+        .unwrap();
+    for byte in b"trickled" {
+        thread::sleep(Duration::from_millis(600));
+        s.write_all(&[*byte]).unwrap();
+    }
+    let r = read_response(&mut s).expect("a slow but moving body is served");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text()
+            .starts_with(&format!("8 {}", sha256_hex(b"trickled"))),
+        "{}",
+        r.text()
+    );
+
+    // A body that stops: the connection is closed without an answer.
+    let mut s = server.connect();
+    s.write_all(b"POST /digest HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly this")
+        .unwrap();
+    let raw = read_to_close(&mut s).expect("closed");
+    assert!(raw.is_empty(), "{}", String::from_utf8_lossy(&raw));
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn sync_body_timeout() {
+    check_body_timeout(&[]);
 }
 
 // ---------------------------------------------------------------------------
