@@ -4,8 +4,8 @@
 //! `--body-buffer-size`, bodies over `--max-body-size` (413), heads not
 //! complete within `--header-timeout` (408).
 //!
-//! Each check is `check_xxx(extra)`, run by `sync_xxx` with no extra flags,
-//! so that other worker classes can run the same checks with theirs.
+//! Each check is `check_xxx(extra)`, run by `sync_xxx` with no extra flags
+//! and by `gthread_xxx` with `GTHREAD`.
 
 mod common;
 
@@ -18,6 +18,8 @@ use common::{Launch, Server, WAIT, read_response, wait_until};
 use sha2::{Digest, Sha256};
 
 const APP: &str = "slow_clients:app";
+/// The flags of the threaded worker's variants.
+const GTHREAD: &[&str] = &["-k", "gthread", "--threads", "4"];
 /// The app's response chunk size (`tests/apps/slow_clients.py`).
 const CHUNK: usize = 65536;
 
@@ -222,6 +224,11 @@ fn sync_slowloris() {
     check_slowloris(&[]);
 }
 
+#[test]
+fn gthread_slowloris() {
+    check_slowloris(GTHREAD);
+}
+
 // ---------------------------------------------------------------------------
 // 2. slow reader
 
@@ -298,6 +305,11 @@ fn sync_slow_reader() {
     check_slow_reader(&[]);
 }
 
+#[test]
+fn gthread_slow_reader() {
+    check_slow_reader(GTHREAD);
+}
+
 /// The same with the body from the app's iterator: while the client does
 /// not read, the app is not asked for more (the loop pulls a block only when
 /// the socket took the last), and the client then gets every byte.
@@ -344,6 +356,11 @@ fn check_slow_reader_iterator(extra: &[&str]) {
 #[test]
 fn sync_slow_reader_iterator() {
     check_slow_reader_iterator(&[]);
+}
+
+#[test]
+fn gthread_slow_reader_iterator() {
+    check_slow_reader_iterator(GTHREAD);
 }
 
 // ---------------------------------------------------------------------------
@@ -407,6 +424,11 @@ fn check_large_uploads(extra: &[&str]) {
 #[test]
 fn sync_large_uploads() {
     check_large_uploads(&[]);
+}
+
+#[test]
+fn gthread_large_uploads() {
+    check_large_uploads(GTHREAD);
 }
 
 // ---------------------------------------------------------------------------
@@ -489,6 +511,11 @@ fn sync_body_too_large() {
     check_body_too_large(&[]);
 }
 
+#[test]
+fn gthread_body_too_large() {
+    check_body_too_large(GTHREAD);
+}
+
 // ---------------------------------------------------------------------------
 // 5. 408
 
@@ -536,6 +563,11 @@ fn sync_head_timeout() {
     check_head_timeout(&[]);
 }
 
+#[test]
+fn gthread_head_timeout() {
+    check_head_timeout(GTHREAD);
+}
+
 // ---------------------------------------------------------------------------
 // --body-timeout
 
@@ -571,6 +603,11 @@ fn check_body_timeout(extra: &[&str]) {
 #[test]
 fn sync_body_timeout() {
     check_body_timeout(&[]);
+}
+
+#[test]
+fn gthread_body_timeout() {
+    check_body_timeout(GTHREAD);
 }
 
 // ---------------------------------------------------------------------------
