@@ -193,8 +193,7 @@ impl IoLoop<'_> {
                 conn.deadline = deadline_in(conn.limits.body_timeout);
                 Step::Continue
             }
-            Read::Yield => Step::Wait,
-            Read::WouldBlock => Step::Wait,
+            Read::Yield | Read::WouldBlock => Step::Wait,
             // As gunicorn: a Content-Length body cut short by the client's
             // EOF is served with what arrived; a cut chunked body is an error.
             Read::Eof => {
