@@ -176,8 +176,6 @@ pub struct Conn {
     pub limits: ClientLimits,
     /// Bytes this connection may still read in the current turn.
     pub budget: usize,
-    /// A response was completed on this connection.
-    pub served: bool,
     /// `--proxy-protocol` is on and the connection's first bytes have not
     /// been looked at yet.
     pub proxy_pending: bool,
@@ -216,7 +214,6 @@ impl Conn {
             head_deadline: Some(deadline),
             limits,
             budget: READ_BUDGET,
-            served: false,
             proxy_pending: false,
             proxy: None,
             close_after: false,

@@ -34,7 +34,7 @@ use tracing::{debug, error, info, warn};
 use super::conn::{Conn, Flush, READ_BUDGET, State};
 use super::gthread::{self, Pool};
 use super::heartbeat::Heartbeat;
-use super::limits::ClientLimits;
+use super::limits::{ClientLimits, deadline_in};
 use super::notice::{Kind, Notifier};
 use super::reload::Reloader;
 use super::sync::SyncExecutor;
@@ -844,13 +844,6 @@ fn parser_config(cfg: &Config) -> ParserConfig {
         casefold_http_method: http.casefold_http_method,
         ..ParserConfig::default()
     }
-}
-
-/// `now + d`, or a year from now when that would overflow (huge timeouts).
-fn deadline_in(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .unwrap_or_else(|| now + Duration::from_secs(86400 * 365))
 }
 
 fn far_future() -> Instant {

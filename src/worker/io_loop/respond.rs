@@ -293,7 +293,6 @@ impl Responder {
                 Step::Close
             }
             Pump::Complete => {
-                conn.served = true;
                 self.log_access(py, conn, &r);
                 post_request(py, &self.hooks, &mut r);
                 // Its head promised keep-alive, so the client may be sending
