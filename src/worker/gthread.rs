@@ -26,13 +26,13 @@ use super::io_loop::{Responder, Step};
 /// A connection for a thread to serve.
 pub struct Job {
     pub id: usize,
-    pub conn: Conn,
+    pub conn: Box<Conn>,
 }
 
 /// A connection a thread is done with, for the loop.
 pub struct Done {
     pub id: usize,
-    pub conn: Conn,
+    pub conn: Box<Conn>,
     pub step: Step,
     /// The worker's request count, when the application was called (for
     /// `--max-requests`).
@@ -44,6 +44,9 @@ struct Queue {
     jobs: VecDeque<Job>,
     /// The worker is stopping: threads exit once they are idle.
     closed: bool,
+    /// Threads asleep waiting for a job: only then is one woken (a wake-up
+    /// is a syscall, and a thread woken for nothing contends for the GIL).
+    idle: usize,
 }
 
 struct Shared {
@@ -101,8 +104,13 @@ impl Pool {
 
     /// Queue a connection for the next free thread.
     pub fn submit(&self, job: Job) {
-        lock(&self.shared.queue).jobs.push_back(job);
-        self.shared.work.notify_one();
+        let mut q = lock(&self.shared.queue);
+        q.jobs.push_back(job);
+        let wake = q.idle > 0;
+        drop(q);
+        if wake {
+            self.shared.work.notify_one();
+        }
     }
 
     /// Connections the threads are done with.
@@ -156,7 +164,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// The next connection to serve, or None once the pool is closed.
+    /// A queued connection, if there is one, without waiting.
+    fn try_next(&self) -> Option<Job> {
+        let mut q = lock(&self.queue);
+        if q.closed {
+            return None;
+        }
+        q.jobs.pop_front()
+    }
+
+    /// The next connection to serve, waiting for one; None once the pool
+    /// is closed.
     fn next(&self) -> Option<Job> {
         let mut q = lock(&self.queue);
         loop {
@@ -166,12 +184,21 @@ impl Shared {
             if let Some(job) = q.jobs.pop_front() {
                 return Some(job);
             }
+            q.idle += 1;
             q = self.work.wait(q).unwrap_or_else(PoisonError::into_inner);
+            q.idle -= 1;
         }
     }
 
     fn give_back(&self, done: Done) {
-        lock(&self.done).push(done);
+        let mut list = lock(&self.done);
+        list.push(done);
+        // The loop takes the whole list when woken: one wake-up per batch.
+        let first = list.len() == 1;
+        drop(list);
+        if !first {
+            return;
+        }
         if let Err(e) = self.wake.write(1) {
             // Only a counter overflow could do this; the loop's tick still
             // collects the connection within a second.
@@ -186,7 +213,12 @@ fn serve(shared: &Shared, mut responder: Responder, index: usize) {
     let _exiting = Exiting(shared);
     Python::attach(|py| {
         name_thread(py, index);
-        while let Some(Job { id, mut conn }) = py.detach(|| shared.next()) {
+        // A thread that just finished keeps the GIL for the next queued
+        // connection; it gives the GIL up only to wait (and whenever the
+        // application waits on I/O).
+        while let Some(Job { id, mut conn }) =
+            shared.try_next().or_else(|| py.detach(|| shared.next()))
+        {
             let (step, counted) = responder.serve(py, &mut conn);
             shared.give_back(Done {
                 id,

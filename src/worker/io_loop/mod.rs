@@ -548,7 +548,7 @@ impl<'a> IoLoop<'a> {
             }
             match listener.accept() {
                 Ok(Some((fd, peer))) => {
-                    let mut conn = Conn::new(fd, peer, index, self.limits);
+                    let mut conn = Box::new(Conn::new(fd, peer, index, self.limits));
                     conn.proxy_pending = self.cfg.proxy_protocol != ProxyMode::Off;
                     let id = self.conns.insert(conn);
                     let flags = EpollFlags::EPOLLIN
@@ -640,7 +640,7 @@ impl<'a> IoLoop<'a> {
     /// A connection with a request for the application or a response from
     /// it: served here (sync), or handed to an executor thread (gthread)
     /// unless it only has buffered bytes to send.
-    fn answer(&mut self, id: usize, mut conn: Conn) -> Answered {
+    fn answer(&mut self, id: usize, mut conn: Box<Conn>) -> Answered {
         let ready = matches!(conn.state, State::Ready { .. });
         if let Executor::Threads(_) = self.executor {
             if let Some(step) = self.send_buffered(&mut conn) {
@@ -715,7 +715,7 @@ impl<'a> IoLoop<'a> {
         step
     }
 
-    fn close(&mut self, id: usize, mut conn: Conn) {
+    fn close(&mut self, id: usize, mut conn: Box<Conn>) {
         if let State::Responding(r) = &mut conn.state {
             Python::attach(|py| {
                 respond::end_app(py, r);
@@ -805,12 +805,9 @@ impl<'a> IoLoop<'a> {
 }
 
 /// What `answer` did with a connection.
-// A connection is moved in and out of its slot on every step anyway; one
-// more move costs less than boxing it.
-#[allow(clippy::large_enum_variant)]
 enum Answered {
     /// Still here, with the next step.
-    Here(Conn, Step),
+    Here(Box<Conn>, Step),
     /// An executor thread has it; it comes back through `collect_finished`.
     Away,
 }
