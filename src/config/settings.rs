@@ -259,8 +259,9 @@ pub static SETTINGS: &[Setting] = &[
     Setting::new("limit_request_field_size", Security, &["--limit-request-field_size"], Int,
         D::Int(8190), "Longest header field in bytes; 0 means 8190.").implemented(),
     Setting::new("header_timeout", Security, &["--header-timeout"], Int, D::Int(10),
-        "Seconds a client gets to send a whole request head, counted from its first byte \
-         (from the connection for the first request); 0: no limit (gunicorn-rs only).")
+        "Seconds a client gets to send a whole request head, counted from its first byte; \
+         a new connection that sends nothing waits this or --keep-alive, whichever is \
+         longer; 0: no limit (gunicorn-rs only).")
         .meta("SECONDS").extension(),
     Setting::new("body_timeout", Security, &["--body-timeout"], Int, D::Int(30),
         "Seconds a client may pause while sending a request body or reading a response; \

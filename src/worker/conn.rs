@@ -11,7 +11,7 @@ use std::time::Instant;
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, Shutdown, recv, send, shutdown};
 
-use super::limits::{ClientLimits, deadline_in};
+use super::limits::ClientLimits;
 use super::spool::BodySink;
 use crate::http::body::BodyDecoder;
 use crate::http::framing::BodyFramer;
@@ -172,6 +172,9 @@ pub struct Conn {
     /// When the request head being received must be complete; `None`
     /// until its first byte (see `--header-timeout`).
     pub head_deadline: Option<Instant>,
+    /// No request head has been complete on this connection yet: while it
+    /// sends nothing, it keeps the deadline it was accepted with.
+    pub first_request: bool,
     /// The worker's limits, for the steps that have no loop at hand.
     pub limits: ClientLimits,
     /// Bytes this connection may still read in the current turn.
@@ -187,10 +190,15 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A new connection: its first request head is due `--header-timeout`
-    /// after the accept, first byte or not.
-    pub fn new(fd: OwnedFd, peer: Peer, listener: usize, limits: ClientLimits) -> Self {
-        let deadline = deadline_in(limits.header_timeout);
+    /// A new connection, closed at `deadline` if it sends nothing; its
+    /// first head is due `--header-timeout` after its first byte.
+    pub fn new(
+        fd: OwnedFd,
+        peer: Peer,
+        listener: usize,
+        limits: ClientLimits,
+        deadline: Instant,
+    ) -> Self {
         let remote_addr = match &peer {
             Peer::Tcp(sa) => sa.ip().to_string(),
             Peer::Unix => String::new(),
@@ -211,7 +219,8 @@ impl Conn {
             wrote: false,
             state: State::Head,
             deadline,
-            head_deadline: Some(deadline),
+            head_deadline: None,
+            first_request: true,
             limits,
             budget: READ_BUDGET,
             proxy_pending: false,

@@ -548,7 +548,12 @@ impl<'a> IoLoop<'a> {
             }
             match listener.accept() {
                 Ok(Some((fd, peer))) => {
-                    let mut conn = Box::new(Conn::new(fd, peer, index, self.limits));
+                    // A load balancer may open connections ahead of use:
+                    // one that sends nothing waits as long as a kept-alive
+                    // one would (a head, once begun, has --header-timeout).
+                    let idle = self.limits.header_timeout.max(self.keepalive);
+                    let mut conn =
+                        Box::new(Conn::new(fd, peer, index, self.limits, deadline_in(idle)));
                     conn.proxy_pending = self.cfg.proxy_protocol != ProxyMode::Off;
                     let id = self.conns.insert(conn);
                     let flags = EpollFlags::EPOLLIN

@@ -62,9 +62,10 @@ impl IoLoop<'_> {
             Read::Yield => Step::Wait,
             Read::WouldBlock => {
                 conn.deadline = match conn.head_deadline {
-                    // A new connection's first head, or one under way:
-                    // reads do not move its deadline.
+                    // A head under way: reads do not move its deadline.
                     Some(due) => due,
+                    // A new connection that has sent nothing yet.
+                    None if conn.inbuf.is_empty() && conn.first_request => conn.deadline,
                     // Idle between requests.
                     None if conn.inbuf.is_empty() => deadline_in(self.keepalive),
                     // The first bytes of the next head.
@@ -121,6 +122,7 @@ impl IoLoop<'_> {
     fn begin_body(&mut self, conn: &mut Conn, head: RequestHead) {
         // The next head gets its own time, from its own first byte.
         conn.head_deadline = None;
+        conn.first_request = false;
         let kind = head.body_kind();
         if kind == BodyKind::Empty {
             conn.state = State::Ready {
