@@ -122,7 +122,8 @@ fn decode_chunked(mut raw: &[u8]) -> Vec<u8> {
 fn wait_sleeping(server: &Server, n: usize) {
     let inside = wait_until(WAIT, || {
         let lines = server.stdout_lines();
-        (lines.iter().filter(|l| l.contains("sleeping")).count() >= n).then_some(())
+        let seen: usize = lines.iter().map(|l| l.matches("sleeping").count()).sum();
+        (seen >= n).then_some(())
     });
     assert!(inside.is_some(), "{}", server.log_text());
 }

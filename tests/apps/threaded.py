@@ -14,7 +14,9 @@ def app(environ, start_response):
     if path == "/barrier":
         barrier.wait()
     elif path == "/sleep":
-        print("sleeping", flush=True)
+        # One write: print() writes the text and the newline separately,
+        # which threads printing at once would interleave.
+        print("sleeping\n", end="", flush=True)
         time.sleep(float(environ.get("QUERY_STRING") or "1"))
     elif path == "/stream":
         # 16 MiB in 64 KiB chunks, each chunk a repeated byte.
