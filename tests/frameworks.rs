@@ -11,6 +11,9 @@ use std::process::Command;
 use common::{Launch, Response, Server, WAIT, read_response, read_response_for, scratch};
 use sha2::{Digest, Sha256};
 
+/// Any odd seed gives bytes covering every value (CR, LF, `-` included).
+const NOISE_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// `gunicorn-rs ARGS` with the test virtualenv (the frameworks) activated.
 fn in_venv(args: &[&str]) -> Launch {
     Launch::new(args).env("VIRTUAL_ENV", common::test_venv().to_str().unwrap())
@@ -32,19 +35,6 @@ fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data)
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Deterministic bytes covering every value (CR, LF, `-` included).
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
         .collect()
 }
 
@@ -100,7 +90,7 @@ fn exercise(server: &Server, fw: &Framework) {
     assert_eq!((resp.status, resp.text()), (200, "va&lue=50000".into()));
 
     // A 10 MiB multipart upload, hashed by the app.
-    let data = noise(10 << 20);
+    let data = common::noise(10 << 20, NOISE_SEED);
     let boundary = "----grs-boundary-7d1f0a9c3b";
     let resp = server.post(
         "/upload",
@@ -112,7 +102,7 @@ fn exercise(server: &Server, fw: &Framework) {
 
     // The same the way curl sends a large body: head first, then the body
     // only once the server has said 100 Continue.
-    let data = noise(1 << 20);
+    let data = common::noise(1 << 20, NOISE_SEED);
     let body = multipart(boundary, &data);
     let mut s = server.connect();
     s.write_all(

@@ -20,6 +20,21 @@ use sha2::{Digest, Sha256};
 const APP: &str = "slow_clients:app";
 /// The flags of the threaded worker's variants.
 const GTHREAD: &[&str] = &["-k", "gthread", "--threads", "4"];
+
+/// A `#[test]` for each worker class, running the same check.
+macro_rules! under_both_workers {
+    ($check:ident: $sync:ident, $gthread:ident) => {
+        #[test]
+        fn $sync() {
+            $check(&[]);
+        }
+
+        #[test]
+        fn $gthread() {
+            $check(GTHREAD);
+        }
+    };
+}
 /// The app's response chunk size (`tests/apps/slow_clients.py`).
 const CHUNK: usize = 65536;
 
@@ -46,17 +61,15 @@ fn raise_nofile(n: u64) {
     assert!(soft >= n, "need {n} descriptors, the limit is {soft}");
 }
 
-/// Deterministic bytes that are not all alike (xorshift).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+/// Read to the server's clean close; the answer must have `status_line`.
+fn answered_then_closed(s: &mut TcpStream, status_line: &str) -> Vec<u8> {
+    let raw = read_to_close(s).unwrap_or_else(|e| panic!("{status_line}, then a clean close: {e}"));
+    assert!(
+        starts_with_status(&raw, status_line),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    raw
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -219,15 +232,7 @@ fn check_slowloris(extra: &[&str]) {
     }
 }
 
-#[test]
-fn sync_slowloris() {
-    check_slowloris(&[]);
-}
-
-#[test]
-fn gthread_slowloris() {
-    check_slowloris(GTHREAD);
-}
+under_both_workers!(check_slowloris: sync_slowloris, gthread_slowloris);
 
 // ---------------------------------------------------------------------------
 // 2. slow reader
@@ -300,15 +305,7 @@ fn check_slow_reader(extra: &[&str]) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn sync_slow_reader() {
-    check_slow_reader(&[]);
-}
-
-#[test]
-fn gthread_slow_reader() {
-    check_slow_reader(GTHREAD);
-}
+under_both_workers!(check_slow_reader: sync_slow_reader, gthread_slow_reader);
 
 /// The same with the body from the app's iterator: while the client does
 /// not read, the app is not asked for more (the loop pulls a block only when
@@ -353,15 +350,7 @@ fn check_slow_reader_iterator(extra: &[&str]) {
     check_big_body(&body);
 }
 
-#[test]
-fn sync_slow_reader_iterator() {
-    check_slow_reader_iterator(&[]);
-}
-
-#[test]
-fn gthread_slow_reader_iterator() {
-    check_slow_reader_iterator(GTHREAD);
-}
+under_both_workers!(check_slow_reader_iterator: sync_slow_reader_iterator, gthread_slow_reader_iterator);
 
 // ---------------------------------------------------------------------------
 // 3. uploads over --body-buffer-size
@@ -404,11 +393,11 @@ fn post_digest(server: &Server, body: &[u8], chunked: bool) -> (u64, String, usi
 
 fn check_large_uploads(extra: &[&str]) {
     let server = start(extra, &["--body-buffer-size", "65536"]);
-    let small = noise(1000, 1);
+    let small = common::noise(1000, 1);
     let (len, sha, in_memory) = post_digest(&server, &small, false);
     assert_eq!((len, sha), (1000, sha256_hex(&small)));
 
-    let big = noise(5 * 1024 * 1024, 2);
+    let big = common::noise(5 * 1024 * 1024, 2);
     for chunked in [false, true] {
         let (len, sha, spooled) = post_digest(&server, &big, chunked);
         assert_eq!(
@@ -421,15 +410,7 @@ fn check_large_uploads(extra: &[&str]) {
     }
 }
 
-#[test]
-fn sync_large_uploads() {
-    check_large_uploads(&[]);
-}
-
-#[test]
-fn gthread_large_uploads() {
-    check_large_uploads(GTHREAD);
-}
+under_both_workers!(check_large_uploads: sync_large_uploads, gthread_large_uploads);
 
 // ---------------------------------------------------------------------------
 // 4. 413
@@ -463,7 +444,7 @@ fn check_body_too_large(extra: &[&str]) {
 
     // Announced too large, body sent anyway: still 413 and a clean close.
     let mut s = server.connect();
-    let body = noise(MAX + 1, 3);
+    let body = common::noise(MAX + 1, 3);
     let mut raw = format!(
         "POST /digest HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -472,18 +453,13 @@ fn check_body_too_large(extra: &[&str]) {
     raw.extend_from_slice(&body);
     s.write_all(&raw).unwrap();
     let _ = s.shutdown(std::net::Shutdown::Write);
-    let raw = read_to_close(&mut s).expect("413, then a clean close");
-    assert!(
-        starts_with_status(&raw, "HTTP/1.1 413 Request Entity Too Large"),
-        "{}",
-        String::from_utf8_lossy(&raw)
-    );
+    answered_then_closed(&mut s, "HTTP/1.1 413 Request Entity Too Large");
 
     // A chunked body that grows past the limit.
     let mut s = server.connect();
     s.write_all(b"POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
         .unwrap();
-    let piece = noise(30_000, 4);
+    let piece = common::noise(30_000, 4);
     for _ in 0..4 {
         s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
             .unwrap();
@@ -491,30 +467,17 @@ fn check_body_too_large(extra: &[&str]) {
         s.write_all(b"\r\n").unwrap();
     }
     let _ = s.shutdown(std::net::Shutdown::Write);
-    let raw = read_to_close(&mut s).expect("413, then a clean close");
-    assert!(
-        starts_with_status(&raw, "HTTP/1.1 413 Request Entity Too Large"),
-        "{}",
-        String::from_utf8_lossy(&raw)
-    );
+    answered_then_closed(&mut s, "HTTP/1.1 413 Request Entity Too Large");
 
     // Exactly at the limit, both ways: served.
-    let body = noise(MAX, 5);
+    let body = common::noise(MAX, 5);
     for chunked in [false, true] {
         let (len, sha, _) = post_digest(&server, &body, chunked);
         assert_eq!((len, sha), (MAX as u64, sha256_hex(&body)), "{chunked}");
     }
 }
 
-#[test]
-fn sync_body_too_large() {
-    check_body_too_large(&[]);
-}
-
-#[test]
-fn gthread_body_too_large() {
-    check_body_too_large(GTHREAD);
-}
+under_both_workers!(check_body_too_large: sync_body_too_large, gthread_body_too_large);
 
 // ---------------------------------------------------------------------------
 // 5. 408
@@ -542,12 +505,7 @@ fn check_head_timeout(extra: &[&str]) {
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     assert_eq!(read_response(&mut s).expect("first answer").status, 200);
     s.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
-    let raw = read_to_close(&mut s).expect("408, then a clean close");
-    assert!(
-        starts_with_status(&raw, "HTTP/1.1 408 Request Timeout"),
-        "{}",
-        String::from_utf8_lossy(&raw)
-    );
+    answered_then_closed(&mut s, "HTTP/1.1 408 Request Timeout");
 
     // A connection that sends nothing is closed without a word (after
     // --keep-alive here, the longer of the two).
@@ -559,15 +517,7 @@ fn check_head_timeout(extra: &[&str]) {
     assert_eq!(server.get("/").status, 200);
 }
 
-#[test]
-fn sync_head_timeout() {
-    check_head_timeout(&[]);
-}
-
-#[test]
-fn gthread_head_timeout() {
-    check_head_timeout(GTHREAD);
-}
+under_both_workers!(check_head_timeout: sync_head_timeout, gthread_head_timeout);
 
 // ---------------------------------------------------------------------------
 // --body-timeout
@@ -601,15 +551,7 @@ fn check_body_timeout(extra: &[&str]) {
     assert_eq!(server.get("/").status, 200);
 }
 
-#[test]
-fn sync_body_timeout() {
-    check_body_timeout(&[]);
-}
-
-#[test]
-fn gthread_body_timeout() {
-    check_body_timeout(GTHREAD);
-}
+under_both_workers!(check_body_timeout: sync_body_timeout, gthread_body_timeout);
 
 // ---------------------------------------------------------------------------
 // Bad values

@@ -925,18 +925,19 @@ fn umask_reads_like_gunicorns_auto_int() {
 
 #[test]
 fn client_limits_defaults_values_and_errors() {
+    let limits = |c: &Config| {
+        let c = &c.client;
+        (
+            c.header_timeout,
+            c.body_timeout,
+            c.body_buffer_size,
+            c.max_body_size,
+            c.response_buffer_size,
+        )
+    };
     let c = config(&[]);
     assert_eq!(c.client, crate::config::ClientOptions::default());
-    assert_eq!(
-        (
-            c.client.header_timeout,
-            c.client.body_timeout,
-            c.client.body_buffer_size,
-            c.client.max_body_size,
-            c.client.response_buffer_size
-        ),
-        (10, 30, 1_048_576, 1_073_741_824, 262_144)
-    );
+    assert_eq!(limits(&c), (10, 30, 1_048_576, 1_073_741_824, 262_144));
     let c = config(&[
         "--header-timeout",
         "4",
@@ -949,16 +950,7 @@ fn client_limits_defaults_values_and_errors() {
         "--response-buffer-size",
         "1",
     ]);
-    assert_eq!(
-        (
-            c.client.header_timeout,
-            c.client.body_timeout,
-            c.client.body_buffer_size,
-            c.client.max_body_size,
-            c.client.response_buffer_size
-        ),
-        (4, 0, 65536, 0, 1)
-    );
+    assert_eq!(limits(&c), (4, 0, 65536, 0, 1));
     // Durations are clamped like the other timeouts.
     let c = config(&["--header-timeout", "99999999999999999999"]);
     assert_eq!(c.client.header_timeout, MAX_TIMEOUT_SECS);

@@ -556,3 +556,17 @@ pub fn connect_get(port: u16, path: &str) -> Response {
     .unwrap();
     read_response(&mut s).expect("response")
 }
+
+/// Deterministic bytes that are not all alike (xorshift from `seed`):
+/// every byte value turns up, CR, LF and `-` included.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

@@ -40,12 +40,13 @@ use super::reload::Reloader;
 use super::sync::SyncExecutor;
 use crate::config::{Config, ProxyMode, WorkerClass};
 use crate::hooks::{self, Hook, WorkerHooks};
+use crate::http::date::HttpDate;
 use crate::http::parser::{Limits, ParserConfig};
 use crate::log::access::AccessLog;
 use crate::signals::SignalPipe;
 use crate::sock::Listener;
 use crate::wsgi::{self, Wsgi};
-use respond::{ResponderParts, SharedAccessLog, Stopping};
+use respond::{SharedAccessLog, Stopping};
 use slab::Slab;
 
 const TOKEN_SIGNALS: u64 = u64::MAX;
@@ -219,12 +220,13 @@ impl<'a> IoLoop<'a> {
                     crate::python::format_exception(py, &e).trim_end()
                 )
             })?;
-            responders.push(Responder::new(ResponderParts {
+            responders.push(Responder {
                 wsgi,
                 servers: listeners
                     .iter()
                     .map(|l| wsgi::environ::Server::new(py, l))
                     .collect(),
+                date: HttpDate::default(),
                 hooks: hooks.clone_ref(py),
                 access_log: access_log.clone(),
                 limits,
@@ -234,7 +236,7 @@ impl<'a> IoLoop<'a> {
                     signals: signals.watch(),
                 },
                 slot,
-            }));
+            });
         }
         let executor = if threaded {
             let pool = Pool::start(responders).map_err(io)?;

@@ -74,57 +74,21 @@ enum Pump {
 
 /// What one executor needs to answer requests.
 pub struct Responder {
-    wsgi: Wsgi,
+    pub(super) wsgi: Wsgi,
     /// Per listener: the environ's SERVER_NAME/SERVER_PORT.
-    servers: Vec<wsgi::environ::Server>,
-    date: HttpDate,
-    hooks: WorkerHooks,
-    access_log: Option<SharedAccessLog>,
-    limits: ClientLimits,
+    pub(super) servers: Vec<wsgi::environ::Server>,
+    pub(super) date: HttpDate,
+    pub(super) hooks: WorkerHooks,
+    pub(super) access_log: Option<SharedAccessLog>,
+    pub(super) limits: ClientLimits,
     /// `--keep-alive 0`: every response closes its connection.
-    keepalive_off: bool,
-    stopping: Stopping,
+    pub(super) keepalive_off: bool,
+    pub(super) stopping: Stopping,
     /// This executor's line in the SIGABRT report.
-    slot: usize,
-}
-
-/// What a [`Responder`] is made of.
-pub struct ResponderParts {
-    pub wsgi: Wsgi,
-    pub servers: Vec<wsgi::environ::Server>,
-    pub hooks: WorkerHooks,
-    pub access_log: Option<SharedAccessLog>,
-    pub limits: ClientLimits,
-    pub keepalive_off: bool,
-    pub stopping: Stopping,
-    pub slot: usize,
+    pub(super) slot: usize,
 }
 
 impl Responder {
-    pub fn new(parts: ResponderParts) -> Self {
-        let ResponderParts {
-            wsgi,
-            servers,
-            hooks,
-            access_log,
-            limits,
-            keepalive_off,
-            stopping,
-            slot,
-        } = parts;
-        Responder {
-            wsgi,
-            servers,
-            date: HttpDate::default(),
-            hooks,
-            access_log,
-            limits,
-            keepalive_off,
-            stopping,
-            slot,
-        }
-    }
-
     /// Serve `conn`'s complete request or its response in progress as far
     /// as it goes without waiting. Returns the next step for the loop and,
     /// when the application was called, the worker's request count (for
