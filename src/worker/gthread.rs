@@ -1,14 +1,14 @@
-//! The `gthread` executor: `--threads` threads per worker that call the
-//! application, fed by the I/O loop.
+//! The `gthread` executor: `--threads` threads per worker that run Python
+//! work handed to them, and hand the results back.
 //!
-//! The loop hands a thread a connection whose request is complete (or
+//! The I/O loop gives a thread a connection whose request is complete (or
 //! whose response needs more from the application) and goes on with the
 //! others; the thread answers as far as it can without waiting on the
-//! socket and hands the connection back. Each thread attaches to the
-//! interpreter once for its whole life (per-call attaching would reset
-//! `threading.local` and cost more) and releases the GIL while it waits
-//! for work. Connections wait in the loop, never in a thread, so slow or
-//! idle clients cannot tie the threads up.
+//! socket and hands the connection back (see `io_loop`). Each thread
+//! attaches to the interpreter once for its whole life (per-call attaching
+//! would reset `threading.local` and cost more) and releases the GIL while
+//! it waits for work. The pool itself knows nothing of connections: it
+//! moves jobs in and results out, and wakes the loop through an eventfd.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -20,28 +20,8 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use pyo3::prelude::*;
 use tracing::error;
 
-use super::conn::Conn;
-use super::io_loop::{Responder, Step};
-
-/// A connection for a thread to serve.
-pub struct Job {
-    pub id: usize,
-    pub conn: Box<Conn>,
-}
-
-/// A connection a thread is done with, for the loop.
-pub struct Done {
-    pub id: usize,
-    pub conn: Box<Conn>,
-    pub step: Step,
-    /// The worker's request count, when the application was called (for
-    /// `--max-requests`).
-    pub counted: Option<u64>,
-}
-
-#[derive(Default)]
-struct Queue {
-    jobs: VecDeque<Job>,
+struct Queue<J> {
+    jobs: VecDeque<J>,
     /// The worker is stopping: threads exit once they are idle.
     closed: bool,
     /// Threads asleep waiting for a job: only then is one woken (a wake-up
@@ -49,10 +29,20 @@ struct Queue {
     idle: usize,
 }
 
-struct Shared {
-    queue: Mutex<Queue>,
+impl<J> Default for Queue<J> {
+    fn default() -> Self {
+        Queue {
+            jobs: VecDeque::new(),
+            closed: false,
+            idle: 0,
+        }
+    }
+}
+
+struct Shared<J, D> {
+    queue: Mutex<Queue<J>>,
     work: Condvar,
-    done: Mutex<Vec<Done>>,
+    done: Mutex<Vec<D>>,
     /// Written when `done` gets a connection: wakes the loop's epoll.
     wake: EventFd,
     /// Threads that have ended, with a condvar to wait for them.
@@ -60,15 +50,20 @@ struct Shared {
     all_exited: Condvar,
 }
 
-/// The executor threads of one worker.
-pub struct Pool {
-    shared: Arc<Shared>,
+/// The executor threads of one worker: jobs `J` in, results `D` out.
+pub struct Pool<J, D> {
+    shared: Arc<Shared<J, D>>,
     threads: Vec<JoinHandle<()>>,
 }
 
-impl Pool {
-    /// Start one thread per responder.
-    pub fn start(responders: Vec<Responder>) -> std::io::Result<Pool> {
+impl<J: Send + 'static, D: Send + 'static> Pool<J, D> {
+    /// Start one thread per worker function; each runs its function on
+    /// the jobs it takes, attached to the interpreter. A function is
+    /// dropped in its thread, attached (it may own Python objects).
+    pub fn start<W>(workers: Vec<W>) -> std::io::Result<Self>
+    where
+        W: FnMut(Python<'_>, J) -> D + Send + 'static,
+    {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             work: Condvar::new(),
@@ -79,13 +74,13 @@ impl Pool {
         });
         let mut pool = Pool {
             shared,
-            threads: Vec::with_capacity(responders.len()),
+            threads: Vec::with_capacity(workers.len()),
         };
-        for (i, responder) in responders.into_iter().enumerate() {
+        for (i, work) in workers.into_iter().enumerate() {
             let shared = Arc::clone(&pool.shared);
             let handle = std::thread::Builder::new()
                 .name(format!("gthread-{i}"))
-                .spawn(move || serve(&shared, responder, i));
+                .spawn(move || serve(&shared, work, i));
             match handle {
                 Ok(h) => pool.threads.push(h),
                 Err(e) => {
@@ -97,13 +92,13 @@ impl Pool {
         Ok(pool)
     }
 
-    /// The descriptor that becomes readable when connections come back.
+    /// The descriptor that becomes readable when results come back.
     pub fn wake_fd(&self) -> BorrowedFd<'_> {
         self.shared.wake.as_fd()
     }
 
-    /// Queue a connection for the next free thread.
-    pub fn submit(&self, job: Job) {
+    /// Queue a job for the next free thread.
+    pub fn submit(&self, job: J) {
         let mut q = lock(&self.shared.queue);
         q.jobs.push_back(job);
         let wake = q.idle > 0;
@@ -113,14 +108,14 @@ impl Pool {
         }
     }
 
-    /// Connections the threads are done with.
-    pub fn finished(&self) -> Vec<Done> {
+    /// The results the threads have handed back.
+    pub fn finished(&self) -> Vec<D> {
         // The counter only wakes the loop; what matters is the list.
         let _ = self.shared.wake.read();
         std::mem::take(&mut *lock(&self.shared.done))
     }
 
-    /// Stop the threads: queued connections are dropped, idle threads end
+    /// Stop the threads: queued jobs are dropped, idle threads end
     /// at once, busy ones when their application call returns. Waits at
     /// most `wait`; returns whether every thread ended (only then may the
     /// interpreter be finalised).
@@ -163,9 +158,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Shared {
-    /// A queued connection, if there is one, without waiting.
-    fn try_next(&self) -> Option<Job> {
+impl<J, D> Shared<J, D> {
+    /// A queued job, if there is one, without waiting.
+    fn try_next(&self) -> Option<J> {
         let mut q = lock(&self.queue);
         if q.closed {
             return None;
@@ -173,9 +168,8 @@ impl Shared {
         q.jobs.pop_front()
     }
 
-    /// The next connection to serve, waiting for one; None once the pool
-    /// is closed.
-    fn next(&self) -> Option<Job> {
+    /// The next job, waiting for one; None once the pool is closed.
+    fn next(&self) -> Option<J> {
         let mut q = lock(&self.queue);
         loop {
             if q.closed {
@@ -190,7 +184,7 @@ impl Shared {
         }
     }
 
-    fn give_back(&self, done: Done) {
+    fn give_back(&self, done: D) {
         let mut list = lock(&self.done);
         list.push(done);
         // The loop takes the whole list when woken: one wake-up per batch.
@@ -201,7 +195,7 @@ impl Shared {
         }
         if let Err(e) = self.wake.write(1) {
             // Only a counter overflow could do this; the loop's tick still
-            // collects the connection within a second.
+            // collects the result within a second.
             error!("Cannot wake the worker's loop: {e}");
         }
     }
@@ -209,25 +203,22 @@ impl Shared {
 
 /// One executor thread: attached to the interpreter for its whole life,
 /// detached while it waits for work.
-fn serve(shared: &Shared, mut responder: Responder, index: usize) {
+fn serve<J: Send, D: Send>(
+    shared: &Shared<J, D>,
+    mut work: impl FnMut(Python<'_>, J) -> D,
+    index: usize,
+) {
     let _exiting = Exiting(shared);
     Python::attach(|py| {
         name_thread(py, index);
         // A thread that just finished keeps the GIL for the next queued
-        // connection; it gives the GIL up only to wait (and whenever the
+        // job; it gives the GIL up only to wait (and whenever the
         // application waits on I/O).
-        while let Some(Job { id, mut conn }) =
-            shared.try_next().or_else(|| py.detach(|| shared.next()))
-        {
-            let (step, counted) = responder.serve(py, &mut conn);
-            shared.give_back(Done {
-                id,
-                conn,
-                step,
-                counted,
-            });
+        while let Some(job) = shared.try_next().or_else(|| py.detach(|| shared.next())) {
+            let done = work(py, job);
+            shared.give_back(done);
         }
-        drop(responder);
+        drop(work);
     });
 }
 
@@ -250,24 +241,11 @@ fn name_thread(py: Python<'_>, index: usize) {
 
 /// Counts a thread as ended however it ends (a panic included), so that
 /// `shutdown` does not wait for it in vain.
-struct Exiting<'a>(&'a Shared);
+struct Exiting<'a, J, D>(&'a Shared<J, D>);
 
-impl Drop for Exiting<'_> {
+impl<J, D> Drop for Exiting<'_, J, D> {
     fn drop(&mut self) {
         *lock(&self.0.exited) += 1;
         self.0.all_exited.notify_all();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn what_crosses_threads_is_send() {
-        fn send<T: Send>() {}
-        send::<Job>();
-        send::<Done>();
-        send::<Responder>();
     }
 }

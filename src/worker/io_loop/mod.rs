@@ -32,7 +32,7 @@ use pyo3::prelude::*;
 use tracing::{debug, error, info, warn};
 
 use super::conn::{Conn, Flush, READ_BUDGET, State};
-use super::gthread::{self, Pool};
+use super::gthread::Pool;
 use super::heartbeat::Heartbeat;
 use super::limits::{ClientLimits, deadline_in};
 use super::notice::{Kind, Notifier};
@@ -90,10 +90,23 @@ enum Mode {
 }
 
 /// What a step of a connection's state machine wants next.
-pub(in crate::worker) enum Step {
+pub(super) enum Step {
     Continue,
     Wait,
     Close,
+}
+
+/// A connection for an executor thread: its slot and the connection.
+type Job = (usize, Box<Conn>);
+
+/// A connection an executor thread is done with, for the loop.
+struct Done {
+    id: usize,
+    conn: Box<Conn>,
+    step: Step,
+    /// The worker's request count, when the application was called (for
+    /// `--max-requests`).
+    counted: Option<u64>,
 }
 
 /// Who calls the application.
@@ -104,7 +117,7 @@ enum Executor {
         responder: Box<Responder>,
     },
     /// gthread: the pool's threads; the loop hands them connections.
-    Threads(Pool),
+    Threads(Pool<Job, Done>),
 }
 
 /// The loop of one worker process.
@@ -239,7 +252,18 @@ impl<'a> IoLoop<'a> {
             });
         }
         let executor = if threaded {
-            let pool = Pool::start(responders).map_err(io)?;
+            let workers = responders.into_iter().map(|mut responder| {
+                move |py: Python<'_>, (id, mut conn): Job| {
+                    let (step, counted) = responder.serve(py, &mut conn);
+                    Done {
+                        id,
+                        conn,
+                        step,
+                        counted,
+                    }
+                }
+            });
+            let pool = Pool::start(workers.collect()).map_err(io)?;
             epoll
                 .add(
                     pool.wake_fd(),
@@ -422,7 +446,7 @@ impl<'a> IoLoop<'a> {
             return;
         };
         for done in pool.finished() {
-            let gthread::Done {
+            let Done {
                 id,
                 mut conn,
                 step,
@@ -665,7 +689,7 @@ impl<'a> IoLoop<'a> {
                 }
             }
             Executor::Threads(pool) => {
-                pool.submit(gthread::Job { id, conn });
+                pool.submit((id, conn));
                 return Answered::Away;
             }
         }
