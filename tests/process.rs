@@ -648,14 +648,20 @@ fn workers_hold_no_read_end_of_the_masters_own_pipes() {
         .map(|(t, _)| t)
         .collect();
     assert!(own.len() >= 2, "{master:?}");
-    for worker in workers {
-        let read_ends: Vec<(String, bool)> = pipe_ends(worker)
+    let master_reads = |worker: i32| -> Vec<(String, bool)> {
+        pipe_ends(worker)
             .into_iter()
             .filter(|(t, read)| *read && own.contains(&t))
-            .collect();
+            .collect()
+    };
+    for worker in workers {
+        // A worker just forked still has the master's descriptors until it
+        // has set itself up; once serving, it must have none.
+        let serving = wait_until(WAIT, || master_reads(worker).is_empty().then_some(()));
         assert!(
-            read_ends.is_empty(),
-            "worker {worker} reads the master's pipes {read_ends:?}: {:?}",
+            serving.is_some(),
+            "worker {worker} reads the master's pipes {:?}: {:?}",
+            master_reads(worker),
             fd_targets(worker)
         );
     }
