@@ -267,7 +267,7 @@ impl<'a> IoLoop<'a> {
             epoll
                 .add(
                     pool.wake_fd(),
-                    EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_EXECUTOR),
+                    EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, TOKEN_EXECUTOR),
                 )
                 .map_err(|e| io(e.into()))?;
             Executor::Threads(pool)
@@ -399,6 +399,8 @@ impl<'a> IoLoop<'a> {
         for id in std::mem::take(&mut self.revisit) {
             self.advance(id);
         }
+        // Results that came back during this turn, before their wake-up.
+        self.collect_finished();
         self.run_ready();
         self.housekeeping();
         if hooks::stop_asked() {
