@@ -24,8 +24,9 @@
 //!   through, and blocking signals across fork.
 //! - [`sock`]: listener kinds (tcp, `[v6]`, `unix:`, `fd://`) and their parsing.
 //! - [`worker`]: the worker process: the epoll I/O loop, connection state
-//!   machines, the heartbeat file, in-worker signals, the `sync` executor,
-//!   the SIGABRT (timeout) report and the `--reload` file watcher.
+//!   machines and the slow-client limits, the heartbeat file, in-worker
+//!   signals, the executors (`sync`: the loop itself; `gthread`: a pool of
+//!   threads), the SIGABRT (timeout) report and the `--reload` file watcher.
 //! - [`http`]: request-head parser, body decoders, PROXY protocol headers,
 //!   response heads and body framing, error pages.
 //! - [`wsgi`]: PEP 3333: environ, `wsgi.input`, `start_response`, calling and
