@@ -229,3 +229,44 @@ fn threads_zero_is_refused_in_one_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("threads"), "{err}");
 }
+
+#[test]
+fn a_closed_connections_late_events_never_reach_the_next_one() {
+    // Under load with `Connection: close`, a slot (and descriptor number)
+    // freed in the middle of an event batch is taken by a new connection
+    // at once; an event already fetched for the old one (its hang-up) must
+    // not make the new one close before it reads its request.
+    let server = gthread(&["--threads", "1"]);
+    let port = server.port;
+    let clients: Vec<_> = (0..48)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut failures = Vec::new();
+                for _ in 0..150 {
+                    // As a load generator does: close as soon as the
+                    // response is complete, not at the server's EOF.
+                    let mut s = common::connect(port);
+                    let sent =
+                        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                    match (sent, read_response(&mut s)) {
+                        (Ok(()), Ok(r)) if r.status == 200 => {}
+                        (sent, read) => {
+                            failures.push(format!("{sent:?} {:?}", read.map(|r| r.status)))
+                        }
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let failures: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("client thread"))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of 7200 requests failed, e.g. {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+}

@@ -49,13 +49,20 @@ use crate::wsgi::{self, Wsgi};
 use respond::{SharedAccessLog, Stopping};
 use slab::Slab;
 
-const TOKEN_SIGNALS: u64 = u64::MAX;
-/// The `--reload` inotify descriptor; far from both listeners and slots.
-const TOKEN_RELOAD: u64 = u64::MAX / 2;
+/// epoll tokens: a connection's is its slot in the low half and the slot's
+/// generation in the high half (see `slab`); the loop's own descriptors
+/// have all ones in the low half, a slot no connection can have, and
+/// their number in the high half.
+const fn own_token(n: u64) -> u64 {
+    (n << 32) | u32::MAX as u64
+}
+const TOKEN_SIGNALS: u64 = own_token(0);
+/// The `--reload` inotify descriptor.
+const TOKEN_RELOAD: u64 = own_token(1);
 /// The gthread pool's "connections are back" eventfd.
-const TOKEN_EXECUTOR: u64 = u64::MAX / 2 + 1;
-/// Listener `i` has token `TOKEN_LISTENER_BASE - i`; connections use their slot index.
-const TOKEN_LISTENER_BASE: u64 = u64::MAX - 1;
+const TOKEN_EXECUTOR: u64 = own_token(2);
+/// Listener `i` has token `own_token(TOKEN_LISTENER_FIRST + i)`.
+const TOKEN_LISTENER_FIRST: u64 = 3;
 /// Connections accepted per listener wake-up, so one worker does not take
 /// a whole burst while its siblings sit idle.
 const ACCEPT_BATCH: usize = 64;
@@ -421,11 +428,15 @@ impl<'a> IoLoop<'a> {
             self.collect_finished();
             return;
         }
-        if token > TOKEN_LISTENER_BASE - self.listeners.len() as u64 {
-            self.accept((TOKEN_LISTENER_BASE - token) as usize);
+        if token & u64::from(u32::MAX) == u64::from(u32::MAX) {
+            if let Some(i) = (token >> 32).checked_sub(TOKEN_LISTENER_FIRST) {
+                self.accept(i as usize);
+            }
             return;
         }
-        let id = token as usize;
+        let Some(id) = self.conns.slot_of(token) else {
+            return;
+        };
         let Some(Some(conn)) = self.conns.slots.get_mut(id) else {
             return;
         };
@@ -542,7 +553,7 @@ impl<'a> IoLoop<'a> {
                 let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE;
                 self.epoll.add(
                     listener,
-                    EpollEvent::new(flags, TOKEN_LISTENER_BASE - i as u64),
+                    EpollEvent::new(flags, own_token(TOKEN_LISTENER_FIRST + i as u64)),
                 )?;
             } else {
                 self.epoll.delete(listener)?;
@@ -589,7 +600,9 @@ impl<'a> IoLoop<'a> {
                         | EpollFlags::EPOLLRDHUP
                         | EpollFlags::EPOLLET;
                     let registered = match &self.conns.slots[id] {
-                        Some(c) => self.epoll.add(&c.fd, EpollEvent::new(flags, id as u64)),
+                        Some(c) => self
+                            .epoll
+                            .add(&c.fd, EpollEvent::new(flags, self.conns.token(id))),
                         None => continue,
                     };
                     if let Err(e) = registered {
