@@ -184,7 +184,7 @@ def markdown(meta, floors, summaries, configs, workloads, peers, chart_name, sou
             cmd = tmpl.format(**shown)
         except (KeyError, IndexError, ValueError):
             cmd = tmpl
-        L.append("- %s: `%s`%s" % (name, cmd, " (%s)" % note if note else ""))
+        L.append("- %s: `%s`%s" % (name, cmd, ": " + note if note else ""))
     L.append("")
     skipped = meta.get("skipped") or {}
     if skipped:
@@ -209,8 +209,8 @@ def chart(path, meta, summaries, configs, workloads):
                ("server_cpu_us_per_req", "server CPU µs per request (lower is better)")]
     rows = [(cfg, m) for cfg in cfgs for m in metrics]
     ncol = max(len([w for w in workloads if any((cfg, w, s) in by for s in servers)]) for cfg in cfgs)
-    fig, axes = plt.subplots(len(rows), 1, figsize=(max(8, 1.1 * ncol * max(1, len(servers)) / 4 + 3),
-                                                      3.2 * len(rows)), squeeze=False)
+    width_in = max(10, 0.3 * ncol * max(1, len(servers)) + 2)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(width_in, 3.0 * len(rows) + 1.2), squeeze=False)
     # gunicorn-rs in warm colours with an outline, the peers in cool or grey ones
     ours = ["#c0392b", "#e67e22", "#f1c40f"]
     theirs = ["#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#7f7f7f", "#bcbd22", "#e377c2"]
@@ -236,14 +236,21 @@ def chart(path, meta, summaries, configs, workloads):
         ax.set_xlim(-0.6, len(wls) - 0.4)
         ax.set_title("%s: %s" % (cfg, label), fontsize=10, loc="left")
         ax.grid(axis="y", which="major", alpha=0.3)
+    # title and legend in a band of fixed height above the panels
+    band = 0.95 / fig.get_figheight()
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 8), fontsize=9,
-               frameon=False)
-    title = "gunicorn-rs and WSGI peers, %s, %s cores" % (meta.get("date", "?")[:10], meta.get("ncpu", "?"))
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()),
+               ncol=min(len(labels), 4 if width_in < 14 else 8), fontsize=9, frameon=False)
+    title = "gunicorn-rs and WSGI peers, %s, %s cores, %d repetition(s) of %d s" % (
+        meta.get("date", "?")[:10], meta.get("ncpu", "?"), meta.get("args", {}).get("repeats", 0),
+        meta.get("args", {}).get("duration", 0))
     if is_smoke(meta):
-        title += " — SMOKE RUN, NOT RESULTS"
-    fig.suptitle(title, y=0.995, fontsize=12, color="#c0392b" if is_smoke(meta) else "black")
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+        title += ": SMOKE RUN, NOT RESULTS"
+        fig.text(0.5, 0.5, "SMOKE RUN", fontsize=72, color="#c0392b", alpha=0.15, rotation=30,
+                 ha="center", va="center")
+    fig.suptitle(title, y=1 - 0.05 / fig.get_figheight(), fontsize=12,
+                 color="#c0392b" if is_smoke(meta) else "black")
+    fig.tight_layout(rect=(0, 0, 1, 1 - band))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
