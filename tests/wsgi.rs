@@ -93,6 +93,23 @@ fn write_callable_output_comes_before_the_returned_body() {
     assert_eq!(routes().get("/write").text(), "written-returned");
 }
 
+/// start_response objects are reused between requests: one an application
+/// kept must stay its old request's, whatever the worker serves next.
+#[test]
+fn kept_start_response_and_write_stay_with_their_request() {
+    let server = routes();
+    assert_eq!(server.get("/keep-callables").text(), "kept");
+    for _ in 0..3 {
+        assert_eq!(server.get("/").text(), "root");
+        assert_eq!(server.get("/use-kept-write").text(), "fresh");
+        assert_eq!(
+            server.get("/use-kept-start-response").text(),
+            "refused: Response headers already set!"
+        );
+        assert_eq!(server.get("/write").text(), "written-returned");
+    }
+}
+
 #[test]
 fn exc_info_may_replace_the_response_before_it_starts() {
     let resp = routes().get("/exc-info");
