@@ -23,7 +23,7 @@ fn environ_has_every_required_key() {
     let server = Launch::new(&["echo:app"]).start();
     let env = environ(
         &server,
-        b"POST /a%20b/c?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8080\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nX-Custom-Thing: one\r\nX-Custom-Thing: two\r\nUser-Agent: tester\r\nConnection: close\r\n\r\nabc",
+        b"POST /a%20b/c?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8080\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nX-Custom-Thing: one\r\nX-Custom-Thing: two\r\nX-Same: a\r\nX-Same: a\r\nUser-Agent: tester\r\nConnection: close\r\n\r\nabc",
     );
     let port = server.port.to_string();
     let expect = [
@@ -41,6 +41,8 @@ fn environ_has_every_required_key() {
         ("HTTP_HOST", "\"example.com:8080\""),
         ("HTTP_USER_AGENT", "\"tester\""),
         ("HTTP_X_CUSTOM_THING", "\"one,two\""),
+        // Equal one-letter values are one object in Python: still joined.
+        ("HTTP_X_SAME", "\"a,a\""),
         (
             "SERVER_SOFTWARE",
             &format!("\"gunicorn-rs/{}\"", env!("CARGO_PKG_VERSION")),
