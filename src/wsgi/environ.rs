@@ -196,6 +196,9 @@ pub struct EnvironBuilder {
     keys: Keys,
     http10: Py<PyString>,
     http11: Py<PyString>,
+    /// `wsgi.url_scheme` values.
+    http: Py<PyString>,
+    https: Py<PyString>,
     /// Common method strings, reused instead of made per request.
     methods: Vec<Py<PyString>>,
     header_keys: HeaderKeys,
@@ -203,7 +206,7 @@ pub struct EnvironBuilder {
     script_name: String,
 }
 
-/// Cache of `HTTP_*` keys by header name.
+/// Cache of `HTTP_*` keys by header name, as sent (no case folding on a hit).
 #[derive(Default)]
 struct HeaderKeys {
     map: HashMap<Vec<u8>, Py<PyString>, BuildHasherDefault<Fnv>>,
@@ -274,6 +277,8 @@ impl EnvironBuilder {
             keys,
             http10: key("HTTP/1.0"),
             http11: key("HTTP/1.1"),
+            http: key("http"),
+            https: key("https"),
             methods,
             header_keys: HeaderKeys::default(),
             script_name,
@@ -307,10 +312,16 @@ impl EnvironBuilder {
         let k = &self.keys;
         env.set_item(&k.wsgi_input, input)?;
         // https when a trusted proxy said so (gunicorn's secure_scheme_headers).
-        env.set_item(&k.url_scheme, PyString::intern(py, head.scheme()))?;
+        let scheme = if head.scheme() == "https" {
+            &self.https
+        } else {
+            &self.http
+        };
+        env.set_item(&k.url_scheme, scheme.bind(py))?;
         env.set_item(&k.request_method, self.method(py, head.method()))?;
         env.set_item(&k.query_string, latin1_str(py, head.query())?)?;
-        env.set_item(&k.raw_uri, latin1_str(py, head.uri())?)?;
+        let raw_uri = latin1_str(py, head.uri())?;
+        env.set_item(&k.raw_uri, &raw_uri)?;
         let protocol = match head.version() {
             (1, 1) => self.http11.bind(py).clone(),
             (1, 0) => self.http10.bind(py).clone(),
@@ -401,7 +412,13 @@ impl EnvironBuilder {
                 crate::http::pytext::PyStr(&String::from_utf8_lossy(script_name))
             )));
         };
-        env.set_item(&k.path_info, latin1_str(py, &percent_decode(rest))?)?;
+        let path_info = percent_decode(rest);
+        if *path_info == *head.uri() {
+            // The usual "/x" with no query, escapes or SCRIPT_NAME: one str.
+            env.set_item(&k.path_info, raw_uri)?;
+        } else {
+            env.set_item(&k.path_info, latin1_str(py, &path_info)?)?;
+        }
         env.set_item(&k.script_name, latin1_str(py, script_name)?)?;
         Ok(env)
     }
@@ -438,6 +455,10 @@ fn insert_new<'py>(
 impl HeaderKeys {
     /// `HTTP_` + the name upper-cased with `-` as `_`, from the cache when seen before.
     fn key<'py>(&mut self, py: Python<'py>, name: &[u8]) -> PyResult<Bound<'py, PyString>> {
+        // Looked up by the name as sent: no key to make for a known one.
+        if let Some(key) = self.map.get(name) {
+            return Ok(key.bind(py).clone());
+        }
         self.buf.clear();
         self.buf.extend_from_slice(b"HTTP_");
         self.buf.extend(name.iter().map(|&b| {
@@ -447,12 +468,9 @@ impl HeaderKeys {
                 b.to_ascii_uppercase()
             }
         }));
-        if let Some(key) = self.map.get(&self.buf) {
-            return Ok(key.bind(py).clone());
-        }
         let key = latin1_str(py, &self.buf)?;
         if self.map.len() < HEADER_KEY_CACHE_MAX {
-            self.map.insert(self.buf.clone(), key.clone().unbind());
+            self.map.insert(name.to_vec(), key.clone().unbind());
         }
         Ok(key)
     }
