@@ -23,7 +23,7 @@ fn environ_has_every_required_key() {
     let server = Launch::new(&["echo:app"]).start();
     let env = environ(
         &server,
-        b"POST /a%20b/c?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8080\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nX-Custom-Thing: one\r\nX-Custom-Thing: two\r\nUser-Agent: tester\r\nConnection: close\r\n\r\nabc",
+        b"POST /a%20b/c?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8080\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nX-Custom-Thing: one\r\nX-Custom-Thing: two\r\nX-Same: a\r\nX-Same: a\r\nUser-Agent: tester\r\nConnection: close\r\n\r\nabc",
     );
     let port = server.port.to_string();
     let expect = [
@@ -41,6 +41,8 @@ fn environ_has_every_required_key() {
         ("HTTP_HOST", "\"example.com:8080\""),
         ("HTTP_USER_AGENT", "\"tester\""),
         ("HTTP_X_CUSTOM_THING", "\"one,two\""),
+        // Equal one-letter values are one object in Python: still joined.
+        ("HTTP_X_SAME", "\"a,a\""),
         (
             "SERVER_SOFTWARE",
             &format!("\"gunicorn-rs/{}\"", env!("CARGO_PKG_VERSION")),
@@ -91,6 +93,23 @@ fn wsgi_input_reads_lines_and_blocks() {
 #[test]
 fn write_callable_output_comes_before_the_returned_body() {
     assert_eq!(routes().get("/write").text(), "written-returned");
+}
+
+/// start_response objects are reused between requests: one an application
+/// kept must stay its old request's, whatever the worker serves next.
+#[test]
+fn kept_start_response_and_write_stay_with_their_request() {
+    let server = routes();
+    assert_eq!(server.get("/keep-callables").text(), "kept");
+    for _ in 0..3 {
+        assert_eq!(server.get("/").text(), "root");
+        assert_eq!(server.get("/use-kept-write").text(), "fresh");
+        assert_eq!(
+            server.get("/use-kept-start-response").text(),
+            "refused: Response headers already set!"
+        );
+        assert_eq!(server.get("/write").text(), "written-returned");
+    }
 }
 
 #[test]

@@ -158,6 +158,11 @@ impl ResponseHead {
                 return Ok(());
             }
         }
+        if self.headers.is_empty() {
+            // One allocation for a typical head rather than a few regrowths.
+            self.bytes.reserve(256);
+            self.headers.reserve(8);
+        }
         let start = self.bytes.len();
         self.bytes.extend_from_slice(name);
         let middle = self.bytes.len();
@@ -279,6 +284,16 @@ fn is_field_vchar_or_sp(b: u8) -> bool {
 
 /// gunicorn's `hop_headers`: hop-by-hop fields and the ones it writes itself.
 fn is_hop_by_hop(name: &[u8]) -> bool {
+    // Every one of them is 2 to 19 bytes long and starts with one of these
+    // letters: most names are told apart without comparing.
+    if !(2..=19).contains(&name.len())
+        || !matches!(
+            name[0].to_ascii_lowercase(),
+            b'c' | b'k' | b'p' | b't' | b'u' | b's' | b'd'
+        )
+    {
+        return false;
+    }
     const HOP: [&[u8]; 10] = [
         b"connection",
         b"keep-alive",
@@ -300,6 +315,10 @@ fn is_hop_by_hop(name: &[u8]) -> bool {
 /// Negative reads as 0, too large as `u64::MAX` (Python has no overflow;
 /// no body is that long anyway).
 fn parse_python_int(text: &[u8]) -> Option<u64> {
+    // The usual case, plain digits that fit: no text conversion needed.
+    if !text.is_empty() && text.len() <= 18 && text.iter().all(u8::is_ascii_digit) {
+        return Some(text.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')));
+    }
     let text = match std::str::from_utf8(text) {
         Ok(ascii) if text.is_ascii() => std::borrow::Cow::Borrowed(ascii),
         _ => std::borrow::Cow::Owned(latin1(text)),

@@ -42,7 +42,8 @@ struct InFlight {
     active: bool,
     started: Option<Instant>,
     method: String,
-    uri: String,
+    /// As received; made text only for a report.
+    uri: Vec<u8>,
     peer: String,
 }
 
@@ -69,7 +70,7 @@ pub fn request_started(slot: usize, method: &str, uri: &[u8], peer: &str, starte
     r.method.clear();
     r.method.push_str(method);
     r.uri.clear();
-    r.uri.push_str(&String::from_utf8_lossy(uri));
+    r.uri.extend_from_slice(uri);
     r.peer.clear();
     r.peer.push_str(peer);
 }
@@ -177,7 +178,9 @@ fn write_request(out: &mut String, r: &InFlight) {
     let _ = write!(
         out,
         "request in flight: {} {} from {}",
-        r.method, r.uri, r.peer
+        r.method,
+        String::from_utf8_lossy(&r.uri),
+        r.peer
     );
     if let Some(started) = r.started {
         let _ = write!(out, ", running for {:.3}s", started.elapsed().as_secs_f64());
@@ -249,7 +252,7 @@ mod tests {
             active: true,
             started: None,
             method: "GET".into(),
-            uri: "/a?b=c".into(),
+            uri: b"/a?b=c".to_vec(),
             peer: "127.0.0.1".into(),
         };
         write_requests(&mut out, std::slice::from_ref(&r));

@@ -5,6 +5,7 @@
 //! and `HTTP_*` keys are cached by header name, so a request allocates only
 //! its values.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd};
@@ -144,6 +145,9 @@ pub enum Server {
     Tcp {
         name: Py<PyString>,
         port: Py<PyString>,
+        /// The builder's template with these two set, made at the first
+        /// request: they are the same for every request on the listener.
+        base: OnceCell<Py<PyDict>>,
     },
     /// A unix socket: taken from the Host header, else the socket path.
     Unix { path: String },
@@ -155,6 +159,7 @@ impl Server {
             Some((name, port)) => Server::Tcp {
                 name: PyString::new(py, &name).unbind(),
                 port: PyString::new(py, &port).unbind(),
+                base: OnceCell::new(),
             },
             // gunicorn uses the socket's own name (its path) when no Host came.
             None => Server::Unix {
@@ -191,6 +196,9 @@ pub struct EnvironBuilder {
     keys: Keys,
     http10: Py<PyString>,
     http11: Py<PyString>,
+    /// `wsgi.url_scheme` values.
+    http: Py<PyString>,
+    https: Py<PyString>,
     /// Common method strings, reused instead of made per request.
     methods: Vec<Py<PyString>>,
     header_keys: HeaderKeys,
@@ -198,7 +206,7 @@ pub struct EnvironBuilder {
     script_name: String,
 }
 
-/// Cache of `HTTP_*` keys by header name.
+/// Cache of `HTTP_*` keys by header name, as sent (no case folding on a hit).
 #[derive(Default)]
 struct HeaderKeys {
     map: HashMap<Vec<u8>, Py<PyString>, BuildHasherDefault<Fnv>>,
@@ -259,6 +267,7 @@ impl EnvironBuilder {
         }
         base.set_item(intern!(py, "wsgi.early_hints"), py.None())?;
         base.set_item(intern!(py, "gunicorn.socket"), py.None())?;
+        make_room(py, &base)?;
         let methods = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"]
             .into_iter()
             .map(key)
@@ -268,6 +277,8 @@ impl EnvironBuilder {
             keys,
             http10: key("HTTP/1.0"),
             http11: key("HTTP/1.1"),
+            http: key("http"),
+            https: key("https"),
             methods,
             header_keys: HeaderKeys::default(),
             script_name,
@@ -283,14 +294,34 @@ impl EnvironBuilder {
         peer: &Peer,
         server: &Server,
     ) -> Result<Bound<'py, PyDict>, BuildError> {
-        let env = self.base.bind(py).copy()?;
+        let env = match server {
+            Server::Tcp { name, port, base } => {
+                let base = match base.get() {
+                    Some(base) => base,
+                    None => {
+                        let made = self.base.bind(py).copy()?;
+                        made.set_item(&self.keys.server_name, name.bind(py))?;
+                        made.set_item(&self.keys.server_port, port.bind(py))?;
+                        base.get_or_init(|| made.unbind())
+                    }
+                };
+                base.bind(py).copy()?
+            }
+            Server::Unix { .. } => self.base.bind(py).copy()?,
+        };
         let k = &self.keys;
         env.set_item(&k.wsgi_input, input)?;
         // https when a trusted proxy said so (gunicorn's secure_scheme_headers).
-        env.set_item(&k.url_scheme, PyString::intern(py, head.scheme()))?;
+        let scheme = if head.scheme() == "https" {
+            &self.https
+        } else {
+            &self.http
+        };
+        env.set_item(&k.url_scheme, scheme.bind(py))?;
         env.set_item(&k.request_method, self.method(py, head.method()))?;
         env.set_item(&k.query_string, latin1_str(py, head.query())?)?;
-        env.set_item(&k.raw_uri, latin1_str(py, head.uri())?)?;
+        let raw_uri = latin1_str(py, head.uri())?;
+        env.set_item(&k.raw_uri, &raw_uri)?;
         let protocol = match head.version() {
             (1, 1) => self.http11.bind(py).clone(),
             (1, 0) => self.http10.bind(py).clone(),
@@ -324,7 +355,7 @@ impl EnvironBuilder {
             {
                 joined.1.push(b',');
                 joined.1.extend_from_slice(h.value);
-            } else if let Some(first) = env.get_item(&key)? {
+            } else if let Some(first) = insert_new(&env, &key, &latin1_str(py, h.value)?)? {
                 // Values went in as latin-1, so they come back out as latin-1.
                 let mut joined = latin1(first.extract::<&str>()?)
                     .unwrap_or_default()
@@ -332,8 +363,6 @@ impl EnvironBuilder {
                 joined.push(b',');
                 joined.extend_from_slice(h.value);
                 repeated.push((key, joined));
-            } else {
-                env.set_item(&key, latin1_str(py, h.value)?)?;
             }
         }
         for (key, joined) in repeated {
@@ -357,10 +386,8 @@ impl EnvironBuilder {
             None => env.del_item(intern!(py, "wsgi.early_hints"))?,
         }
         match server {
-            Server::Tcp { name, port } => {
-                env.set_item(&k.server_name, name.bind(py))?;
-                env.set_item(&k.server_port, port.bind(py))?;
-            }
+            // In the listener's template.
+            Server::Tcp { .. } => {}
             Server::Unix { path } => {
                 let (name, port) = unix_server_name(path, host, head.scheme());
                 env.set_item(&k.server_name, name)?;
@@ -385,7 +412,13 @@ impl EnvironBuilder {
                 crate::http::pytext::PyStr(&String::from_utf8_lossy(script_name))
             )));
         };
-        env.set_item(&k.path_info, latin1_str(py, &percent_decode(rest))?)?;
+        let path_info = percent_decode(rest);
+        if *path_info == *head.uri() {
+            // The usual "/x" with no query, escapes or SCRIPT_NAME: one str.
+            env.set_item(&k.path_info, raw_uri)?;
+        } else {
+            env.set_item(&k.path_info, latin1_str(py, &path_info)?)?;
+        }
         env.set_item(&k.script_name, latin1_str(py, script_name)?)?;
         Ok(env)
     }
@@ -400,9 +433,32 @@ impl EnvironBuilder {
     }
 }
 
+/// Set `key` to `value` unless `env` has it already; returns the value it
+/// has then. One lookup, where `get_item` then `set_item` would take two.
+fn insert_new<'py>(
+    env: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+    value: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let before = env.len();
+    // SAFETY: all three are live objects and we hold the GIL. The result is
+    // a borrowed reference to the value now in `env` (or NULL with an
+    // exception set), turned into an owned one before `env` can change.
+    let existing = unsafe {
+        let found = pyo3::ffi::PyDict_SetDefault(env.as_ptr(), key.as_ptr(), value.as_ptr());
+        Bound::from_borrowed_ptr_or_err(env.py(), found)?
+    };
+    // Compared by length, not identity: equal short strings may be one object.
+    Ok((env.len() == before).then_some(existing))
+}
+
 impl HeaderKeys {
     /// `HTTP_` + the name upper-cased with `-` as `_`, from the cache when seen before.
     fn key<'py>(&mut self, py: Python<'py>, name: &[u8]) -> PyResult<Bound<'py, PyString>> {
+        // Looked up by the name as sent: no key to make for a known one.
+        if let Some(key) = self.map.get(name) {
+            return Ok(key.bind(py).clone());
+        }
         self.buf.clear();
         self.buf.extend_from_slice(b"HTTP_");
         self.buf.extend(name.iter().map(|&b| {
@@ -412,15 +468,37 @@ impl HeaderKeys {
                 b.to_ascii_uppercase()
             }
         }));
-        if let Some(key) = self.map.get(&self.buf) {
-            return Ok(key.bind(py).clone());
-        }
         let key = latin1_str(py, &self.buf)?;
         if self.map.len() < HEADER_KEY_CACHE_MAX {
-            self.map.insert(self.buf.clone(), key.clone().unbind());
+            self.map.insert(name.to_vec(), key.clone().unbind());
         }
         Ok(key)
     }
+}
+
+/// Grow `dict`'s table once, now, so that the copies made from it have
+/// room for a request's own keys (`HTTP_*`, `CONTENT_*`, `REMOTE_PORT`):
+/// a copy keeps its template's table size, and without room each request
+/// would grow (re-index) its environ. Keys are added until the dict's size
+/// grows, then removed; the few removed slots stay in the copies, which
+/// CPython still copies wholesale (it does while at most a third is unused).
+fn make_room(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<()> {
+    const MAX_ADDED: usize = 8;
+    let getsizeof = py
+        .import(intern!(py, "sys"))?
+        .getattr(intern!(py, "getsizeof"))?;
+    let size = |d: &Bound<'_, PyDict>| -> PyResult<usize> { getsizeof.call1((d,))?.extract() };
+    let before = size(dict)?;
+    let mut added = Vec::new();
+    while added.len() < MAX_ADDED && size(dict)? == before {
+        let key = PyString::new(py, &format!("gunicorn_rs.room.{}", added.len()));
+        dict.set_item(&key, py.None())?;
+        added.push(key);
+    }
+    for key in added {
+        dict.del_item(key)?;
+    }
+    Ok(())
 }
 
 /// gunicorn's SERVER_NAME/PORT for a unix socket: from `Host`, else the path.

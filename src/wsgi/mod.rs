@@ -90,6 +90,7 @@ pub struct Wsgi {
     app: Py<PyAny>,
     environ: EnvironBuilder,
     sendfile: bool,
+    start_response: start_response::Reusable,
 }
 
 impl Wsgi {
@@ -105,6 +106,7 @@ impl Wsgi {
             app,
             environ: EnvironBuilder::new(py, multiprocess, multithread, script_name)?,
             sendfile,
+            start_response: start_response::Reusable::default(),
         })
     }
 
@@ -156,7 +158,10 @@ impl Wsgi {
         environ: &Bound<'_, PyDict>,
         keep_environ: bool,
     ) -> Result<Response, CallError> {
-        let sr = Bound::new(py, StartResponse::new()).map_err(|e| app_error(py, &e))?;
+        let sr = self
+            .start_response
+            .take(py)
+            .map_err(|e| app_error(py, &e))?;
         let result = self
             .app
             .bind(py)

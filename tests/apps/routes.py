@@ -13,6 +13,8 @@ if MARKER:
 
 CLOSED = []
 FILE_READS = []
+# start_response and write() of an earlier request, kept by /keep-callables.
+KEPT = {}
 
 
 class CountingFile(__import__("io").FileIO):
@@ -98,6 +100,22 @@ def app(environ, start_response):
         write = start_response("200 OK", [("Content-Type", "text/plain")])
         write(b"written-")
         return [b"returned"]
+    if path == "/keep-callables":
+        KEPT["start_response"] = start_response
+        KEPT["write"] = start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"kept"]
+    if path == "/use-kept-write":
+        # A late write() of an earlier request must not reach this one.
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        KEPT["write"](b"stale-")
+        return [b"fresh"]
+    if path == "/use-kept-start-response":
+        # An earlier request's start_response was called: it refuses.
+        try:
+            KEPT["start_response"]("200 OK", [])
+        except AssertionError as e:
+            return text(start_response, "refused: %s" % e)
+        return text(start_response, "accepted")
     if path == "/exc-info":
         start_response("200 OK", [("Content-Type", "text/plain")])
         try:

@@ -256,6 +256,7 @@ impl<'a> IoLoop<'a> {
                     signals: signals.watch(),
                 },
                 slot,
+                recorded: false,
             });
         }
         let executor = if threaded {

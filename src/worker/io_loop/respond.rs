@@ -86,6 +86,9 @@ pub struct Responder {
     pub(super) stopping: Stopping,
     /// This executor's line in the SIGABRT report.
     pub(super) slot: usize,
+    /// Whether that line names the request being served now (it is
+    /// written once per `serve`, not again for each step of the response).
+    pub(super) recorded: bool,
 }
 
 impl Responder {
@@ -108,7 +111,9 @@ impl Responder {
                 break step;
             }
         };
-        abort::request_finished(self.slot);
+        if std::mem::take(&mut self.recorded) {
+            abort::request_finished(self.slot);
+        }
         (step, counted)
     }
 
@@ -128,6 +133,7 @@ impl Responder {
             &conn.remote_addr,
             started,
         );
+        self.recorded = true;
         // The request hooks' `req`, made only when one is configured.
         let hook_request = self
             .hooks
@@ -225,7 +231,8 @@ impl Responder {
         let State::Responding(mut r) = std::mem::replace(&mut conn.state, State::Closing) else {
             return Step::Close;
         };
-        if !r.app_done && r.file.is_none() {
+        if !r.app_done && r.file.is_none() && !self.recorded {
+            self.recorded = true;
             abort::request_started(
                 self.slot,
                 r.request.method(),
