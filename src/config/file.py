@@ -9,7 +9,6 @@ raises with gunicorn's message when gunicorn would refuse the value.
 
 import importlib
 import importlib.machinery
-import inspect
 import importlib.util
 import os
 import sys
@@ -120,6 +119,10 @@ ARITY = {
 
 def arity(function):
     """The number of positional parameters of FUNCTION (defaults count)."""
+    # Imported here: inspect pulls in ast, dis and tokenize (about 1.5 MiB
+    # in every process), and only a config file that sets a hook needs it.
+    import inspect
+
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return sum(1 for p in inspect.signature(function).parameters.values() if p.kind in kinds)
 
