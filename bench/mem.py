@@ -235,6 +235,13 @@ def mib(kb):
 
 
 def measure(name, command, a, log):
+    if not a.preload_only:
+        measure_one(name, command, a, log)
+    if a.preload:
+        measure_preload(name, command, a, log)
+
+
+def measure_one(name, command, a, log):
     port = free_port()
     srv = Server(command, 1, port, a.apps, a.app, False, log)
     try:
@@ -260,21 +267,24 @@ def measure(name, command, a, log):
                     for k, v in sorted(cats.items(), key=lambda kv: -kv[1][0]) if v[0]))
     finally:
         srv.stop()
-    if a.preload:
-        tot = {}
-        for n in (1, a.preload):
-            port = free_port()
-            srv = Server(command, n, port, a.apps, a.app, True, log)
-            try:
-                srv.wait_ready()
-                load(port, 2)
-                time.sleep(0.5)
-                tot[n] = sum(rollup(p).get("Pss", 0) for p in srv.pids())
-                rss = sum(status_kb(p, "VmRSS") for p in srv.pids())
-                print(f"  --preload -w {n}: tree PSS {mib(tot[n]).strip()} MiB, RSS sum {mib(rss).strip()} MiB")
-            finally:
-                srv.stop()
-        print(f"  --preload: PSS per added worker {(tot[a.preload] - tot[1]) / (a.preload - 1) / 1024:.1f} MiB")
+
+
+def measure_preload(name, command, a, log):
+    print(f"\n== {name}: {a.app}, --preload")
+    tot = {}
+    for n in (1, a.preload):
+        port = free_port()
+        srv = Server(command, n, port, a.apps, a.app, True, log)
+        try:
+            srv.wait_ready()
+            load(port, 2)
+            time.sleep(0.5)
+            tot[n] = sum(rollup(p).get("Pss", 0) for p in srv.pids())
+            rss = sum(status_kb(p, "VmRSS") for p in srv.pids())
+            print(f"  --preload -w {n}: tree PSS {mib(tot[n]).strip()} MiB, RSS sum {mib(rss).strip()} MiB")
+        finally:
+            srv.stop()
+    print(f"  --preload: PSS per added worker {(tot[a.preload] - tot[1]) / (a.preload - 1) / 1024:.1f} MiB")
 
 
 def main():
@@ -287,6 +297,7 @@ def main():
     ap.add_argument("--breakdown", action="store_true")
     ap.add_argument("--preload", type=int, default=0, metavar="N",
                     help="also measure PSS per added worker with --preload, 1 vs N workers")
+    ap.add_argument("--preload-only", action="store_true", help="only the --preload figure")
     ap.add_argument("--venv", default=os.environ.get("VIRTUAL_ENV"),
                     help="run every server with this VIRTUAL_ENV and its bin first on PATH, as "
                          "../shared/bench does (the venv's site-packages, not the base one's)")
