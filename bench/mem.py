@@ -12,6 +12,7 @@ Prints, for each server given:
 Load comes from wrk when it is on PATH, otherwise from a keep-alive Python client loop.
 Standard library only; no sizes are asserted anywhere, this only reports.
 
+  bench/mem.sh   (builds, installs gunicorn 27 into a venv of its own, runs the lot), or
   bench/mem.py --server 'rs=target/release/gunicorn-rs' \
                --server 'gunicorn=/tmp/memvenv/bin/gunicorn' --app hello --breakdown --preload 3
 """
