@@ -23,6 +23,7 @@ import shlex
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -271,22 +272,33 @@ def measure_one(name, command, a, log):
 
 
 def measure_preload(name, command, a, log):
-    print(f"\n== {name}: {a.app}, --preload")
-    tot = {}
-    for n in (1, a.preload):
-        port = free_port()
-        srv = Server(command, n, port, a.apps, a.app, True, log)
-        try:
-            srv.wait_ready()
-            load(port, 2)
-            time.sleep(0.5)
-            tot[n] = sum(rollup(p).get("Pss", 0) for p in srv.pids())
-            rss = sum(status_kb(p, "VmRSS") for p in srv.pids())
-            print(f"  --preload -w {n}: tree PSS {mib(tot[n]).strip()} MiB, RSS sum {mib(rss).strip()} MiB")
-        finally:
-            srv.stop()
-    print(f"  --preload: PSS per added worker {(tot[a.preload] - tot[1]) / (a.preload - 1) / 1024:.1f} MiB")
-
+    """PSS per added worker with --preload: the tree's PSS with N workers minus with 1, over
+    N-1, and each worker's own PSS in the N-worker tree; median of --repeats runs. PSS splits
+    shared pages among every process that maps them, other servers on the machine included,
+    which is why single runs move by half a MiB."""
+    print(f"\n== {name}: {a.app}, --preload, 1 vs {a.preload} workers, {a.repeats} runs")
+    deltas, own = [], []
+    for _ in range(a.repeats):
+        tot, workers = {}, []
+        for n in (1, a.preload):
+            port = free_port()
+            srv = Server(command, n, port, a.apps, a.app, True, log)
+            try:
+                srv.wait_ready()
+                load(port, 2)
+                time.sleep(0.5)
+                pids = srv.pids()
+                tot[n] = sum(rollup(p).get("Pss", 0) for p in pids)
+                if n == a.preload:
+                    workers = [rollup(p).get("Pss", 0) for p in pids if p != srv.proc.pid]
+            finally:
+                srv.stop()
+        deltas.append((tot[a.preload] - tot[1]) / (a.preload - 1))
+        own.append(statistics.mean(workers) if workers else 0)
+        print(f"  tree PSS -w 1 {mib(tot[1]).strip()}, -w {a.preload} {mib(tot[a.preload]).strip()} MiB;"
+              f" added worker {mib(deltas[-1]).strip()} MiB; a worker's own PSS {mib(own[-1]).strip()} MiB")
+    print(f"  --preload: PSS per added worker {mib(statistics.median(deltas)).strip()} MiB (median);"
+          f" a worker's own PSS {mib(statistics.median(own)).strip()} MiB (median)")
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -299,6 +311,7 @@ def main():
     ap.add_argument("--preload", type=int, default=0, metavar="N",
                     help="also measure PSS per added worker with --preload, 1 vs N workers")
     ap.add_argument("--preload-only", action="store_true", help="only the --preload figure")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of the --preload figure (median)")
     ap.add_argument("--venv", default=os.environ.get("VIRTUAL_ENV"),
                     help="run every server with this VIRTUAL_ENV and its bin first on PATH, as "
                          "../shared/bench does (the venv's site-packages, not the base one's)")
