@@ -29,7 +29,6 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 ENV = dict(os.environ)
 
 
