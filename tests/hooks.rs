@@ -351,6 +351,75 @@ def post_fork(server):
     assert!(!log.contains("Booting worker"), "{log}");
 }
 
+/// Arity as gunicorn's `inspect.signature` counts it, for hooks that are
+/// not plain functions: a decorated function counts its `__wrapped__`
+/// (the wrapper itself takes `*args`), a callable object its `__call__`
+/// without `self`, a partial what is left, a positional-only parameter
+/// like any other; a refused decorated hook names the wanted arity.
+#[test]
+fn hooks_that_are_not_plain_functions_are_counted_as_inspect_counts_them() {
+    let hooks = r#"
+import functools
+
+def traced(f):
+    @functools.wraps(f)
+    def wrapper(*args):
+        return f(*args)
+    return wrapper
+
+@traced
+def post_fork(server, worker):
+    note("post_fork", wpid=worker.pid)
+
+class Ready:
+    def __call__(self, server):
+        note("when_ready")
+
+when_ready = Ready()
+
+def _exit(tag, server, worker):
+    note("worker_exit", tag=tag)
+
+worker_exit = functools.partial(_exit, "partial")
+
+def post_worker_init(worker, /):
+    note("post_worker_init")
+"#;
+    let (dir, rec_path) = config("hooks-arity-callables", hooks);
+    let mut server = launch(&dir, &rec_path, &["-w", "1", "hello:app"]).spawn();
+    wait_calls(&server, &rec_path, "post_worker_init", 1);
+    let rec = record(&rec_path);
+    for hook in ["post_fork", "when_ready"] {
+        assert_eq!(calls(&rec, hook).len(), 1, "{hook}: {rec:#?}");
+    }
+    server.signal(Signal::SIGTERM);
+    server.wait_exit(WAIT).expect("exits");
+    assert_eq!(
+        calls(&record(&rec_path), "worker_exit")[0]["tag"],
+        "partial"
+    );
+
+    let wrong = r#"
+import functools
+
+def traced(f):
+    @functools.wraps(f)
+    def wrapper(server, worker):
+        return f(server)
+    return wrapper
+
+@traced
+def post_fork(server):
+    pass
+"#;
+    let (dir, rec_path) = config("hooks-arity-wrapped-wrong", wrong);
+    let mut server = launch(&dir, &rec_path, &["hello:app"]).spawn();
+    let status = server.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(1), "{}", server.log_text());
+    let log = server.log_text();
+    assert!(log.contains("Value must have an arity of: 2"), "{log}");
+}
+
 #[test]
 fn an_exception_in_on_starting_stops_the_master_with_1() {
     let hooks = r#"

@@ -301,7 +301,10 @@ impl Arbiter {
                 .map_err(Error::Hook)?;
             let app = match (&cfg.app_uri, cfg.preload_app) {
                 (Some(uri), true) => python::app::load_app(py, uri)
-                    .map(Some)
+                    .map(|app| {
+                        python::app::import_worker_modules(py);
+                        Some(app)
+                    })
                     .map_err(Error::Python),
                 _ => Ok(None),
             }?;

@@ -6,11 +6,10 @@ the URI itself raise AppImportError, which the worker reports with exit
 status 4 ("App failed to load."); any other exception escapes as-is.
 """
 
-import ast
 import importlib
+import keyword
 import os
 import sys
-import traceback
 
 
 class AppImportError(Exception):
@@ -30,6 +29,12 @@ def setup_paths(chdir, pythonpath):
 
 def _parse_target(expr):
     """Return (name, args, kwargs); args is None for a bare name."""
+    # A plain ASCII name, the usual case, is what ast would return for it;
+    # ast (and the memory it takes in every worker) is needed for calls.
+    if expr.isascii() and expr.isidentifier() and not keyword.iskeyword(expr):
+        return expr, None, None
+    import ast
+
     try:
         node = ast.parse(expr, mode="eval").body
     except SyntaxError:
@@ -92,6 +97,8 @@ def load(uri):
             app = factory(*args, **kwargs)
         except TypeError as exc:
             if _failed_at_call_site(factory, exc.__traceback__):
+                import traceback
+
                 message = "".join(traceback.format_exception_only(TypeError, exc))
                 raise AppImportError(message.strip()) from None
             raise
