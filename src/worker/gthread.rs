@@ -80,6 +80,7 @@ impl<J: Send + 'static, D: Send + 'static> Pool<J, D> {
             let shared = Arc::clone(&pool.shared);
             let handle = std::thread::Builder::new()
                 .name(format!("gthread-{i}"))
+                .stack_size(stack_size())
                 .spawn(move || serve(&shared, work, i));
             match handle {
                 Ok(h) => pool.threads.push(h),
@@ -226,6 +227,21 @@ fn serve<J: Send, D: Send>(
         }
         drop(work);
     });
+}
+
+/// The stack an executor thread gets: what a thread made by Python's
+/// `threading` (as gunicorn's pool threads are) would get, the soft
+/// `RLIMIT_STACK` (8 MiB when unlimited), not Rust's 2 MiB default, so
+/// deep recursion in C extensions behaves as under gunicorn. Address
+/// space only: untouched pages cost no memory.
+fn stack_size() -> usize {
+    const FALLBACK: usize = 8 << 20;
+    match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_STACK) {
+        Ok((soft, _)) if soft != nix::sys::resource::RLIM_INFINITY => {
+            usize::try_from(soft).unwrap_or(FALLBACK).max(2 << 20)
+        }
+        _ => FALLBACK,
+    }
 }
 
 /// Name the thread as Python code sees it (`threading.current_thread()`,
