@@ -26,7 +26,7 @@ PAIRS = [("gunicorn-rs-sync", "gunicorn-sync"), ("gunicorn-rs-gthread", "gunicor
 
 def is_smoke(meta):
     a = meta.get("args", {})
-    return bool(a.get("smoke")) or a.get("repeats", 3) < 3 or a.get("duration", 10) < 10
+    return bool(a.get("smoke")) or a.get("repeats", 3) < 3 or a.get("duration", 10) < 5
 
 
 def fmt_rps(v):
