@@ -128,6 +128,19 @@ impl Peer {
         }
     }
 
+    /// Close `gunicorn.socket` (our duplicate of the descriptor) once the
+    /// connection is over. Left to the garbage collector, an open socket
+    /// object is finalised with a `ResourceWarning`, which costs about as
+    /// much as a whole request (the warnings machinery formats it even
+    /// when it is filtered out).
+    pub fn close_socket(&mut self, py: Python<'_>) {
+        if let Some(socket) = self.socket.take()
+            && let Err(e) = socket.call_method0(py, intern!(py, "close"))
+        {
+            tracing::debug!("Closing gunicorn.socket failed: {e}");
+        }
+    }
+
     /// The connection's `wsgi.early_hints`, made at its first call.
     pub fn early_hints<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, EarlyHints>> {
         if let Some(hints) = &self.hints {

@@ -771,6 +771,12 @@ impl<'a> IoLoop<'a> {
         }
         if let Executor::Inline { queue, .. } = &mut self.executor {
             queue.forget(id);
+            // The GIL is ours for the turn: close gunicorn.socket now (a
+            // gthread loop leaves that to the garbage collector rather than
+            // wait for the GIL).
+            if conn.peer_py.is_some() {
+                Python::attach(|py| respond::close_socket(py, &mut conn));
+            }
         }
         let _ = self.epoll.delete(&conn.fd);
         drop(conn);

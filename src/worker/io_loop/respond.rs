@@ -111,6 +111,11 @@ impl Responder {
                 break step;
             }
         };
+        // The connection's last response: its gunicorn.socket goes now,
+        // while we hold the GIL (see `Peer::close_socket`).
+        if matches!(step, Step::Close) || matches!(conn.state, State::Closing) {
+            close_socket(py, conn);
+        }
         if std::mem::take(&mut self.recorded) {
             abort::request_finished(self.slot);
         }
@@ -469,6 +474,13 @@ pub(super) fn send_ready(conn: &mut Conn, r: &mut Responding) -> Flush {
     match &mut r.file {
         Some(file) => conn.send_file(file),
         None => Flush::Done,
+    }
+}
+
+/// Close the connection's `gunicorn.socket`, if it has one.
+pub(super) fn close_socket(py: Python<'_>, conn: &mut Conn) {
+    if let Some(peer) = &mut conn.peer_py {
+        peer.close_socket(py);
     }
 }
 
