@@ -535,3 +535,30 @@ fn gunicorn_socket_is_the_connection_and_closing_it_is_harmless() {
         assert_eq!(info["remote_port"], mine.port().to_string());
     }
 }
+
+#[test]
+fn a_finished_connection_closes_its_gunicorn_socket_without_a_resource_warning() {
+    // With ResourceWarnings shown (as under `python -X dev`), a socket object
+    // left to the garbage collector would print `unclosed <socket.socket`.
+    let server = Launch::new(&["routes:app"])
+        .env("PYTHONWARNINGS", "always::ResourceWarning")
+        .start();
+    for close in [true, false] {
+        for _ in 0..5 {
+            let mut s = server.connect();
+            let header = if close { "Connection: close\r\n" } else { "" };
+            s.write_all(format!("GET / HTTP/1.1\r\nHost: x\r\n{header}\r\n").as_bytes())
+                .unwrap();
+            assert_eq!(read_response(&mut s).expect("answered").status, 200);
+            // A kept-alive connection ends when the client closes it.
+            drop(s);
+        }
+    }
+    // The worker sees the hang-ups within its next turns: give a warning
+    // a bounded while to show up (it would, before the fix).
+    assert_eq!(server.get("/").status, 200);
+    let warned = server.wait_for(std::time::Duration::from_secs(2), |line| {
+        line.contains("unclosed <socket.socket")
+    });
+    assert!(warned.is_none(), "{}", server.log_text());
+}
