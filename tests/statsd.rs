@@ -7,7 +7,7 @@ use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use common::{Launch, WAIT, scratch};
+use common::{Launch, WAIT, scratch, wait_until};
 
 /// Something that yields datagrams.
 trait Receiver {
@@ -234,7 +234,12 @@ def when_ready(server):
     assert_eq!(count(&got, "gunicorn.log.exception:1|c|@1.0"), 1, "{got:?}");
     assert_eq!(count(&got, "gunicorn.log.error:1|c|@1.0"), 1, "{got:?}");
     assert_eq!(count(&got, "gunicorn.log.critical:1|c|@1.0"), 1, "{got:?}");
-    let text = server.log_text();
-    assert!(text.contains("[ERROR] from a hook\nTraceback"), "{text}");
-    assert!(text.contains("ValueError: caught"), "{text}");
+    // The log is read from the server's stderr by another thread: the
+    // metrics may arrive before the lines do.
+    let logged = wait_until(WAIT, || {
+        let text = server.log_text();
+        (text.contains("[ERROR] from a hook\nTraceback") && text.contains("ValueError: caught"))
+            .then_some(())
+    });
+    assert!(logged.is_some(), "{}", server.log_text());
 }
