@@ -12,7 +12,7 @@ use std::time::Instant;
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, Shutdown, recv, send, shutdown};
 
-use super::limits::ClientLimits;
+use super::limits::{ClientLimits, deadline_in};
 use super::spool::BodySink;
 use crate::http::body::BodyDecoder;
 use crate::http::framing::BodyFramer;
@@ -211,7 +211,7 @@ pub struct Conn {
     pub writable: bool,
     /// The peer shut its sending side (EPOLLRDHUP).
     pub peer_closed: bool,
-    /// Bytes went out since the last `take_write_progress`.
+    /// Bytes went out since the deadline was last renewed for them.
     wrote: bool,
     pub state: State,
     pub deadline: Instant,
@@ -373,9 +373,12 @@ impl Conn {
         Flush::Done
     }
 
-    /// Whether bytes went out since the last call.
-    pub fn take_write_progress(&mut self) -> bool {
-        std::mem::take(&mut self.wrote)
+    /// A write is waiting for the client: only progress earns more time,
+    /// so a client that stops reading is dropped after `--body-timeout`.
+    pub fn renew_if_written(&mut self) {
+        if std::mem::take(&mut self.wrote) {
+            self.deadline = deadline_in(self.limits.body_timeout);
+        }
     }
 
     /// Send more of a file body.

@@ -31,7 +31,7 @@ use nix::unistd::Pid;
 use pyo3::prelude::*;
 use tracing::{debug, error, info, warn};
 
-use super::conn::{Conn, Flush, READ_BUDGET, State};
+use super::conn::{Conn, READ_BUDGET, State};
 use super::gthread::Pool;
 use super::heartbeat::Heartbeat;
 use super::limits::{ClientLimits, deadline_in};
@@ -407,7 +407,8 @@ impl<'a> IoLoop<'a> {
         for id in std::mem::take(&mut self.revisit) {
             self.advance(id);
         }
-        // Results that came back during this turn, before their wake-up.
+        // What the executor threads handed back (their eventfd woke us,
+        // or they finished during this turn).
         self.collect_finished();
         self.run_ready();
         self.housekeeping();
@@ -426,7 +427,7 @@ impl<'a> IoLoop<'a> {
             return;
         }
         if token == TOKEN_EXECUTOR {
-            self.collect_finished();
+            // It only wakes the loop: `turn` collects the results.
             return;
         }
         if token & u64::from(u32::MAX) == u64::from(u32::MAX) {
@@ -689,14 +690,6 @@ impl<'a> IoLoop<'a> {
     /// unless it only has buffered bytes to send.
     fn answer(&mut self, id: usize, mut conn: Box<Conn>) -> Answered {
         let ready = matches!(conn.state, State::Ready { .. });
-        if let Executor::Threads(_) = self.executor {
-            if let Some(step) = self.send_buffered(&mut conn) {
-                return Answered::Here(conn, step);
-            }
-            if ready {
-                conn.close_after = self.conns.live > self.max_keepalived;
-            }
-        }
         match &mut self.executor {
             Executor::Inline { queue, .. } => {
                 if ready && !queue.try_start(id) {
@@ -705,6 +698,12 @@ impl<'a> IoLoop<'a> {
                 }
             }
             Executor::Threads(pool) => {
+                if let Some(step) = respond::send_buffered(&mut conn) {
+                    return Answered::Here(conn, step);
+                }
+                if ready {
+                    conn.close_after = self.conns.live > self.max_keepalived;
+                }
                 pool.submit((id, conn));
                 return Answered::Away;
             }
@@ -735,31 +734,6 @@ impl<'a> IoLoop<'a> {
             }
         }
         Answered::Here(conn, step)
-    }
-
-    /// gthread: send what a response has buffered, without Python (a slow
-    /// reader is served from here, not by a thread). `Some` when the
-    /// client must be waited for; `None` when a thread has work to do:
-    /// produce more, finish the response, or end a broken one.
-    fn send_buffered(&self, conn: &mut Conn) -> Option<Step> {
-        if !matches!(conn.state, State::Responding(_)) {
-            return None;
-        }
-        let State::Responding(mut r) = std::mem::replace(&mut conn.state, State::Closing) else {
-            return None;
-        };
-        let step = match respond::send_ready(conn, &mut r) {
-            Flush::Blocked => {
-                // Only progress earns more time, as in `Responder::serve`.
-                if conn.take_write_progress() {
-                    conn.deadline = deadline_in(self.limits.body_timeout);
-                }
-                Some(Step::Wait)
-            }
-            Flush::Done | Flush::Failed => None,
-        };
-        conn.state = State::Responding(r);
-        step
     }
 
     fn close(&mut self, id: usize, mut conn: Box<Conn>) {

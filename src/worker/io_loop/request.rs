@@ -288,10 +288,7 @@ pub(super) fn step_closing(conn: &mut Conn) -> Step {
             Step::Continue
         }
         Flush::Blocked => {
-            // Only progress earns more time: a client that never reads goes.
-            if conn.take_write_progress() {
-                conn.deadline = deadline_in(conn.limits.body_timeout);
-            }
+            conn.renew_if_written();
             Step::Wait
         }
         Flush::Failed => Step::Close,

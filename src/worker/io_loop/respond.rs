@@ -248,11 +248,7 @@ impl Responder {
         }
         match self.pump(py, conn, &mut r) {
             Pump::Wait => {
-                // Only progress earns more time: a client that sends but
-                // never reads is dropped after `--body-timeout`.
-                if conn.take_write_progress() {
-                    conn.deadline = deadline_in(self.limits.body_timeout);
-                }
+                conn.renew_if_written();
                 conn.state = State::Responding(r);
                 Step::Wait
             }
@@ -475,6 +471,28 @@ pub(super) fn send_ready(conn: &mut Conn, r: &mut Responding) -> Flush {
         Some(file) => conn.send_file(file),
         None => Flush::Done,
     }
+}
+
+/// gthread: send what a response has buffered, without Python (a slow
+/// reader is served by the loop, not by a thread). `Some` when the client
+/// must be waited for; `None` when a thread has work to do: produce more,
+/// finish the response, or end a broken one.
+pub(super) fn send_buffered(conn: &mut Conn) -> Option<Step> {
+    if !matches!(conn.state, State::Responding(_)) {
+        return None;
+    }
+    let State::Responding(mut r) = std::mem::replace(&mut conn.state, State::Closing) else {
+        return None;
+    };
+    let step = match send_ready(conn, &mut r) {
+        Flush::Blocked => {
+            conn.renew_if_written();
+            Some(Step::Wait)
+        }
+        Flush::Done | Flush::Failed => None,
+    };
+    conn.state = State::Responding(r);
+    step
 }
 
 /// Close the connection's `gunicorn.socket`, if it has one.
