@@ -111,13 +111,15 @@ impl Responder {
                 break step;
             }
         };
-        // The connection's last response: its gunicorn.socket goes now,
-        // while we hold the GIL (see `Peer::close_socket`).
-        if matches!(step, Step::Close) || matches!(conn.state, State::Closing) {
-            close_socket(py, conn);
-        }
         if std::mem::take(&mut self.recorded) {
             abort::request_finished(self.slot);
+        }
+        // The connection's last response: its gunicorn.socket goes now,
+        // while we hold the GIL (see `Peer::close_socket`). After the
+        // record above: this is no longer the request's work, and a
+        // SIGABRT handled in it must not report the request as in flight.
+        if matches!(step, Step::Close) || matches!(conn.state, State::Closing) {
+            close_socket(py, conn);
         }
         (step, counted)
     }
