@@ -395,3 +395,133 @@ fn a_large_upload_arrives_intact_while_other_clients_are_served() {
         format!("{} {digest}", 24 * 1024 * 1024)
     );
 }
+
+// The sync worker sends the small finished responses of one loop turn
+// together, at its end. None of that may show to a client.
+
+fn patterned(n: u32, size: usize) -> Vec<u8> {
+    n.to_be_bytes().iter().copied().cycle().take(size).collect()
+}
+
+#[test]
+fn batched_responses_reach_a_client_that_reads_late_whole_and_in_order() {
+    let server = Launch::new(&["batching:app"]).start();
+    let mut s = server.connect();
+    // 2,000 pipelined requests whose responses (10 kB each, 20 MB in
+    // all) fill the socket buffers while the client does not read: the
+    // last ones are held for the end of a turn that cannot send them.
+    let mut batch = Vec::new();
+    for i in 0..2000 {
+        batch.extend_from_slice(format!("GET /n/{i}/10000 HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    }
+    let writer = {
+        let mut s = s.try_clone().unwrap();
+        std::thread::spawn(move || s.write_all(&batch))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // The worker is not stuck on the client that does not read.
+    assert_eq!(
+        server.get("/n/7/10").body,
+        patterned(7, 10),
+        "another client was not served"
+    );
+    for i in 0..2000u32 {
+        let resp = read_response(&mut s).unwrap_or_else(|e| panic!("response {i}: {e}"));
+        assert_eq!(resp.status, 200);
+        assert!(
+            resp.body == patterned(i, 10000),
+            "response {i} is not its own"
+        );
+    }
+    writer.join().unwrap().unwrap();
+    s.write_all(b"GET /n/1/4 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut s).unwrap().body, patterned(1, 4));
+}
+
+#[test]
+fn a_client_that_half_closes_after_its_request_still_gets_the_response() {
+    let server = Launch::new(&["batching:app"]).start();
+    for _ in 0..20 {
+        let mut s = server.connect();
+        s.write_all(b"GET /n/3/100 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let resp = read_response(&mut s).unwrap();
+        assert_eq!(resp.body, patterned(3, 100));
+        assert!(closed_by_server(&mut s));
+    }
+}
+
+#[test]
+fn the_first_part_of_a_content_length_body_is_not_held_for_the_rest() {
+    let server = Launch::new(&["batching:app"]).start();
+    let mut s = server.connect();
+    s.write_all(b"GET /halves/4 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // The second half comes 4 s later: the first must not wait for it.
+    s.set_read_timeout(Some(Duration::from_millis(2500)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(&[b'a'; 1000]) {
+        match s.read(&mut buf) {
+            Ok(0) => panic!("closed after {} bytes", got.len()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!(
+                "the first half was held back ({e}); got {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut rest = vec![0u8; 1000];
+    s.read_exact(&mut rest).unwrap();
+    assert_eq!(rest, [b'b'; 1000]);
+}
+
+/// A client connection whose receive buffer is a few kilobytes, made
+/// before connecting so the window it offers is small from the start.
+fn connect_with_small_window(port: u16) -> std::net::TcpStream {
+    use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, sockopt};
+    let fd = socket::socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    socket::setsockopt(&fd, sockopt::RcvBuf, &4096).unwrap();
+    socket::connect(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::new(127, 0, 0, 1, port),
+    )
+    .unwrap();
+    let s = std::net::TcpStream::from(fd);
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+#[test]
+fn a_response_pipelined_behind_a_large_one_reaches_a_client_with_a_small_window() {
+    let server = Launch::new(&["batching:app"]).start();
+    let mut s = connect_with_small_window(server.port);
+    for round in 0..3u32 {
+        // A 2 MB response fills the socket buffers; the 60 kB one behind
+        // it is held for the end of a turn and must follow as the client
+        // reads, with no further request to push it out.
+        s.write_all(
+            format!(
+                "GET /n/9/2000000 HTTP/1.1\r\nHost: x\r\n\r\n\
+                 GET /n/{round}/60000 HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let big = read_response(&mut s).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert!(big.body == patterned(9, 2_000_000), "round {round}");
+        let resp = read_response(&mut s).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert!(resp.body == patterned(round, 60000), "round {round}");
+    }
+}

@@ -74,6 +74,12 @@ impl BodyFramer {
         }
     }
 
+    /// Every byte the Content-Length announced has been framed: whatever
+    /// else the application yields is dropped.
+    pub fn length_reached(&self) -> bool {
+        matches!(self.framing, Framing::Length(n) if self.sent == n)
+    }
+
     /// Body bytes sent, for the access log.
     pub fn sent(&self) -> u64 {
         self.sent

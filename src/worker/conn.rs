@@ -233,6 +233,9 @@ pub struct Conn {
     /// The next response closes the connection (gthread's cap on
     /// kept-alive connections).
     pub close_after: bool,
+    /// `out` holds finished responses the sync loop sends at the end of
+    /// its turn, with the rest of the turn's (see `Responder::cork`).
+    pub corked: bool,
 }
 
 impl Conn {
@@ -272,6 +275,7 @@ impl Conn {
             proxy_pending: false,
             proxy: None,
             close_after: false,
+            corked: false,
         }
     }
 

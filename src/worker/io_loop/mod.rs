@@ -31,7 +31,7 @@ use nix::unistd::Pid;
 use pyo3::prelude::*;
 use tracing::{debug, error, info, warn};
 
-use super::conn::{Conn, READ_BUDGET, State};
+use super::conn::{Conn, Flush, READ_BUDGET, State};
 use super::gthread::Pool;
 use super::heartbeat::Heartbeat;
 use super::limits::{ClientLimits, deadline_in};
@@ -81,6 +81,10 @@ const TICK: Duration = Duration::from_millis(TICK_MS as u64);
 /// It is also touched before each app call, so this is how much of
 /// `--timeout` a request can lose: small, so a request is given its timeout.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
+/// The longest a finished response is held back for the rest of the
+/// turn's (see `Responder::cork`): a bound on the latency that batching
+/// adds when the application is slow.
+const CORK_HOLD: Duration = Duration::from_millis(1);
 /// On exit, how long executor threads get to leave the application.
 const QUIT_WAIT: Duration = Duration::from_secs(1);
 
@@ -161,6 +165,12 @@ pub struct IoLoop<'a> {
     /// Connections that spent their read budget with input left: served
     /// again next turn (edge-triggered epoll will not report them again).
     revisit: Vec<usize>,
+    /// Connections with corked responses, sent at the end of the turn, or
+    /// once the first of them has waited `CORK_HOLD`.
+    corked: Vec<usize>,
+    corked_since: Option<Instant>,
+    /// The last application call took `CORK_HOLD` or more.
+    last_call_slow: bool,
     /// Tells the master we serve, and when we would like to be replaced.
     notifier: Notifier,
     /// `--max-requests` with this worker's jitter; 0: never replaced for it.
@@ -257,6 +267,7 @@ impl<'a> IoLoop<'a> {
                 },
                 slot,
                 recorded: false,
+                cork: !threaded,
             });
         }
         let executor = if threaded {
@@ -312,6 +323,9 @@ impl<'a> IoLoop<'a> {
             last_sweep: now,
             tmp_dir: std::env::temp_dir(),
             revisit: Vec::new(),
+            corked: Vec::new(),
+            corked_since: None,
+            last_call_slow: false,
             notifier,
             max_requests,
             reloader,
@@ -403,6 +417,7 @@ impl<'a> IoLoop<'a> {
                 break;
             }
             self.dispatch(ev.data(), ev.events());
+            self.send_corked_if_due();
         }
         for id in std::mem::take(&mut self.revisit) {
             self.advance(id);
@@ -411,6 +426,7 @@ impl<'a> IoLoop<'a> {
         // or they finished during this turn).
         self.collect_finished();
         self.run_ready();
+        self.send_corked();
         self.housekeeping();
         if hooks::stop_asked() {
             self.stop_gracefully();
@@ -635,7 +651,10 @@ impl<'a> IoLoop<'a> {
             && let Some(id) = queue.next()
         {
             match self.conns.slots.get(id) {
-                Some(Some(conn)) if matches!(conn.state, State::Ready { .. }) => self.advance(id),
+                Some(Some(conn)) if matches!(conn.state, State::Ready { .. }) => {
+                    self.advance(id);
+                    self.send_corked_if_due();
+                }
                 _ => {
                     // Only a connection with a complete request can be queued.
                     debug_assert!(false, "connection {id} queued without a request");
@@ -673,6 +692,10 @@ impl<'a> IoLoop<'a> {
                 Step::Wait => {
                     if conn.yielded() && !self.revisit.contains(&id) {
                         self.revisit.push(id);
+                    }
+                    if conn.corked && !self.corked.contains(&id) {
+                        self.corked.push(id);
+                        self.corked_since.get_or_insert_with(Instant::now);
                     }
                     self.conns.put_back(id, conn);
                     return;
@@ -718,10 +741,19 @@ impl<'a> IoLoop<'a> {
                 return Answered::Here(conn, Step::Close);
             }
         }
+        // Responses held back wait for this call too, unless the last one
+        // was slow: then this one may be as well.
+        if ready && self.last_call_slow && !self.corked.is_empty() {
+            self.send_corked();
+        }
         let Executor::Inline { queue, responder } = &mut self.executor else {
             return Answered::Here(conn, Step::Close);
         };
+        let called_at = ready.then(Instant::now);
         let (step, counted) = Python::attach(|py| responder.serve(py, &mut conn));
+        if let Some(t) = called_at {
+            self.last_call_slow = t.elapsed() >= CORK_HOLD;
+        }
         if !respond::app_busy(&conn.state) {
             queue.release(id);
         }
@@ -736,7 +768,40 @@ impl<'a> IoLoop<'a> {
         Answered::Here(conn, step)
     }
 
+    /// Send the responses held back during the turn. What the client
+    /// does not take now goes when it reads (`request::send_leftover`).
+    fn send_corked(&mut self) {
+        self.corked_since = None;
+        for id in std::mem::take(&mut self.corked) {
+            let Some(mut conn) = self.conns.take(id) else {
+                // Being advanced right now (this is a call about to be
+                // made for it): it is listed again when it waits.
+                continue;
+            };
+            conn.corked = false;
+            match conn.flush() {
+                Flush::Done => self.conns.put_back(id, conn),
+                Flush::Blocked => {
+                    conn.deadline = deadline_in(self.limits.body_timeout);
+                    self.conns.put_back(id, conn);
+                }
+                Flush::Failed => self.close(id, conn),
+            }
+        }
+    }
+
+    fn send_corked_if_due(&mut self) {
+        if self.corked_since.is_some_and(|t| t.elapsed() >= CORK_HOLD) {
+            self.send_corked();
+        }
+    }
+
     fn close(&mut self, id: usize, mut conn: Box<Conn>) {
+        // A corked response, or the rest of one, that the client may still
+        // take (INT/QUIT, a peer that half-closed): one try, no waiting.
+        if conn.out_pending() > 0 {
+            let _ = conn.flush();
+        }
         if let State::Responding(r) = &mut conn.state {
             Python::attach(|py| {
                 respond::end_app(py, r);

@@ -36,6 +36,9 @@ impl IoLoop<'_> {
     }
 
     pub(super) fn step_head(&mut self, conn: &mut Conn) -> Step {
+        if let Some(step) = send_leftover(conn) {
+            return step;
+        }
         if conn.proxy_pending && !conn.inbuf.is_empty() {
             if let Err(e) = self.take_proxy_header(conn) {
                 return reject(conn, &e);
@@ -80,6 +83,12 @@ impl IoLoop<'_> {
                     conn.deadline = conn.deadline.min(deadline_in(GRACEFUL_LINGER));
                 }
                 Step::Wait
+            }
+            // A client that half-closed after its last request still
+            // gets the responses held for the end of the turn.
+            Read::Eof if conn.out_pending() > 0 => {
+                conn.state = State::Closing;
+                Step::Continue
             }
             // Between requests an EOF is the normal end; mid-head, gunicorn's
             // NoMoreData: closed without an answer.
@@ -158,7 +167,9 @@ impl IoLoop<'_> {
     }
 
     pub(super) fn step_body(&mut self, conn: &mut Conn) -> Step {
-        if conn.out_pending() > 0 && conn.flush() == Flush::Failed {
+        // A `100 Continue`, or responses the end of the turn could not
+        // send; the body is read on meanwhile.
+        if conn.out_pending() > 0 && !conn.corked && conn.flush() == Flush::Failed {
             return Step::Close;
         }
         let State::Body { decoder, body, .. } = &mut conn.state else {
@@ -295,11 +306,85 @@ pub(super) fn step_closing(conn: &mut Conn) -> Step {
     }
 }
 
+/// Responses left in a connection's buffer by the end of a turn, when the
+/// client was not taking them: sent before its next request is read, so
+/// a client that does not read cannot make us buffer without end.
+fn send_leftover(conn: &mut Conn) -> Option<Step> {
+    if conn.corked || conn.out_pending() == 0 {
+        return None;
+    }
+    match conn.flush() {
+        Flush::Done => None,
+        Flush::Blocked => {
+            conn.renew_if_written();
+            Some(Step::Wait)
+        }
+        Flush::Failed => Some(Step::Close),
+    }
+}
+
 /// Lingering close: drop what the client still sends until it closes.
 pub(super) fn step_lingering(conn: &mut Conn) -> Step {
     match conn.discard_input() {
         Read::Data => Step::Continue,
         Read::WouldBlock | Read::Yield => Step::Wait,
         Read::Eof | Read::Failed => Step::Close,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+    use std::os::unix::net::UnixStream;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::sock::Peer;
+    use crate::worker::limits::ClientLimits;
+
+    /// What the end of a turn could not send goes before the next request
+    /// is read, as the client takes it (hard to force through TCP on
+    /// loopback, whose buffers take a corked response whole).
+    #[test]
+    fn leftover_responses_go_out_as_the_client_reads() {
+        let (ours, mut client) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let limits = ClientLimits::from_config(&Config::defaults(std::env::temp_dir()));
+        let mut conn = Conn::new(ours.into(), Peer::Unix, 0, limits, Instant::now());
+        let filler = vec![b'f'; 1 << 16];
+        conn.out.extend_from_slice(&filler);
+        while conn.flush() == Flush::Done {
+            conn.writable = true;
+            conn.out.extend_from_slice(&filler);
+        }
+        conn.out.extend_from_slice(b"the end");
+        let pending = conn.out_pending();
+
+        conn.corked = true;
+        assert!(
+            send_leftover(&mut conn).is_none(),
+            "corked: the loop sends it"
+        );
+        assert_eq!(conn.out_pending(), pending);
+
+        conn.corked = false;
+        assert!(matches!(send_leftover(&mut conn), Some(Step::Wait)));
+
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        while !seen.ends_with(b"the end") {
+            let n = client.read(&mut buf).unwrap();
+            assert!(n > 0);
+            seen.extend_from_slice(&buf[..n]);
+            conn.writable = true;
+            match send_leftover(&mut conn) {
+                None => assert_eq!(conn.out_pending(), 0),
+                Some(Step::Wait) => {}
+                Some(_) => panic!("the connection is fine"),
+            }
+        }
+        assert_eq!(conn.out_pending(), 0);
+        assert!(seen.iter().rev().skip(7).all(|&b| b == b'f'));
     }
 }
