@@ -24,6 +24,17 @@ WORKLOAD_TITLES = {
 PAIRS = [("gunicorn-rs-sync", "gunicorn-sync"), ("gunicorn-rs-gthread", "gunicorn-gthread")]
 
 
+# Issue 8's targets for gunicorn-rs sync, 1 worker pinned: server CPU µs per request at or under
+# these, req/s at or above the best peer's, and on hello and echo_post at least 1.5x granian's.
+CPU_TARGETS = collections.OrderedDict([
+    ("hello", 5), ("hello_close", 11), ("echo_post", 7), ("big", 60), ("file", 40),
+    ("flask", 42), ("django", 55)])
+GRANIAN_FACTOR = {"hello": 1.5, "echo_post": 1.5}
+TARGET_CONFIG = "1w-pinned"
+# Written by hand after profiling; kept across runs of bench/run (it names the run it explains).
+ANALYSIS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+
+
 def is_smoke(meta):
     a = meta.get("args", {})
     return bool(a.get("smoke")) or a.get("repeats", 3) < 3 or a.get("duration", 10) < 5
@@ -147,6 +158,10 @@ def markdown(meta, floors, summaries, configs, workloads, peers, chart_name, sou
               "better) of each gunicorn-rs worker against the gunicorn worker of the same kind.", "",
               "| config | workload | sync req/s | sync CPU/req | gthread req/s | gthread CPU/req |",
               "|---|---|---|---|---|---|"] + pair_rows + [""]
+    L += targets(by, summaries)
+    if os.path.exists(ANALYSIS):
+        with open(ANALYSIS) as f:
+            L += [f.read().rstrip(), ""]
     for cfg in cfgs:
         c = configs.get(cfg, {})
         L += ["## " + config_title(cfg, c), ""]
@@ -192,6 +207,55 @@ def markdown(meta, floors, summaries, configs, workloads, peers, chart_name, sou
     if source:
         L += ["Raw results (not in git): `%s`." % source, ""]
     return "\n".join(L)
+
+
+def met(ok):
+    return "met" if ok else "**not met**"
+
+
+def targets(by, summaries):
+    """The issue's targets against this run, 1 worker pinned (lines of the page)."""
+    cfg = TARGET_CONFIG
+    if not any(s["config"] == cfg for s in summaries):
+        return []
+    peers = sorted({s["server"] for s in summaries
+                    if s["config"] == cfg and not s["server"].startswith("gunicorn-rs")})
+    rows = []
+    for wl, cpu_target in CPU_TARGETS.items():
+        ours = by.get((cfg, wl, "gunicorn-rs-sync"))
+        if not ours or not ours.get("reps_ok"):
+            continue
+        best = max((by[(cfg, wl, p)] for p in peers
+                    if (cfg, wl, p) in by and by[(cfg, wl, p)].get("reps_ok")),
+                   key=lambda s: s.get("rps") or 0, default=None)
+        rps, cpu = ours.get("rps") or 0, ours.get("server_cpu_us_per_req")
+        verdicts = []
+        if best:
+            r = ratio(rps, best.get("rps"))
+            verdicts.append("req/s %s best peer (%s %s, %.2f×)" % (
+                "≥" if r >= 1 else "<", best["server"], fmt_rps(best.get("rps")), r))
+        granian = by.get((cfg, wl, "granian"))
+        if wl in GRANIAN_FACTOR and granian and granian.get("rps"):
+            r = rps / granian["rps"]
+            verdicts.append("%.2f× granian: %s" % (r, met(r >= GRANIAN_FACTOR[wl])))
+        rows.append("| %s | %s | %s | %s | %s | %s |" % (
+            wl, fmt_rps(rps), fmt(cpu, "%.1f"), cpu_target,
+            met(cpu is not None and cpu <= cpu_target), "; ".join(verdicts)))
+    slow = by.get((cfg, "slow_io", "gunicorn-rs-gthread"))
+    granian = by.get((cfg, "slow_io", "granian"))
+    if slow and slow.get("rps") and granian and granian.get("rps"):
+        rows.append("| slow_io (gthread) | %s | %s | - | - | ≥ granian's %s: %s |" % (
+            fmt_rps(slow["rps"]), fmt(slow.get("server_cpu_us_per_req"), "%.1f"),
+            fmt_rps(granian["rps"]), met(slow["rps"] >= granian["rps"])))
+    if not rows:
+        return []
+    return ["## Against the targets", "",
+            "Issue 8's targets for the sync worker in the pinned configuration, against this run. "
+            "The CPU targets are absolute figures from the machine the issue was measured on, "
+            "where bjoern's hello cost 6 µs; compare them with bjoern's cost in this run's "
+            "tables below.", "",
+            "| workload | req/s | CPU µs/req | CPU target | CPU | req/s |",
+            "|---|---:|---:|---:|---|---|"] + rows + [""]
 
 
 def chart(path, meta, summaries, configs, workloads):
