@@ -143,12 +143,19 @@ pub enum Flush {
     Failed,
 }
 
-/// A file body being sent with sendfile(2).
-pub struct FileSend {
-    pub body: wsgi::FileBody,
+/// A body sent straight from where it lies, after what is in `out`.
+pub struct DirectSend {
+    pub source: Direct,
     /// Bytes still to send.
     pub remaining: u64,
     pub sent: u64,
+}
+
+pub enum Direct {
+    /// A file, with sendfile(2).
+    File(wsgi::FileBody),
+    /// A large `bytes` item, from the object's own memory.
+    Bytes(wsgi::BytesBody),
 }
 
 /// A response in progress.
@@ -160,11 +167,19 @@ pub struct Responding {
     /// The application's iterable is exhausted and closed (or is a file
     /// that only needs sending).
     pub app_done: bool,
-    pub file: Option<FileSend>,
+    pub direct: Option<DirectSend>,
     pub started: Instant,
     /// The `req` object given to `pre_request`, until `post_request` has it
     /// (only with request hooks).
     pub hook_request: Option<pyo3::Py<pyo3::PyAny>>,
+}
+
+impl Responding {
+    /// The application still has part of this response to produce (a
+    /// file, or the last item of an iterable, is sent without it).
+    pub fn app_busy(&self) -> bool {
+        !self.app_done && (self.direct.is_none() || !self.response.exhausted())
+    }
 }
 
 /// Where a connection is in its cycle.
@@ -386,26 +401,38 @@ impl Conn {
     }
 
     /// Send more of a file body.
-    pub fn send_file(&mut self, file: &mut FileSend) -> Flush {
-        while file.remaining > 0 {
+    pub fn send_direct(&mut self, body: &mut DirectSend) -> Flush {
+        while body.remaining > 0 {
             if !self.writable {
                 return Flush::Blocked;
             }
-            let mut offset = (file.body.offset + file.sent) as i64;
-            let count = usize::try_from(file.remaining)
+            let count = usize::try_from(body.remaining)
                 .unwrap_or(usize::MAX)
                 .min(1 << 30);
-            match nix::sys::sendfile::sendfile(
-                self.fd.as_fd(),
-                file.body.fd.as_fd(),
-                Some(&mut offset),
-                count,
-            ) {
+            let result = match &body.source {
+                Direct::File(file) => {
+                    let mut offset = (file.offset + body.sent) as i64;
+                    nix::sys::sendfile::sendfile(
+                        self.fd.as_fd(),
+                        file.fd.as_fd(),
+                        Some(&mut offset),
+                        count,
+                    )
+                }
+                Direct::Bytes(bytes) => {
+                    let start = usize::try_from(body.sent).unwrap_or(usize::MAX);
+                    match bytes.as_slice().get(start..start.saturating_add(count)) {
+                        Some(part) => send(self.fd.as_raw_fd(), part, MsgFlags::MSG_NOSIGNAL),
+                        None => return Flush::Failed,
+                    }
+                }
+            };
+            match result {
                 // The file is shorter than promised: the response cannot be completed.
                 Ok(0) => return Flush::Failed,
                 Ok(n) => {
-                    file.sent += n as u64;
-                    file.remaining -= n as u64;
+                    body.sent += n as u64;
+                    body.remaining -= n as u64;
                     self.wrote = true;
                     if n < count {
                         self.writable = false;

@@ -59,6 +59,42 @@ pub struct FileBody {
     pub len: u64,
 }
 
+/// Body items at least this large are sent from the application's own
+/// `bytes` object instead of being copied into the connection's buffer.
+const SEND_IN_PLACE: usize = 64 * 1024;
+
+/// A large `bytes` body item, sent as it lies in the object's memory.
+pub struct BytesBody {
+    /// Keeps the memory below alive (a `bytes` object never changes).
+    _obj: Py<PyBytes>,
+    ptr: usize,
+    len: usize,
+}
+
+impl BytesBody {
+    fn new(bytes: &Bound<'_, PyBytes>) -> Self {
+        let data = bytes.as_bytes();
+        BytesBody {
+            ptr: data.as_ptr() as usize,
+            len: data.len(),
+            _obj: bytes.clone().unbind(),
+        }
+    }
+
+    /// Its size (never small: see `SEND_IN_PLACE`).
+    pub fn size(&self) -> u64 {
+        self.len as u64
+    }
+
+    /// The bytes, readable without the GIL (the gthread loop sends them).
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr` and `len` are the buffer of the `bytes` object held
+        // in `_obj`: it is immutable and lives at least as long as `self`,
+        // and reading it takes no interpreter state, so no GIL.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
 /// Where the rest of the body comes from.
 enum Source {
     /// Nothing left to pull.
@@ -79,6 +115,8 @@ pub struct Response {
     pub early_hints: Vec<u8>,
     /// Body bytes already produced (the first chunk, `write()` output).
     pub ready: Vec<u8>,
+    /// A large item produced after `ready`, to send in place.
+    large: Option<BytesBody>,
     source: Source,
     /// The returned iterable, closed once the response is over.
     result: Option<Py<PyAny>>,
@@ -173,6 +211,7 @@ impl Wsgi {
             environ: keep_environ.then(|| environ.clone().unbind()),
             early_hints: Vec::new(),
             ready: Vec::new(),
+            large: None,
             source: Source::Done,
             result: None,
             start_response: sr.clone().unbind(),
@@ -205,6 +244,10 @@ impl Wsgi {
             // Already in memory: take it all now, and no close() to call.
             // Bytes given to write() during the call come first.
             take_written(py, response);
+            if list.len() == 1 && response.ready.is_empty() {
+                response.take_item(&list.get_item(0)?)?;
+                return Ok(());
+            }
             for item in list.iter() {
                 append_bytes(&item, &mut response.ready)?;
             }
@@ -220,7 +263,7 @@ impl Wsgi {
             return Ok(());
         }
         response.source = Source::Iter(result.try_iter()?.unbind());
-        while response.ready.is_empty() && !matches!(response.source, Source::Done) {
+        while !response.has_block() && !matches!(response.source, Source::Done) {
             response.pull_one(py)?;
         }
         Ok(())
@@ -242,11 +285,38 @@ impl Response {
     /// Returns whether the iterable is exhausted.
     /// A Python error here comes after the head was sent.
     pub fn pull(&mut self, py: Python<'_>) -> Result<bool, String> {
-        while self.ready.is_empty() && matches!(self.source, Source::Iter(_)) {
+        while !self.has_block() && matches!(self.source, Source::Iter(_)) {
             self.pull_one(py)
                 .map_err(|e| crate::python::format_exception(py, &e))?;
         }
-        Ok(!matches!(self.source, Source::Iter(_)))
+        Ok(self.exhausted())
+    }
+
+    /// Nothing more will come from the application.
+    pub fn exhausted(&self) -> bool {
+        !matches!(self.source, Source::Iter(_))
+    }
+
+    fn has_block(&self) -> bool {
+        !self.ready.is_empty() || self.large.is_some()
+    }
+
+    /// The large item to send in place, once `ready` has gone out.
+    pub fn take_bytes(&mut self) -> Option<BytesBody> {
+        self.large.take()
+    }
+
+    /// Take one body item: a large `bytes` one in place, when nothing is
+    /// waiting before it; anything else copied after `ready`.
+    fn take_item(&mut self, item: &Bound<'_, PyAny>) -> PyResult<()> {
+        if self.ready.is_empty()
+            && let Ok(bytes) = item.cast::<PyBytes>()
+            && bytes.as_bytes().len() >= SEND_IN_PLACE
+        {
+            self.large = Some(BytesBody::new(bytes));
+            return Ok(());
+        }
+        append_bytes(item, &mut self.ready)
     }
 
     /// The file to send with sendfile(2), if this response is one.
@@ -271,7 +341,7 @@ impl Response {
             .next();
         take_written(py, self);
         match next {
-            Some(item) => append_bytes(&item?, &mut self.ready),
+            Some(item) => self.take_item(&item?),
             None => {
                 self.source = Source::Done;
                 Ok(())

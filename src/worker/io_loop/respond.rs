@@ -34,7 +34,7 @@ use crate::log::access::{AccessEntry, AccessLog, find_environ};
 use crate::log::{python, statsd};
 use crate::signals::Pending;
 use crate::worker::abort;
-use crate::worker::conn::{Conn, FileSend, Flush, Responding, State};
+use crate::worker::conn::{Conn, Direct, DirectSend, Flush, Responding, State};
 use crate::worker::limits::ClientLimits;
 use crate::wsgi::{self, CallError, Wsgi};
 
@@ -211,7 +211,7 @@ impl Responder {
                     framer: BodyFramer::new(framing),
                     keep_alive,
                     app_done: false,
-                    file: None,
+                    direct: None,
                     started,
                     hook_request,
                 }));
@@ -249,7 +249,7 @@ impl Responder {
         let State::Responding(mut r) = std::mem::replace(&mut conn.state, State::Closing) else {
             return Step::Close;
         };
-        if !r.app_done && r.file.is_none() && !self.recorded {
+        if r.app_busy() && !self.recorded {
             self.recorded = true;
             abort::request_started(
                 self.slot,
@@ -298,16 +298,24 @@ impl Responder {
     /// response is complete or the client stops taking them.
     fn pump(&mut self, py: Python<'_>, conn: &mut Conn, r: &mut Responding) -> Pump {
         loop {
-            if !r.app_done && r.file.is_none() && conn.out_pending() < self.limits.response_buffer {
+            if !r.app_done && r.direct.is_none() && conn.out_pending() < self.limits.response_buffer
+            {
                 let pulled = r.response.pull(py);
                 r.framer.push(&r.response.ready, &mut conn.out);
                 r.response.ready.clear();
                 match pulled {
                     Ok(exhausted) => {
-                        if let Some(body) = r.response.take_file() {
-                            let remaining = r.framer.file_start(body.len, &mut conn.out);
-                            r.file = Some(FileSend {
-                                body,
+                        if let Some(file) = r.response.take_file() {
+                            let remaining = r.framer.file_start(file.len, &mut conn.out);
+                            r.direct = Some(DirectSend {
+                                source: Direct::File(file),
+                                remaining,
+                                sent: 0,
+                            });
+                        } else if let Some(bytes) = r.response.take_bytes() {
+                            let remaining = r.framer.file_start(bytes.size(), &mut conn.out);
+                            r.direct = Some(DirectSend {
+                                source: Direct::Bytes(bytes),
                                 remaining,
                                 sent: 0,
                             });
@@ -326,7 +334,7 @@ impl Responder {
             // Content-Length is here and the rest is only the iterable's
             // end) is corked; a body still being produced never is.
             if self.cork
-                && r.file.is_none()
+                && r.direct.is_none()
                 && r.keep_alive
                 && conn.out_pending() < CORK_MAX.min(self.limits.response_buffer)
                 && (r.app_done || r.framer.length_reached())
@@ -342,9 +350,11 @@ impl Responder {
                 Flush::Blocked => return Pump::Wait,
                 Flush::Failed => return Pump::Abort,
             }
-            if let Some(file) = r.file.take_if(|f| f.remaining == 0) {
-                r.framer.file_end(file.sent, &mut conn.out);
-                finish_app(py, conn, r);
+            if let Some(sent) = r.direct.take_if(|d| d.remaining == 0) {
+                r.framer.file_end(sent.sent, &mut conn.out);
+                if r.response.exhausted() {
+                    finish_app(py, conn, r);
+                }
                 continue;
             }
             if r.app_done {
@@ -488,15 +498,16 @@ impl Responder {
     }
 }
 
-/// Send what is buffered, then more of the file body if there is one.
+/// Send what is buffered, then more of the body sent in place if there
+/// is one.
 /// Needs no Python: the loop uses it to serve slow readers.
 pub(super) fn send_ready(conn: &mut Conn, r: &mut Responding) -> Flush {
     match conn.flush() {
         Flush::Done => {}
         other => return other,
     }
-    match &mut r.file {
-        Some(file) => conn.send_file(file),
+    match &mut r.direct {
+        Some(body) => conn.send_direct(body),
         None => Flush::Done,
     }
 }
@@ -530,10 +541,9 @@ pub(super) fn close_socket(py: Python<'_>, conn: &mut Conn) {
     }
 }
 
-/// Whether the application still has part of this response to produce
-/// (a file body is sent without it).
+/// Whether the application still has part of this response to produce.
 pub(super) fn app_busy(state: &State) -> bool {
-    matches!(state, State::Responding(r) if !r.app_done && r.file.is_none())
+    matches!(state, State::Responding(r) if r.app_busy())
 }
 
 /// The body is fully produced: close the iterable, end the framing.
