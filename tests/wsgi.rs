@@ -533,6 +533,12 @@ fn gunicorn_socket_is_the_connection_and_closing_it_is_harmless() {
         );
         assert_eq!(info["local"][1], server.port);
         assert_eq!(info["remote_port"], mine.port().to_string());
+        assert_eq!(info["kind"], info["kernel"]);
+        assert_eq!(
+            info["kind"],
+            serde_json::json!([2, 1, 6]),
+            "AF_INET, SOCK_STREAM, TCP"
+        );
     }
 }
 
@@ -561,4 +567,21 @@ fn a_finished_connection_closes_its_gunicorn_socket_without_a_resource_warning()
         line.contains("unclosed <socket.socket")
     });
     assert!(warned.is_none(), "{}", server.log_text());
+}
+
+#[test]
+fn gunicorn_socket_over_ipv6_has_the_connections_family() {
+    let server = Launch::new(&["-b", "[::1]:0", "sock:app"])
+        .no_bind()
+        .start_v6();
+    let mut s = std::net::TcpStream::connect(("::1", server.port)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let resp = read_response(&mut s).unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(info["kind"], info["kernel"]);
+    assert_eq!(
+        info["kind"],
+        serde_json::json!([10, 1, 6]),
+        "AF_INET6, SOCK_STREAM, TCP"
+    );
 }

@@ -133,6 +133,19 @@ pub enum Peer {
     Unix,
 }
 
+impl Peer {
+    /// The connection's address family, type and protocol, as Python's
+    /// `socket.socket()` takes them (given, it need not ask the kernel).
+    pub fn socket_kind(&self) -> (i32, i32, i32) {
+        use nix::libc;
+        match self {
+            Peer::Tcp(SocketAddr::V4(_)) => (libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_TCP),
+            Peer::Tcp(SocketAddr::V6(_)) => (libc::AF_INET6, libc::SOCK_STREAM, libc::IPPROTO_TCP),
+            Peer::Unix => (libc::AF_UNIX, libc::SOCK_STREAM, 0),
+        }
+    }
+}
+
 /// What a listener is bound to, read back from the kernel.
 #[derive(Debug, Clone)]
 enum Kind {

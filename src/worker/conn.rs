@@ -251,6 +251,9 @@ pub struct Conn {
     /// `out` holds finished responses the sync loop sends at the end of
     /// its turn, with the rest of the turn's (see `Responder::cork`).
     pub corked: bool,
+    /// The client asked for the close and nothing it sent is unread: once
+    /// the response is out the connection closes without lingering.
+    pub close_at_once: bool,
 }
 
 impl Conn {
@@ -291,6 +294,7 @@ impl Conn {
             proxy: None,
             close_after: false,
             corked: false,
+            close_at_once: false,
         }
     }
 

@@ -12,7 +12,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{IntoPyDict, PyDict, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::early_hints::EarlyHints;
 use super::errors::ErrorStream;
@@ -96,7 +97,7 @@ impl Peer {
     /// next requests, and made again if an application closed it. It
     /// shares the descriptor's flags: an application must not switch it to
     /// blocking mode.
-    pub fn ensure_socket(&mut self, py: Python<'_>, fd: BorrowedFd<'_>) {
+    pub fn ensure_socket(&mut self, py: Python<'_>, fd: BorrowedFd<'_>, kind: (i32, i32, i32)) {
         if let Some(socket) = &self.socket {
             // `socket.socket._closed`, a slot: cheaper than calling fileno().
             let open = socket
@@ -113,11 +114,16 @@ impl Peer {
             .try_clone_to_owned()
             .map_err(PyErr::from)
             .and_then(|dup| {
-                let socket = py.import(intern!(py, "socket"))?;
-                let obj = socket.getattr(intern!(py, "socket"))?.call(
-                    (),
-                    Some(&[(intern!(py, "fileno"), dup.as_raw_fd())].into_py_dict(py)?),
-                )?;
+                // An import per connection costs more than the rest of
+                // making the object.
+                static SOCKET: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+                let class = SOCKET.get_or_try_init(py, || {
+                    py.import("socket")?.getattr("socket").map(Bound::unbind)
+                })?;
+                let (family, kind, proto) = kind;
+                let obj = class
+                    .bind(py)
+                    .call1((family, kind, proto, dup.as_raw_fd()))?;
                 // Python owns the duplicate now and closes it with the object.
                 let _ = dup.into_raw_fd();
                 Ok(obj.unbind())

@@ -11,6 +11,13 @@ def app(environ, start_response):
         "peer": list(sock.getpeername()),
         "local": list(sock.getsockname()),
         "remote_port": environ["REMOTE_PORT"],
+        # What the object says, and what the kernel says of the descriptor.
+        "kind": [int(sock.family), int(sock.type), sock.proto],
+        "kernel": [
+            socket.AF_INET6 if ":" in sock.getsockname()[0] else socket.AF_INET,
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE),
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL),
+        ],
     }
     if environ["QUERY_STRING"] == "close":
         # Closing the app's object must not close the server's connection.

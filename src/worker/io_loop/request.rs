@@ -289,9 +289,12 @@ fn body_too_large(conn: &mut Conn, detail: &str) {
     error_page(conn, 413, "Request Entity Too Large", &message);
 }
 
-/// Send the rest, shut our side, then linger until the client closes.
+/// Send the rest, shut our side, then linger until the client closes
+/// (unless it asked for the close and sent nothing more: then there is
+/// nothing a reset could destroy).
 pub(super) fn step_closing(conn: &mut Conn) -> Step {
     match conn.flush() {
+        Flush::Done if conn.close_at_once => Step::Close,
         Flush::Done => {
             conn.shutdown_write();
             conn.deadline = deadline_in(LINGER);

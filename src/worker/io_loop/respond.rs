@@ -175,7 +175,7 @@ impl Responder {
         let peer = conn
             .peer_py
             .get_or_insert_with(|| wsgi::environ::Peer::new(py, &conn.peer, conn.proxy.as_ref()));
-        peer.ensure_socket(py, conn.fd.as_fd());
+        peer.ensure_socket(py, conn.fd.as_fd(), conn.peer.socket_kind());
         let keep_environ = self.access_log.is_some() || self.hooks.wants_environ();
         let (result, counted) = match pre_request_failed {
             // As gunicorn: the app is not called, the failure is answered
@@ -288,6 +288,9 @@ impl Responder {
                     conn.state = State::Head;
                 } else {
                     conn.deadline = deadline_in(self.limits.body_timeout);
+                    // Its whole request was read before the call; a client
+                    // that said it closes sends nothing after it.
+                    conn.close_at_once = !r.request.wants_keep_alive() && conn.inbuf.is_empty();
                 }
                 Step::Continue
             }
