@@ -403,9 +403,21 @@ fn patterned(n: u32, size: usize) -> Vec<u8> {
     n.to_be_bytes().iter().copied().cycle().take(size).collect()
 }
 
+/// Both worker classes, for the checks that hold under each.
+const BOTH_WORKERS: [&[&str]; 2] = [
+    &["bodies:app"],
+    &["-k", "gthread", "--threads", "2", "bodies:app"],
+];
+
 #[test]
 fn batched_responses_reach_a_client_that_reads_late_whole_and_in_order() {
-    let server = Launch::new(&["bodies:app"]).start();
+    for args in BOTH_WORKERS {
+        batched_responses_reach_a_late_reader(args);
+    }
+}
+
+fn batched_responses_reach_a_late_reader(args: &[&str]) {
+    let server = Launch::new(args).start();
     let mut s = server.connect();
     // 2,000 pipelined requests whose responses (10 kB each, 20 MB in
     // all) fill the socket buffers while the client does not read: the
@@ -441,7 +453,13 @@ fn batched_responses_reach_a_client_that_reads_late_whole_and_in_order() {
 
 #[test]
 fn a_client_that_half_closes_after_its_request_still_gets_the_response() {
-    let server = Launch::new(&["bodies:app"]).start();
+    for args in BOTH_WORKERS {
+        let server = Launch::new(args).start();
+        half_close_after_the_request(&server);
+    }
+}
+
+fn half_close_after_the_request(server: &Server) {
     for _ in 0..20 {
         let mut s = server.connect();
         s.write_all(b"GET /n/3/100 HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -531,10 +549,7 @@ fn large_body_items_arrive_whole_in_every_framing_under_both_workers() {
     let items = |count: u32, size: usize| -> Vec<u8> {
         (0..count).flat_map(|k| patterned(k, size)).collect()
     };
-    for args in [
-        &["bodies:app"][..],
-        &["-k", "gthread", "--threads", "2", "bodies:app"],
-    ] {
+    for args in BOTH_WORKERS {
         let server = Launch::new(args).start();
         let worker = args[0];
         // One item, given as a one-element list.

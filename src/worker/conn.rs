@@ -249,7 +249,7 @@ pub struct Conn {
     /// kept-alive connections).
     pub close_after: bool,
     /// `out` holds finished responses the sync loop sends at the end of
-    /// its turn, with the rest of the turn's (see `Responder::cork`).
+    /// its turn, with the rest of the turn's (see `respond::CORK_MAX`).
     pub corked: bool,
     /// The client asked for the close and nothing it sent is unread: once
     /// the response is out the connection closes without lingering.

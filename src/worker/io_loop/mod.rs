@@ -82,7 +82,7 @@ const TICK: Duration = Duration::from_millis(TICK_MS as u64);
 /// `--timeout` a request can lose: small, so a request is given its timeout.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 /// The longest a finished response is held back for the rest of the
-/// turn's (see `Responder::cork`): a bound on the latency that batching
+/// turn's (see `respond::CORK_MAX`): a bound on the latency that batching
 /// adds when the application is slow.
 const CORK_HOLD: Duration = Duration::from_millis(1);
 /// On exit, how long executor threads get to leave the application.
@@ -267,7 +267,6 @@ impl<'a> IoLoop<'a> {
                 },
                 slot,
                 recorded: false,
-                cork: !threaded,
             });
         }
         let executor = if threaded {

@@ -89,17 +89,15 @@ pub struct Responder {
     /// Whether that line names the request being served now (it is
     /// written once per `serve`, not again for each step of the response).
     pub(super) recorded: bool,
-    /// Leave a small finished kept-alive response in the connection's
-    /// buffer for the loop to send at the end of its turn (sync only; a
-    /// gthread thread hands the connection back instead). Sending a turn's
-    /// responses together wakes a client once per batch rather than once
-    /// per response, and keeps the application's code and the kernel's
-    /// send path from evicting each other from the caches between
-    /// requests: 15-20% more requests/s on small framework responses.
-    pub(super) cork: bool,
 }
 
-/// The largest response the sync loop holds back for the end of its turn.
+/// The largest finished response left in the connection's buffer for the
+/// loop to send at the end of its turn ("corked"). Sending a turn's
+/// responses together wakes a client once per batch rather than once per
+/// response, and keeps the application's code and the kernel's send path
+/// from evicting each other from the caches between requests: 15-20% more
+/// requests/s on small framework responses. A gthread thread leaves the
+/// send to the loop, which needs no GIL for it.
 const CORK_MAX: usize = 64 * 1024;
 
 impl Responder {
@@ -336,8 +334,7 @@ impl Responder {
             // A whole response (its iterable ended, or all its
             // Content-Length is here and the rest is only the iterable's
             // end) is corked; a body still being produced never is.
-            if self.cork
-                && r.direct.is_none()
+            if r.direct.is_none()
                 && r.keep_alive
                 && conn.out_pending() < CORK_MAX.min(self.limits.response_buffer)
                 && (r.app_done || r.framer.length_reached())
