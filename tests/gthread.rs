@@ -270,3 +270,23 @@ fn a_closed_connections_late_events_never_reach_the_next_one() {
         &failures[..failures.len().min(3)]
     );
 }
+
+/// The loop closes an idle kept-alive connection without the GIL, so the
+/// `gunicorn.socket` made for its request is freed later, by a thread; the
+/// client must see the close at once all the same.
+#[test]
+fn an_idle_kept_alive_connection_closed_by_the_loop_is_closed_for_the_client() {
+    let server = gthread(&["--keep-alive", "1"]);
+    for _ in 0..3 {
+        let mut s = server.connect();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let resp = read_response(&mut s).unwrap();
+        assert!(resp.text().contains("multithread=True"), "{}", resp.text());
+        let started = std::time::Instant::now();
+        assert!(
+            common::closed_by_server(&mut s),
+            "still open after {:?}",
+            started.elapsed()
+        );
+    }
+}

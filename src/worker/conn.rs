@@ -455,6 +455,10 @@ impl Conn {
         let _ = shutdown(self.fd.as_raw_fd(), Shutdown::Write);
     }
 
+    pub fn shutdown_both(&self) {
+        let _ = shutdown(self.fd.as_raw_fd(), Shutdown::Both);
+    }
+
     /// Whether the turn ended with input left unread.
     pub fn yielded(&self) -> bool {
         self.budget == 0 && self.readable

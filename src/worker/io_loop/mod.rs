@@ -807,14 +807,20 @@ impl<'a> IoLoop<'a> {
                 respond::post_request(py, self.hooks, r);
             });
         }
-        if let Executor::Inline { queue, .. } = &mut self.executor {
-            queue.forget(id);
-            // The GIL is ours for the turn: close gunicorn.socket now (a
-            // gthread loop leaves that to the garbage collector rather than
-            // wait for the GIL).
-            if conn.peer_py.is_some() {
-                Python::attach(|py| respond::close_socket(py, &mut conn));
+        match &mut self.executor {
+            Executor::Inline { queue, .. } => {
+                queue.forget(id);
+                // The GIL is ours for the turn: close gunicorn.socket now.
+                if conn.peer_py.is_some() {
+                    Python::attach(|py| respond::close_socket(py, &mut conn));
+                }
             }
+            // The gthread loop does not wait for the GIL: gunicorn.socket
+            // goes with the next thread that takes it, and until then its
+            // duplicate descriptor holds the socket open. Shut the socket
+            // down, so the client sees the close now.
+            Executor::Threads(_) if conn.peer_py.is_some() => conn.shutdown_both(),
+            Executor::Threads(_) => {}
         }
         let _ = self.epoll.delete(&conn.fd);
         drop(conn);
