@@ -613,3 +613,24 @@ fn a_large_body_is_sent_from_the_applications_bytes_not_copied() {
         "the worker grew by {grew} KiB for a {size}-byte body"
     );
 }
+
+#[test]
+fn a_pipelined_slow_request_does_not_hold_back_the_response_before_it() {
+    for args in BOTH_WORKERS {
+        let server = Launch::new(args).start();
+        let mut s = server.connect();
+        s.write_all(
+            b"GET /n/1/100 HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /sleep/3 HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .unwrap();
+        // The second takes 3 s in the application; the first is done at once.
+        s.set_read_timeout(Some(Duration::from_millis(1500)))
+            .unwrap();
+        let first = read_response(&mut s)
+            .unwrap_or_else(|e| panic!("{args:?}: the first response waited for the second ({e})"));
+        assert!(first.body == patterned(1, 100));
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(read_response(&mut s).unwrap().body, b"slept");
+    }
+}

@@ -34,6 +34,10 @@ def app(environ, start_response):
         items = [b"<", patterned(1, 100000), b">"]
         start_response("200 OK", [])
         return iter(items) if parts[1] == "iter" else items
+    if parts[0] == "sleep":
+        time.sleep(float(parts[1]))
+        start_response("200 OK", [("Content-Length", "5")])
+        return [b"slept"]
     if parts[0] == "halves":
         pause = float(parts[1])
 

@@ -712,6 +712,14 @@ impl<'a> IoLoop<'a> {
     /// unless it only has buffered bytes to send.
     fn answer(&mut self, id: usize, mut conn: Box<Conn>) -> Answered {
         let ready = matches!(conn.state, State::Ready { .. });
+        if ready && conn.corked {
+            // A pipelined request: the response before it goes now, not
+            // after this one's call, however long that takes.
+            conn.corked = false;
+            if conn.flush() == Flush::Failed {
+                return Answered::Here(conn, Step::Close);
+            }
+        }
         match &mut self.executor {
             Executor::Inline { queue, .. } => {
                 if ready && !queue.try_start(id) {
