@@ -501,14 +501,8 @@ fn the_first_part_of_a_content_length_body_is_not_held_for_the_rest() {
 /// A client connection whose receive buffer is a few kilobytes, made
 /// before connecting so the window it offers is small from the start.
 fn connect_with_small_window(port: u16) -> std::net::TcpStream {
-    use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, sockopt};
-    let fd = socket::socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
+    use nix::sys::socket::{self, SockaddrIn, sockopt};
+    let fd = common::tcp_socket();
     socket::setsockopt(&fd, sockopt::RcvBuf, &4096).unwrap();
     socket::connect(
         std::os::fd::AsRawFd::as_raw_fd(&fd),

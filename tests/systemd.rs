@@ -20,7 +20,7 @@ use common::{
     BIN, Launch, Server, Signal, WAIT, apps_dir, children_of, connect_get, scratch, wait_until,
 };
 use nix::sys::signal::kill;
-use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn};
+use nix::sys::socket::{self, SockaddrIn};
 use nix::unistd::Pid;
 
 /// Most descriptors the launcher passes (it must not allocate after fork).
@@ -101,13 +101,7 @@ fn backlog_of(fd: BorrowedFd<'_>) -> u32 {
 
 /// A TCP socket bound to a free port on 127.0.0.1 but not listening yet.
 fn bound_not_listening() -> (OwnedFd, u16) {
-    let fd = socket::socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
+    let fd = common::tcp_socket();
     socket::bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
     let addr: SockaddrIn = socket::getsockname(fd.as_raw_fd()).unwrap();
     (fd, addr.port())

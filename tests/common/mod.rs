@@ -409,6 +409,19 @@ impl Response {
     }
 }
 
+/// A new IPv4 TCP socket, neither bound nor connected, for tests that set
+/// options before either.
+pub fn tcp_socket() -> std::os::fd::OwnedFd {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("a TCP socket")
+}
+
 /// Read one response from `s` (Content-Length, chunked, or to EOF).
 /// Interim 1xx responses other than 101 are skipped.
 pub fn read_response(s: &mut TcpStream) -> Result<Response, String> {
