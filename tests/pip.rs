@@ -1,0 +1,110 @@
+//! The pip path: the wheel `pyproject.toml` builds (maturin, `bindings =
+//! "bin"`) installs `gunicorn-rs` into a venv's `bin/`, and that binary,
+//! started with an empty environment, serves a Flask app from that venv.
+
+mod common;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Launch;
+
+/// Run `cmd` to its end within `limit`, its output in `log`; panics with
+/// the output's tail if it fails or runs over.
+fn run(cmd: &mut Command, what: &str, log: &Path, limit: Duration) {
+    let out = File::create(log).unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    if status.is_none_or(|s| !s.success()) {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!("{what} failed ({status:?}):\n{}", tail.join("\n"));
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn a_wheel_installed_into_a_fresh_venv_serves_flask_with_nothing_activated() {
+    let scratch = common::scratch("pip");
+    let wheels = scratch.join("wheels");
+    // Builds in release mode; its own target folder, kept between runs.
+    run(
+        Command::new(common::test_venv().join("bin/maturin"))
+            .args(["build", "--release", "--out"])
+            .arg(&wheels)
+            .current_dir(repo())
+            .env("CARGO_TARGET_DIR", repo().join("target/wheel")),
+        "maturin build",
+        &scratch.join("build.log"),
+        Duration::from_secs(900),
+    );
+    let wheel = std::fs::read_dir(&wheels)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .expect("a wheel");
+
+    let venv = scratch.join("venv");
+    run(
+        Command::new("python3").arg("-m").arg("venv").arg(&venv),
+        "python3 -m venv",
+        &scratch.join("venv.log"),
+        Duration::from_secs(120),
+    );
+    run(
+        Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "flask==3.1.3",
+            ])
+            .arg(&wheel),
+        "pip install",
+        &scratch.join("pip.log"),
+        Duration::from_secs(300),
+    );
+    let bin = venv.join("bin/gunicorn-rs");
+    assert!(bin.exists(), "pip put no gunicorn-rs in {}", venv.display());
+
+    let site = scratch.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(
+        site.join("myapp.py"),
+        "import sys\nimport flask\n\napp = flask.Flask(__name__)\n\n\n\
+         @app.route('/')\ndef index():\n    return 'flask %s in %s' % (flask.__version__, sys.prefix)\n",
+    )
+    .unwrap();
+    // `env -i`: no PATH, no VIRTUAL_ENV; the binary finds its venv itself.
+    let mut cmd = Command::new(&bin);
+    cmd.env_clear()
+        .args(["-b", "127.0.0.1:0", "myapp:app"])
+        .current_dir(&site);
+    let server = Launch::command(cmd).start();
+    let resp = server.get("/");
+    assert_eq!(resp.status, 200, "{}", server.log_text());
+    let venv = venv.canonicalize().unwrap();
+    assert_eq!(resp.text(), format!("flask 3.1.3 in {}", venv.display()));
+}
