@@ -1,0 +1,195 @@
+//! Behind a real nginx (Debian's `nginx-light`, installed by `.ci/run`),
+//! started by each test on a loopback port with a config the test writes:
+//! requests proxied over TCP and over a unix socket reach the app with the
+//! proxy's headers, and large bodies pass through both ways.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Launch, read_response, wait_until};
+
+/// /usr/sbin is not on every user's PATH.
+fn nginx_bin() -> &'static str {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("nginx")
+}
+
+/// nginx in the foreground, one process, everything under its own folder.
+struct Nginx {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Nginx {
+    /// Proxy `127.0.0.1:PORT/` to `upstream` (`HOST:PORT` or `unix:PATH`).
+    fn start(name: &str, upstream: &str) -> Nginx {
+        let dir = common::scratch(&format!("nginx-{name}"));
+        // A free port: nginx takes it right after we let it go.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.display();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n  client_max_body_size 64m;\n\
+               client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+               upstream app {{ server {upstream}; keepalive 4; }}\n\
+               server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+                 proxy_pass http://app;\n      proxy_http_version 1.1;\n\
+                 proxy_set_header Connection \"\";\n      proxy_set_header Host $http_host;\n\
+                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+                 proxy_set_header X-Forwarded-Proto https;\n    }}\n  }}\n}}\n"
+        );
+        fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let child = Command::new(nginx_bin())
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.join("stderr.log")).unwrap())
+            .spawn()
+            .expect("nginx is not installed: run .ci/run (it installs nginx-light)");
+        let nginx = Nginx { child, port, dir };
+        let up = wait_until(common::WAIT, || {
+            TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+        });
+        assert!(up.is_some(), "nginx did not listen:\n{}", nginx.log());
+        nginx
+    }
+
+    fn log(&self) -> String {
+        let read = |f: &str| fs::read_to_string(self.dir.join(f)).unwrap_or_default();
+        format!("{}{}", read("stderr.log"), read("error.log"))
+    }
+
+    fn request(&self, raw: &[u8]) -> common::Response {
+        let mut s = common::connect(self.port);
+        s.write_all(raw).unwrap();
+        read_response(&mut s).unwrap_or_else(|e| panic!("{e}\n{}", self.log()))
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn environ_through(nginx: &Nginx) -> serde_json::Value {
+    let resp = nginx.request(
+        b"GET /x?y=1 HTTP/1.1\r\nHost: example.org\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200, "{}", nginx.log());
+    serde_json::from_slice(&resp.body).unwrap()
+}
+
+#[test]
+fn over_tcp_the_app_sees_the_proxys_headers_and_trusts_its_scheme() {
+    let server = Launch::new(&["echo:app"]).start();
+    let nginx = Nginx::start("tcp", &format!("127.0.0.1:{}", server.port));
+    let env = environ_through(&nginx);
+    assert_eq!(env["REMOTE_ADDR"], "127.0.0.1");
+    assert_eq!(env["HTTP_HOST"], "example.org");
+    assert_eq!(env["PATH_INFO"], "/x");
+    assert_eq!(env["QUERY_STRING"], "y=1");
+    assert_eq!(env["HTTP_X_FORWARDED_FOR"], "203.0.113.7, 127.0.0.1");
+    // 127.0.0.1 is in the default --forwarded-allow-ips.
+    assert_eq!(env["wsgi.url_scheme"], "https");
+
+    // A proxy not in --forwarded-allow-ips is not believed.
+    let server = Launch::new(&["--forwarded-allow-ips", "10.0.0.1", "echo:app"]).start();
+    let nginx = Nginx::start("tcp-untrusted", &format!("127.0.0.1:{}", server.port));
+    assert_eq!(environ_through(&nginx)["wsgi.url_scheme"], "http");
+}
+
+#[test]
+fn over_a_unix_socket_the_app_sees_the_proxys_headers() {
+    let dir = common::scratch("nginx-unix-app");
+    let sock = dir.join("app.sock");
+    let bind = format!("unix:{}", sock.display());
+    let server = Launch::new(&["-b", &bind, "echo:app"]).start();
+    let nginx = Nginx::start("unix", &bind);
+    let env = environ_through(&nginx);
+    assert_eq!(env["HTTP_HOST"], "example.org");
+    assert_eq!(env["HTTP_X_FORWARDED_FOR"], "203.0.113.7, 127.0.0.1");
+    // As gunicorn: a unix-socket peer is a trusted proxy.
+    assert_eq!(env["wsgi.url_scheme"], "https");
+    drop(server);
+}
+
+#[test]
+fn a_large_upload_and_a_large_streamed_response_pass_through() {
+    let server = Launch::new(&["routes:app"]).start();
+    let nginx = Nginx::start("bodies", &format!("127.0.0.1:{}", server.port));
+    let body = common::noise(8 << 20, 9);
+    let mut s = common::connect(nginx.port);
+    write!(
+        s,
+        "POST /digest-stream HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body).unwrap();
+    let resp = read_response(&mut s).unwrap();
+    use sha2::Digest;
+    let hex: String = sha2::Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let want = format!("{} {hex}", body.len());
+    assert_eq!(resp.text(), want, "{}", nginx.log());
+
+    // /big streams 64 KiB items with a Content-Length.
+    let size = 20_000_000;
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET /big?size={size} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let resp = read_response(&mut s).unwrap();
+    assert_eq!(resp.body.len(), size);
+    assert!(resp.body.iter().all(|&b| b == b'x'));
+    let mut rest = [0u8; 1];
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(s.read(&mut rest).is_err(), "nothing after the response");
+}
+
+#[test]
+fn the_example_site_file_is_accepted_by_nginx() {
+    let dir = common::scratch("nginx-example");
+    let site = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/deploy/nginx.conf");
+    let d = dir.display();
+    let main = format!(
+        "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\n\
+         http {{\n  include {};\n}}\n",
+        site.display()
+    );
+    fs::write(dir.join("main.conf"), main).unwrap();
+    let out = Command::new(nginx_bin())
+        .arg("-t")
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("main.conf"))
+        .output()
+        .expect("nginx");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
