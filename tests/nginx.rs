@@ -1,7 +1,8 @@
 //! Behind a real nginx (Debian's `nginx-light`, installed by `.ci/run`),
 //! started by each test on a loopback port with a config the test writes:
 //! requests proxied over TCP and over a unix socket reach the app with the
-//! proxy's headers, and large bodies pass through both ways.
+//! proxy's headers, large bodies pass through both ways, and a PROXY protocol
+//! header from nginx's stream module gives the app the client's address.
 
 mod common;
 
@@ -13,6 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{Launch, read_response, wait_until};
+
+/// Debian builds nginx's stream module as a module of its own.
+const STREAM_MODULE: &str = "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n";
 
 /// /usr/sbin is not on every user's PATH.
 fn nginx_bin() -> &'static str {
@@ -32,6 +36,35 @@ struct Nginx {
 impl Nginx {
     /// Proxy `127.0.0.1:PORT/` to `upstream` (`HOST:PORT` or `unix:PATH`).
     fn start(name: &str, upstream: &str) -> Nginx {
+        Nginx::run(name, |d, port| {
+            format!(
+                "http {{\n  access_log off;\n  client_max_body_size 64m;\n\
+                   client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+                   fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+                   upstream app {{ server {upstream}; keepalive 4; }}\n\
+                   server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+                     proxy_pass http://app;\n      proxy_http_version 1.1;\n\
+                     proxy_set_header Connection \"\";\n      proxy_set_header Host $http_host;\n\
+                     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+                     proxy_set_header X-Forwarded-Proto https;\n    }}\n  }}\n}}\n"
+            )
+        })
+    }
+
+    /// Pass TCP connections on to `upstream` with a PROXY protocol header
+    /// first (nginx's stream module, Debian's `libnginx-mod-stream`).
+    fn start_proxy_protocol(name: &str, upstream: &str) -> Nginx {
+        Nginx::run(name, |_, port| {
+            format!(
+                "stream {{\n  server {{\n    listen 127.0.0.1:{port};\n\
+                   proxy_pass {upstream};\n    proxy_protocol on;\n  }}\n}}\n"
+            )
+        })
+    }
+
+    /// Start nginx with `body(folder, port)` after the common head of the
+    /// config; wait until it listens.
+    fn run(name: &str, body: impl Fn(&str, u16) -> String) -> Nginx {
         let dir = common::scratch(&format!("nginx-{name}"));
         // A free port: nginx takes it right after we let it go.
         let port = TcpListener::bind("127.0.0.1:0")
@@ -39,19 +72,11 @@ impl Nginx {
             .local_addr()
             .unwrap()
             .port();
-        let d = dir.display();
+        let d = dir.display().to_string();
         let conf = format!(
-            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n  access_log off;\n  client_max_body_size 64m;\n\
-               client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
-               fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-               upstream app {{ server {upstream}; keepalive 4; }}\n\
-               server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
-                 proxy_pass http://app;\n      proxy_http_version 1.1;\n\
-                 proxy_set_header Connection \"\";\n      proxy_set_header Host $http_host;\n\
-                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
-                 proxy_set_header X-Forwarded-Proto https;\n    }}\n  }}\n}}\n"
+            "{STREAM_MODULE}daemon off;\nmaster_process off;\npid {d}/nginx.pid;\n\
+             error_log {d}/error.log;\nevents {{ worker_connections 64; }}\n{}",
+            body(&d, port)
         );
         fs::write(dir.join("nginx.conf"), conf).unwrap();
         let child = Command::new(nginx_bin())
@@ -191,5 +216,25 @@ fn the_example_site_file_is_accepted_by_nginx() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn with_nginx_sending_the_proxy_protocol_the_app_sees_the_client() {
+    let server = Launch::new(&["--proxy-protocol", "v1", "echo:app"]).start();
+    let nginx =
+        Nginx::start_proxy_protocol("proxy-protocol", &format!("127.0.0.1:{}", server.port));
+    let mut s = common::connect(nginx.port);
+    let mine = s.local_addr().unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let resp = read_response(&mut s).unwrap_or_else(|e| panic!("{e}\n{}", nginx.log()));
+    let env: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    // Without the header the port would be nginx's own outgoing one.
+    assert_eq!(env["REMOTE_ADDR"], mine.ip().to_string());
+    assert_eq!(
+        env["REMOTE_PORT"],
+        mine.port().to_string(),
+        "{}",
+        server.log_text()
     );
 }
