@@ -578,20 +578,11 @@ fn large_body_items_arrive_whole_in_every_framing_under_both_workers() {
     }
 }
 
-fn peak_rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmHWM")
-}
-
 #[test]
 fn a_large_body_is_sent_from_the_applications_bytes_not_copied() {
     let server = Launch::new(&["bodies:app"]).start();
     let worker = server.wait_workers(1, Duration::from_secs(10))[0];
-    let before = peak_rss_kib(worker);
+    let before = common::peak_rss_kib(worker);
     let size = 128 << 20;
     let mut s = server.connect();
     s.write_all(format!("GET /x/{size} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
@@ -601,7 +592,7 @@ fn a_large_body_is_sent_from_the_applications_bytes_not_copied() {
     assert!(resp.body.iter().all(|&b| b == b'x'));
     // The app's object is all the memory the body takes: a copy would be
     // another 128 MiB.
-    let grew = peak_rss_kib(worker) - before;
+    let grew = common::peak_rss_kib(worker) - before;
     assert!(
         grew < (128 + 48) << 10,
         "the worker grew by {grew} KiB for a {size}-byte body"

@@ -235,12 +235,7 @@ fn large_uploads_are_spooled_not_held_in_memory() {
         "{}",
         resp.text()
     );
-    let status = std::fs::read_to_string(format!("/proc/{worker}/status")).unwrap();
-    let peak_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmHWM");
+    let peak_kib = common::peak_rss_kib(worker);
     assert!(
         peak_kib < 96 * 1024,
         "worker peaked at {peak_kib} KiB for a {size}-byte upload"

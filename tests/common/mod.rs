@@ -409,6 +409,16 @@ impl Response {
     }
 }
 
+/// A process's peak resident memory (VmHWM), in KiB.
+pub fn peak_rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM")
+}
+
 /// A new IPv4 TCP socket, neither bound nor connected, for tests that set
 /// options before either.
 pub fn tcp_socket() -> std::os::fd::OwnedFd {
