@@ -29,39 +29,10 @@ import sys
 import threading
 import time
 
+# The same /proc readings and ports as the benchmark's (this script's folder is on sys.path).
+from run_peers import free_port, process_tree, status_kb
+
 ENV = dict(os.environ)
-
-
-def children(pid):
-    """pid and its descendants, through /proc/*/stat ppid links."""
-    kids = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                s = f.read()
-        except OSError:
-            continue
-        ppid = int(s[s.rindex(")") + 2:].split()[1])
-        kids.setdefault(ppid, []).append(int(d))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, []))
-    return out
-
-
-def status_kb(pid, key):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def rollup(pid):
@@ -124,14 +95,6 @@ def breakdown(pid):
     return cats
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def get_ok(port, timeout=0.5):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
@@ -157,13 +120,13 @@ class Server:
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise SystemExit(f"server exited with {self.proc.returncode}")
-            if len(children(self.proc.pid)) >= self.workers + 1 and get_ok(self.port):
+            if len(process_tree(self.proc.pid)) >= self.workers + 1 and get_ok(self.port):
                 return
             time.sleep(0.1)
         raise SystemExit("server did not answer in time")
 
     def pids(self):
-        return children(self.proc.pid)
+        return process_tree(self.proc.pid)
 
     def stop(self):
         try:

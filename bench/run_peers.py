@@ -169,7 +169,8 @@ def process_tree(root):
     return out
 
 
-def _status_kb(pid, key):
+def status_kb(pid, key):
+    """A `kB` field of /proc/PID/status (0 when the process is gone)."""
     s = _read("/proc/%d/status" % pid) or ""
     for line in s.splitlines():
         if line.startswith(key + ":"):
@@ -271,8 +272,8 @@ class Sampler(threading.Thread):
             pids = process_tree(self.root)
             rss = pss = thr = 0
             for p in pids:
-                rss += _status_kb(p, "VmRSS")
-                thr += _status_kb(p, "Threads")
+                rss += status_kb(p, "VmRSS")
+                thr += status_kb(p, "Threads")
                 pss += _pss_kb(p)
                 st = _stat(p)
                 if st:
