@@ -584,6 +584,15 @@ def fmt_rps(v):
     return "%.0f" % v if v >= 100 else "%.1f" % v
 
 
+def grid(L, servers, workloads, cell):
+    """A table of `cell(workload, server)`, a row per workload, then a blank line."""
+    L.append("| workload | " + " | ".join(servers) + " |")
+    L.append("|---|" + "---|" * len(servers))
+    for wl in workloads:
+        L.append("| %s | %s |" % (wl, " | ".join(cell(wl, srv) for srv in servers)))
+    L.append("")
+
+
 def markdown(meta, floors, summaries):
     L = []
     L.append("# gunicorn-rs and WSGI peers benchmark %s%s" % (
@@ -621,52 +630,44 @@ def markdown(meta, floors, summaries):
             c.get("server_cpus"), c.get("wrk_threads"), c.get("load_cpus"))
             if c.get("server_cpus") else "server and wrk -t%s share both CPUs" % c.get("wrk_threads")))
         L.append("")
-        L.append("| workload | " + " | ".join(servers) + " |")
-        L.append("|---|" + "---|" * len(servers))
-        for wl in wls:
-            cells = []
-            for srv in servers:
-                s = by.get((cfg, wl, srv))
-                if s is None:
-                    cells.append("")
-                elif not s["reps_ok"]:
-                    cells.append("FAIL")
-                else:
-                    cell = "%s · %.2f/%.1f · %.0f" % (fmt_rps(s.get("rps")), s.get("lat_p50_ms", 0),
-                                                       s.get("lat_p99_ms", 0), s.get("rss_mib_max", 0))
-                    if wl in ("big", "file"):
-                        cell += " · %.0f MB/s" % s.get("mb_per_s", 0)
-                    if s.get("file_path") == "fallback":
-                        cell += " (no file_wrapper)"
-                    if s.get("errors_total"):
-                        cell += " !%d" % s["errors_total"]
-                    if wl != "hello_close" and (s.get("tcp_connects_per_req") or 0) > 0.5:
-                        cell += " (close)"
-                    if c.get("load_cpus") and len(c["load_cpus"]) == 1 and (s.get("wrk_core_frac") or 0) >= 0.9:
-                        cell += " (wrk-bound)"
-                    if (s.get("foreign_cores") or 0) > 0.1:
-                        cell += " ~noisy(%.2f)" % s["foreign_cores"]
-                    if (s.get("stalled_1s_conns_max") or 0) > 0:
-                        cell += " ⚠%d conns stalled ≥1 s (max %.1f s)" % (
-                            s["stalled_1s_conns_max"], s.get("stall_ms_max", 0) / 1e3)
-                    if s["reps_ok"] < s["reps"]:
-                        cell += " (%d/%d ok)" % (s["reps_ok"], s["reps"])
-                    cells.append(cell)
-            L.append("| %s | %s |" % (wl, " | ".join(cells)))
-        L.append("")
+
+        def rps_cell(wl, srv):
+            s = by.get((cfg, wl, srv))
+            if s is None:
+                return ""
+            if not s["reps_ok"]:
+                return "FAIL"
+            cell = "%s · %.2f/%.1f · %.0f" % (fmt_rps(s.get("rps")), s.get("lat_p50_ms", 0),
+                                               s.get("lat_p99_ms", 0), s.get("rss_mib_max", 0))
+            if wl in ("big", "file"):
+                cell += " · %.0f MB/s" % s.get("mb_per_s", 0)
+            if s.get("file_path") == "fallback":
+                cell += " (no file_wrapper)"
+            if s.get("errors_total"):
+                cell += " !%d" % s["errors_total"]
+            if wl != "hello_close" and (s.get("tcp_connects_per_req") or 0) > 0.5:
+                cell += " (close)"
+            if c.get("load_cpus") and len(c["load_cpus"]) == 1 and (s.get("wrk_core_frac") or 0) >= 0.9:
+                cell += " (wrk-bound)"
+            if (s.get("foreign_cores") or 0) > 0.1:
+                cell += " ~noisy(%.2f)" % s["foreign_cores"]
+            if (s.get("stalled_1s_conns_max") or 0) > 0:
+                cell += " ⚠%d conns stalled ≥1 s (max %.1f s)" % (
+                    s["stalled_1s_conns_max"], s.get("stall_ms_max", 0) / 1e3)
+            if s["reps_ok"] < s["reps"]:
+                cell += " (%d/%d ok)" % (s["reps_ok"], s["reps"])
+            return cell
+
+        def cpu_cell(wl, srv):
+            s = by.get((cfg, wl, srv))
+            v = s and s.get("server_cpu_us_per_req")
+            return "%.0f" % v if v else "-"
+
+        grid(L, servers, wls, rps_cell)
         # CPU efficiency: server CPU time per request (robust when wrk shares the cores)
         L.append("Server CPU µs per request (%s, median):" % cfg)
         L.append("")
-        L.append("| workload | " + " | ".join(servers) + " |")
-        L.append("|---|" + "---|" * len(servers))
-        for wl in wls:
-            cells = []
-            for srv in servers:
-                s = by.get((cfg, wl, srv))
-                v = s and s.get("server_cpu_us_per_req")
-                cells.append("%.0f" % v if v else "-")
-            L.append("| %s | %s |" % (wl, " | ".join(cells)))
-        L.append("")
+        grid(L, servers, wls, cpu_cell)
     fl = {f["app"]: f["calls_per_s"] for f in floors}
     if fl and any(s["config"] == "1w-pinned" for s in summaries):
         L.append("## Efficiency vs floor (1w-pinned)")
