@@ -51,6 +51,21 @@ impl Nginx {
         })
     }
 
+    /// Pass requests to `upstream` with `uwsgi_pass` and Debian's
+    /// `uwsgi_params`, plus the `uwsgi_param` lines in `extra`.
+    fn start_uwsgi(name: &str, upstream: &str, extra: &str) -> Nginx {
+        Nginx::run(name, |d, port| {
+            format!(
+                "http {{\n  access_log off;\n  client_max_body_size 64m;\n\
+                   client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+                   fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+                   server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+                     include /etc/nginx/uwsgi_params;\n      {extra}\n\
+                     uwsgi_pass {upstream};\n    }}\n  }}\n}}\n"
+            )
+        })
+    }
+
     /// Pass TCP connections on to `upstream` with a PROXY protocol header
     /// first (nginx's stream module, Debian's `libnginx-mod-stream`).
     fn start_proxy_protocol(name: &str, upstream: &str) -> Nginx {
@@ -194,29 +209,36 @@ fn a_large_upload_and_a_large_streamed_response_pass_through() {
 }
 
 #[test]
-fn the_example_site_file_is_accepted_by_nginx() {
-    let dir = common::scratch("nginx-example");
-    let site = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/deploy/nginx.conf");
-    let d = dir.display();
-    let main = format!(
-        "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\n\
-         http {{\n  include {};\n}}\n",
-        site.display()
-    );
-    fs::write(dir.join("main.conf"), main).unwrap();
-    let out = Command::new(nginx_bin())
-        .arg("-t")
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("main.conf"))
-        .output()
-        .expect("nginx");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn the_example_site_files_are_accepted_by_nginx() {
+    for file in ["nginx.conf", "nginx-uwsgi.conf"] {
+        let dir = common::scratch(&format!("nginx-example-{file}"));
+        let site = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/deploy")
+            .join(file);
+        let d = dir.display();
+        let main = format!(
+            "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\n\
+             http {{\n  include {};\n}}\n",
+            site.display()
+        );
+        fs::write(dir.join("main.conf"), main).unwrap();
+        // A site file includes Debian's uwsgi_params by a name relative to
+        // the main config's folder.
+        fs::copy("/etc/nginx/uwsgi_params", dir.join("uwsgi_params")).unwrap();
+        let out = Command::new(nginx_bin())
+            .arg("-t")
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("main.conf"))
+            .output()
+            .expect("nginx");
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[test]
@@ -236,5 +258,177 @@ fn with_nginx_sending_the_proxy_protocol_the_app_sees_the_client() {
         mine.port().to_string(),
         "{}",
         server.log_text()
+    );
+}
+
+/// A request through `uwsgi_pass`, from a client whose address the app
+/// should see.
+fn uwsgi_environ(nginx: &Nginx, raw: &[u8]) -> (serde_json::Value, std::net::SocketAddr) {
+    let mut s = common::connect(nginx.port);
+    let mine = s.local_addr().unwrap();
+    s.write_all(raw).unwrap();
+    let resp = read_response(&mut s).unwrap_or_else(|e| panic!("{e}\n{}", nginx.log()));
+    assert_eq!(resp.status, 200, "{}\n{}", resp.text(), nginx.log());
+    (serde_json::from_slice(&resp.body).unwrap(), mine)
+}
+
+const UWSGI_GET: &[u8] = b"GET /caf%C3%A9/a%20b?y=1&z=%41 HTTP/1.1\r\nHost: example.org\r\n\
+    X-Custom: one\r\nX-Forwarded-Proto: https\r\n\r\n";
+
+#[test]
+fn over_uwsgi_pass_the_app_sees_the_client_the_path_and_the_headers() {
+    let server = Launch::new(&["--protocol", "uwsgi", "echo:app"]).start();
+    let nginx = Nginx::start_uwsgi("uwsgi", &format!("127.0.0.1:{}", server.port), "");
+    let (env, mine) = uwsgi_environ(&nginx, UWSGI_GET);
+    // The client's own address and port, not nginx's.
+    assert_eq!(env["REMOTE_ADDR"], mine.ip().to_string());
+    assert_eq!(env["REMOTE_PORT"], mine.port().to_string());
+    // PATH_INFO decoded once (UTF-8 bytes as latin-1, as PEP 3333 has it).
+    assert_eq!(env["PATH_INFO"], "/caf\u{c3}\u{a9}/a b");
+    assert_eq!(env["QUERY_STRING"], "y=1&z=%41");
+    assert_eq!(env["REQUEST_METHOD"], "GET");
+    assert_eq!(env["HTTP_HOST"], "example.org");
+    assert_eq!(env["HTTP_X_CUSTOM"], "one");
+    assert_eq!(env["SERVER_PROTOCOL"], "HTTP/1.1");
+    // The scheme is what nginx says (HTTPS), not a header its client sent.
+    assert_eq!(env["wsgi.url_scheme"], "http");
+    let log = server.log_text();
+    assert!(!log.contains("Invalid request"), "{log}");
+
+    let https = Nginx::start_uwsgi(
+        "uwsgi-https",
+        &format!("127.0.0.1:{}", server.port),
+        "uwsgi_param HTTPS on;",
+    );
+    assert_eq!(
+        uwsgi_environ(&https, UWSGI_GET).0["wsgi.url_scheme"],
+        "https"
+    );
+}
+
+#[test]
+fn over_uwsgi_pass_on_a_unix_socket() {
+    let dir = common::scratch("nginx-uwsgi-unix-app");
+    let sock = dir.join("app.sock");
+    let bind = format!("unix:{}", sock.display());
+    // A unix-socket peer may always speak uwsgi, whatever the allow list.
+    let server = Launch::new(&[
+        "-b",
+        &bind,
+        "--protocol",
+        "uwsgi",
+        "--uwsgi-allow-from",
+        "10.0.0.1",
+        "echo:app",
+    ])
+    .start();
+    let nginx = Nginx::start_uwsgi("uwsgi-unix", &bind, "");
+    let (env, mine) = uwsgi_environ(
+        &nginx,
+        b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(env["REMOTE_PORT"], mine.port().to_string());
+    assert_eq!(env["body"], "hello");
+    assert_eq!(env["CONTENT_TYPE"], "text/plain");
+    assert_eq!(env["CONTENT_LENGTH"], "5");
+    drop(server);
+}
+
+#[test]
+fn over_uwsgi_pass_large_bodies_pass_both_ways() {
+    for worker in ["sync", "gthread"] {
+        let server = Launch::new(&["--protocol", "uwsgi", "-k", worker, "routes:app"]).start();
+        let nginx = Nginx::start_uwsgi(
+            &format!("uwsgi-bodies-{worker}"),
+            &format!("127.0.0.1:{}", server.port),
+            "",
+        );
+        use sha2::Digest;
+        let body = common::noise(8 << 20, 5);
+        let hex: String = sha2::Sha256::digest(&body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut s = common::connect(nginx.port);
+        write!(
+            s,
+            "POST /digest-stream HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(&body).unwrap();
+        let resp = read_response(&mut s).unwrap();
+        assert_eq!(
+            resp.text(),
+            format!("{} {hex}", body.len()),
+            "{}",
+            nginx.log()
+        );
+
+        // A chunked upload: nginx takes the chunks off and sends the length.
+        let mut s = common::connect(nginx.port);
+        s.write_all(b"POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap();
+        for piece in body.chunks(1 << 20) {
+            write!(s, "{:x}\r\n", piece.len()).unwrap();
+            s.write_all(piece).unwrap();
+            s.write_all(b"\r\n").unwrap();
+        }
+        s.write_all(b"0\r\n\r\n").unwrap();
+        let resp = read_response(&mut s).unwrap();
+        assert_eq!(
+            resp.text(),
+            format!("{} {hex}", body.len()),
+            "{}",
+            nginx.log()
+        );
+
+        // 20 MB with a Content-Length.
+        let size = 20_000_000;
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(s, "GET /big?size={size} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let resp = read_response(&mut s).unwrap();
+        assert_eq!(resp.body.len(), size);
+        assert!(resp.body.iter().all(|&b| b == b'x'));
+    }
+}
+
+#[test]
+fn over_uwsgi_pass_a_body_of_unknown_length_arrives_without_chunk_markers() {
+    let server = Launch::new(&["--protocol", "uwsgi", "bodies:app"]).start();
+    let nginx = Nginx::start_uwsgi("uwsgi-stream", &format!("127.0.0.1:{}", server.port), "");
+    // 40 generator items of 100,000 bytes, item k patterned with k.
+    let resp = nginx.request(b"GET /items/40/100000 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(resp.status, 200, "{}", nginx.log());
+    let want: Vec<u8> = (0u32..40)
+        .flat_map(|k| {
+            let unit = k.to_be_bytes();
+            unit.into_iter().cycle().take(100_000).collect::<Vec<u8>>()
+        })
+        .collect();
+    assert_eq!(resp.body.len(), want.len());
+    assert!(resp.body == want, "the body is the app's bytes, unframed");
+}
+
+#[test]
+fn over_uwsgi_pass_a_front_end_not_allowed_is_refused() {
+    let server = Launch::new(&[
+        "--protocol",
+        "uwsgi",
+        "--uwsgi-allow-from",
+        "10.0.0.1",
+        "echo:app",
+    ])
+    .start();
+    let nginx = Nginx::start_uwsgi("uwsgi-forbidden", &format!("127.0.0.1:{}", server.port), "");
+    let resp = nginx.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(resp.status, 403, "{}", nginx.log());
+    assert!(resp.text().contains("Request forbidden"), "{}", resp.text());
+    let log = server.log_text();
+    assert!(
+        log.contains(
+            "Invalid request from ip=127.0.0.1: uWSGI request from '127.0.0.1' not allowed"
+        ),
+        "{log}"
     );
 }

@@ -47,6 +47,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::http::parser::HeaderMap;
 pub use crate::http::proxy::ProxyMode;
+pub use crate::http::uwsgi::Protocol;
 pub use allowlist::AllowList;
 pub use client::ClientOptions;
 pub use file::HookFns;
@@ -227,6 +228,11 @@ pub struct Config {
     /// `--proxy-allow-from`, default `127.0.0.1,::1`: the peers that may
     /// send a PROXY header; others get 403. Unix-socket peers always may.
     pub proxy_allow_ips: AllowList,
+    /// `--protocol`: HTTP, or uwsgi packets from nginx's `uwsgi_pass`.
+    pub protocol: Protocol,
+    /// `--uwsgi-allow-from`, default `127.0.0.1,::1`: the peers that may
+    /// send uwsgi packets; others get 403. Unix-socket peers always may.
+    pub uwsgi_allow_ips: AllowList,
     /// Request-parsing relaxations, all off by default as in gunicorn 27.
     pub http: HttpOptions,
     /// Process set-up (`-D`, `-e`, `-u`, `-g`, `-m`, `-n`...), applied by
@@ -364,6 +370,8 @@ impl Config {
             forwarder_headers: vec!["SCRIPT_NAME".to_string(), "PATH_INFO".to_string()],
             proxy_protocol: ProxyMode::Off,
             proxy_allow_ips: AllowList::default(),
+            protocol: Protocol::Http,
+            uwsgi_allow_ips: AllowList::default(),
             http: HttpOptions::default(),
             process: ProcessOptions::defaults(),
         }

@@ -108,6 +108,8 @@ fn value(cfg: &Config, setting: &Setting) -> String {
         }
         .to_string(),
         "proxy_allow_ips" => list(cfg.proxy_allow_ips.entries()),
+        "protocol" => cfg.protocol.name().to_string(),
+        "uwsgi_allow_ips" => list(cfg.uwsgi_allow_ips.entries()),
         "permit_obsolete_folding" => boolean(h.permit_obsolete_folding),
         "strip_header_spaces" => boolean(h.strip_header_spaces),
         "permit_unconventional_http_method" => boolean(h.permit_unconventional_http_method),
@@ -167,9 +169,6 @@ fn default(setting: &Setting) -> String {
         ("ssl_version", _) => "2".to_string(),
         // http_protocols is split into a list.
         ("http_protocols", DefaultValue::Str(s)) => list(&[s.to_string()]),
-        ("uwsgi_allow_ips", DefaultValue::Str(s)) => {
-            list(&s.split(',').map(str::to_string).collect::<Vec<_>>())
-        }
         (_, DefaultValue::None | DefaultValue::Computed(_)) => "None".to_string(),
         (_, DefaultValue::Int(n)) => n.to_string(),
         (_, DefaultValue::Bool(b)) => boolean(b),

@@ -15,7 +15,9 @@ use super::file::FileLayer;
 use super::logging;
 use super::pytext::{self, IntError};
 use super::settings::{Setting, Status};
-use super::{AllowList, Config, Error, HeaderMap, LogLevel, ProxyMode, ReloadEngine, WorkerClass};
+use super::{
+    AllowList, Config, Error, HeaderMap, LogLevel, Protocol, ProxyMode, ReloadEngine, WorkerClass,
+};
 
 /// gunicorn's `MAX_REQUEST_LINE` (`http/message.py`).
 const MAX_REQUEST_LINE: usize = 8190;
@@ -275,6 +277,13 @@ impl Draft {
             }
             "proxy_allow_ips" => {
                 c.proxy_allow_ips = AllowList::parse(text()?).map_err(|m| invalid(name, m))?;
+            }
+            "protocol" => {
+                c.protocol = Protocol::from_setting(text()?)
+                    .ok_or_else(|| invalid(name, "must be http or uwsgi".to_string()))?;
+            }
+            "uwsgi_allow_ips" => {
+                c.uwsgi_allow_ips = AllowList::parse(text()?).map_err(|m| invalid(name, m))?;
             }
             "forwarded_allow_ips" => {
                 let list = AllowList::parse(text()?).map_err(|m| invalid(name, m))?;

@@ -446,10 +446,12 @@ pub static SETTINGS: &[Setting] = &[
         "Comma-separated IPs or networks allowed to send PROXY headers; * allows all.")
         .implemented(),
     Setting::new("protocol", ServerMechanics, &["--protocol"], Str, D::Str("http"),
-        "Wire protocol of incoming connections: http or uwsgi."),
+        "Wire protocol of incoming connections: http or uwsgi (nginx's uwsgi_pass).")
+        .implemented(),
     Setting::new("uwsgi_allow_ips", ServerMechanics, &["--uwsgi-allow-from"], Str,
         D::Str("127.0.0.1,::1"),
-        "Comma-separated IPs allowed to speak the uwsgi protocol; * allows all."),
+        "Comma-separated IPs or networks allowed to send uwsgi packets; * allows all.")
+        .implemented(),
     // SSL
     Setting::new("keyfile", Ssl, &["--keyfile"], Str, D::None,
         "TLS private key file.").meta("FILE"),
@@ -758,6 +760,8 @@ mod tests {
                 "on_exit",
                 "proxy_protocol",
                 "proxy_allow_ips",
+                "protocol",
+                "uwsgi_allow_ips",
                 "permit_obsolete_folding",
                 "strip_header_spaces",
                 "permit_unconventional_http_method",

@@ -420,9 +420,9 @@ fn every_unsupported_setting_is_refused_by_name() {
             refused += 1;
         }
     }
-    // 103 settings have flags (95 of gunicorn's, 8 of our own) and 70 are
+    // 103 settings have flags (95 of gunicorn's, 8 of our own) and 72 are
     // implemented; one of the others (--paste/--paster) has two spellings.
-    assert_eq!((settings, refused), (33, 34));
+    assert_eq!((settings, refused), (31, 32));
     // The first one given is named.
     assert_eq!(
         error(&["--spew", "-D", "app"]).to_string(),
@@ -608,6 +608,28 @@ fn request_parsing_relaxations() {
     assert!(
         e.to_string().contains("Invalid header map behaviour: keep"),
         "{e}"
+    );
+}
+
+#[test]
+fn protocol_and_uwsgi_allow_list() {
+    let d = config(&[]);
+    assert_eq!(d.protocol, Protocol::Http);
+    assert_eq!(d.uwsgi_allow_ips, AllowList::default());
+    assert_eq!(config(&["--protocol", "uwsgi"]).protocol, Protocol::Uwsgi);
+    assert_eq!(config(&["--protocol", " http "]).protocol, Protocol::Http);
+    // gunicorn serves HTTP for any other word; a typo is refused here.
+    let e = error(&["--protocol", "uswgi", "app"]);
+    assert_eq!(e.exit_code(), 1);
+    assert_eq!(
+        e.to_string(),
+        "Invalid value for protocol: must be http or uwsgi"
+    );
+    let c = config(&["--uwsgi-allow-from", "10.0.0.0/8,*"]);
+    assert!(c.uwsgi_allow_ips.allows_ip(&"192.0.2.1".parse().unwrap()));
+    assert_eq!(
+        error(&["--uwsgi-allow-from", "nope", "app"]).to_string(),
+        "Invalid value for uwsgi_allow_ips: 'nope' does not appear to be an IPv4 or IPv6 network"
     );
 }
 

@@ -353,6 +353,11 @@ fn configured(py: Python<'_>, cfg: &Config) -> PyResult<Vec<(&'static str, Py<Py
             "proxy_allow_ips",
             obj(py, cfg.proxy_allow_ips.entries().to_vec())?,
         ),
+        ("protocol", obj(py, cfg.protocol.name())?),
+        (
+            "uwsgi_allow_ips",
+            obj(py, cfg.uwsgi_allow_ips.entries().to_vec())?,
+        ),
         (
             "permit_obsolete_folding",
             obj(py, cfg.http.permit_obsolete_folding)?,

@@ -59,6 +59,15 @@ pub enum ParseError {
     InvalidProxyHeader(String),
     /// A PROXY header from a peer not in `proxy_allow_ips` (403).
     ForbiddenProxyRequest(String),
+    /// A malformed uwsgi packet (`--protocol uwsgi`). gunicorn 27 answers
+    /// the three uwsgi errors 500 (its worker's error handler does not list
+    /// them); we answer the status each class declares.
+    InvalidUwsgiHeader(String),
+    /// A uwsgi packet whose modifier1 is not 0, a WSGI request (501). Also
+    /// what a client speaking HTTP to a uwsgi port gets, at its first byte.
+    UnsupportedUwsgiModifier(u8),
+    /// A uwsgi packet from a peer not in `uwsgi_allow_ips` (403).
+    ForbiddenUwsgiRequest(String),
 }
 
 impl ParseError {
@@ -71,7 +80,8 @@ impl ParseError {
             ParseError::ExpectationFailed(_) => 417,
             ParseError::UnsupportedTransferCoding(_) => 501,
             ParseError::ConfigurationProblem(_) => 500,
-            ParseError::ForbiddenProxyRequest(_) => 403,
+            ParseError::ForbiddenProxyRequest(_) | ParseError::ForbiddenUwsgiRequest(_) => 403,
+            ParseError::UnsupportedUwsgiModifier(_) => 501,
             _ => 400,
         }
     }
@@ -84,7 +94,10 @@ impl ParseError {
             ParseError::LimitRequestLine { .. } => "URI Too Long",
             ParseError::LimitRequestHeaders(_) => "Request Header Fields Too Large",
             ParseError::ExpectationFailed(_) => "Expectation Failed",
-            ParseError::ForbiddenProxyRequest(_) => "Forbidden",
+            ParseError::ForbiddenProxyRequest(_) | ParseError::ForbiddenUwsgiRequest(_) => {
+                "Forbidden"
+            }
+            ParseError::UnsupportedUwsgiModifier(_) => "Not Implemented",
             _ => "Bad Request",
         }
     }
@@ -119,6 +132,9 @@ impl ParseError {
             ParseError::InvalidProxyLine(_) => "InvalidProxyLine",
             ParseError::InvalidProxyHeader(_) => "InvalidProxyHeader",
             ParseError::ForbiddenProxyRequest(_) => "ForbiddenProxyRequest",
+            ParseError::InvalidUwsgiHeader(_) => "InvalidUWSGIHeader",
+            ParseError::UnsupportedUwsgiModifier(_) => "UnsupportedModifier",
+            ParseError::ForbiddenUwsgiRequest(_) => "ForbiddenUWSGIRequest",
         }
     }
 
@@ -133,7 +149,9 @@ impl ParseError {
             }
             ParseError::LimitRequestHeaders(_) => format!("Error parsing headers: '{self}'"),
             ParseError::InvalidProxyLine(_) => format!("'{self}'"),
-            ParseError::ForbiddenProxyRequest(_) => "Request forbidden".to_owned(),
+            ParseError::ForbiddenProxyRequest(_) | ParseError::ForbiddenUwsgiRequest(_) => {
+                "Request forbidden".to_owned()
+            }
             _ => self.to_string(),
         }
     }
@@ -188,6 +206,13 @@ impl fmt::Display for ParseError {
             ParseError::InvalidProxyHeader(s) => write!(f, "Invalid PROXY header: {s}"),
             ParseError::ForbiddenProxyRequest(s) => {
                 write!(f, "Proxy request from {} not allowed", PyStr(s))
+            }
+            ParseError::InvalidUwsgiHeader(s) => write!(f, "Invalid uWSGI header: {s}"),
+            ParseError::UnsupportedUwsgiModifier(m) => {
+                write!(f, "Unsupported uWSGI modifier1: {m}")
+            }
+            ParseError::ForbiddenUwsgiRequest(s) => {
+                write!(f, "uWSGI request from {} not allowed", PyStr(s))
             }
         }
     }

@@ -1,5 +1,5 @@
 //! HTTP/1.x on the wire: the PROXY protocol header before the first
-//! request, parsing request heads and bodies, encoding response heads and
+//! request, uwsgi packets in place of heads (`--protocol uwsgi`), parsing request heads and bodies, encoding response heads and
 //! chunks, and gunicorn's error pages.
 //!
 //! Pure byte-slice code: never touches sockets, Python or the clock beyond
@@ -22,6 +22,7 @@ pub mod pytext;
 pub mod response;
 mod rules;
 mod uri;
+pub mod uwsgi;
 
 #[cfg(test)]
 mod corpus_tests;

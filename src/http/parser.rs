@@ -138,6 +138,8 @@ pub struct RequestHead {
     keep_alive: bool,
     /// A trusted peer's secure-scheme header said https.
     https: bool,
+    /// Rebuilt from a uwsgi packet (see [`RequestHead::relayed_by_uwsgi`]).
+    uwsgi: bool,
 }
 
 /// One header field as kept by the parser (dropped ones never appear).
@@ -207,6 +209,20 @@ impl RequestHead {
     /// (the connection itself is never TLS here). Trailers never change it.
     pub fn scheme(&self) -> &'static str {
         if self.https { "https" } else { "http" }
+    }
+    /// Mark a head rebuilt from a uwsgi packet: its scheme is the one the
+    /// packet gave, and the connection closes after the response, since
+    /// the front end reads the response up to the close and passes its
+    /// body on as bytes (so it is never chunked).
+    pub fn relayed_by_uwsgi(&mut self, https: bool) {
+        self.https = https;
+        self.keep_alive = false;
+        self.uwsgi = true;
+    }
+    /// The response may be chunked: an HTTP/1.1 client, not a uwsgi front
+    /// end.
+    pub fn accepts_chunked(&self) -> bool {
+        self.version > (1, 0) && !self.uwsgi
     }
 }
 
@@ -511,6 +527,7 @@ fn build_head(
         expect_continue: found.expect_continue,
         keep_alive,
         https: found.https == Some(true),
+        uwsgi: false,
         buf,
     })
 }

@@ -62,6 +62,9 @@ pub struct RequestInfo {
     pub is_head: bool,
     /// From `RequestHead::wants_keep_alive`.
     pub keep_alive: bool,
+    /// From `RequestHead::accepts_chunked`: without it, a response of
+    /// unknown length is delimited by the close.
+    pub chunked: bool,
 }
 
 /// How the body that follows the head is delimited.
@@ -263,7 +266,7 @@ impl ResponseHead {
             Framing::NoBody
         } else if let Some(length) = self.content_length() {
             Framing::Length(length)
-        } else if req.version > (1, 0) {
+        } else if req.chunked {
             Framing::Chunked
         } else {
             Framing::Close

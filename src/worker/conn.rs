@@ -18,6 +18,7 @@ use crate::http::body::BodyDecoder;
 use crate::http::framing::BodyFramer;
 use crate::http::parser::{HeadParser, RequestHead};
 use crate::http::proxy::ProxyHeader;
+use crate::http::uwsgi;
 use crate::sock::Peer;
 use crate::wsgi;
 use crate::wsgi::input::RequestBody;
@@ -245,6 +246,9 @@ pub struct Conn {
     pub proxy_pending: bool,
     /// What the connection's PROXY header said, for all its requests.
     pub proxy: Option<ProxyHeader>,
+    /// The client a uwsgi front end named for this connection's request
+    /// (one per connection: see `RequestHead::relayed_by_uwsgi`).
+    pub uwsgi_client: Option<uwsgi::Client>,
     /// The next response closes the connection (gthread's cap on
     /// kept-alive connections).
     pub close_after: bool,
@@ -292,6 +296,7 @@ impl Conn {
             budget: READ_BUDGET,
             proxy_pending: false,
             proxy: None,
+            uwsgi_client: None,
             close_after: false,
             corked: false,
             close_at_once: false,

@@ -22,6 +22,7 @@ use super::input::Input;
 use super::start_response::latin1;
 use crate::http::parser::RequestHead;
 use crate::http::proxy::ProxyHeader;
+use crate::http::uwsgi;
 use crate::python::latin1_str;
 
 /// Distinct `HTTP_*` keys remembered per worker; past this a key string is
@@ -58,8 +59,15 @@ impl Peer {
     /// which then gives the proxied-to address as `PROXY_ADDR`/`PROXY_PORT`).
     /// A header without addresses (`LOCAL`, `UNSPEC`, `UNKNOWN`) leaves the
     /// socket's peer in place; gunicorn puts `None` there, which is not the
-    /// string PEP 3333 promises.
-    pub fn new(py: Python<'_>, peer: &crate::sock::Peer, proxy: Option<&ProxyHeader>) -> Self {
+    /// string PEP 3333 promises. A uwsgi front end's `REMOTE_ADDR` and
+    /// `REMOTE_PORT` come last (gunicorn ignores them and gives the front
+    /// end's own address).
+    pub fn new(
+        py: Python<'_>,
+        peer: &crate::sock::Peer,
+        proxy: Option<&ProxyHeader>,
+        uwsgi_client: Option<&uwsgi::Client>,
+    ) -> Self {
         let text = |s: &str| PyString::new(py, s).unbind();
         let mut out = match peer {
             crate::sock::Peer::Tcp(sa) => Peer {
@@ -87,6 +95,10 @@ impl Peer {
                 out.proxy
                     .push(("PROXY_PORT", text(&a.destination.port().to_string())));
             }
+        }
+        if let Some(client) = uwsgi_client {
+            out.addr = text(&client.addr);
+            out.port = client.port.as_deref().map(text);
         }
         out
     }

@@ -7,6 +7,7 @@ fn req(version: (u8, u8)) -> RequestInfo {
         version,
         is_head: false,
         keep_alive: true,
+        chunked: version > (1, 0),
     }
 }
 
@@ -219,6 +220,25 @@ fn encode_close_delimited_on_http10_without_length() {
     assert!(text.contains("\r\nConnection: close\r\n"));
     assert!(!text.contains("Transfer-Encoding"));
     assert_eq!((framing, keep), (Framing::Close, false));
+}
+
+/// A uwsgi front end reads to the close and passes the body on as bytes:
+/// an HTTP/1.1 status line, but no chunk markers in the body.
+#[test]
+fn encode_close_delimited_when_chunks_are_not_accepted() {
+    let h = head("200 OK", &[]);
+    let uwsgi = RequestInfo {
+        keep_alive: false,
+        chunked: false,
+        ..req((1, 1))
+    };
+    let (text, framing, keep) = encode(&h, &uwsgi, false);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(text.contains("\r\nConnection: close\r\n"));
+    assert!(!text.contains("Transfer-Encoding"));
+    assert_eq!((framing, keep), (Framing::Close, false));
+    let sized = head("200 OK", &[("Content-Length", "3")]);
+    assert_eq!(encode(&sized, &uwsgi, false).1, Framing::Length(3));
 }
 
 #[test]

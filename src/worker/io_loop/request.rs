@@ -13,9 +13,10 @@ use super::{GRACEFUL_LINGER, IoLoop, LINGER, Mode, Step, deadline_in};
 use crate::http::ParseError;
 use crate::http::body::BodyDecoder;
 use crate::http::error::write_error_page;
-use crate::http::parser::{BodyKind, Parsed, ParserConfig, RequestHead};
+use crate::http::parser::{BodyKind, Parsed, ParserConfig, RequestHead, parse_head};
 use crate::http::proxy::{self, Detected};
 use crate::http::response::CONTINUE;
+use crate::http::uwsgi::{self, Protocol};
 use crate::sock::Peer;
 use crate::worker::conn::{Conn, Flush, Read, State};
 use crate::worker::spool::BodySink;
@@ -47,6 +48,15 @@ impl IoLoop<'_> {
         if conn.inbuf.is_empty() {
             if self.mode == Mode::Quit {
                 return Step::Close;
+            }
+        } else if !conn.proxy_pending && self.cfg.protocol == Protocol::Uwsgi {
+            match self.take_uwsgi_packet(conn) {
+                Ok(Some(head)) => {
+                    self.begin_body(conn, head);
+                    return Step::Continue;
+                }
+                Ok(None) => {}
+                Err(e) => return reject(conn, &e),
             }
         } else if !conn.proxy_pending {
             let parser = self.parser_for(&conn.peer);
@@ -126,6 +136,37 @@ impl IoLoop<'_> {
             conn.proxy_pending = false;
         }
         Ok(())
+    }
+
+    /// Read a uwsgi packet at the start of the buffer and make it the
+    /// request's head; `Ok(None)` while more bytes are needed.
+    fn take_uwsgi_packet(&self, conn: &mut Conn) -> Result<Option<RequestHead>, ParseError> {
+        // As gunicorn: the sender is checked before its packet is read.
+        if !self
+            .cfg
+            .uwsgi_allow_ips
+            .allows_peer(peer_ip(&conn.peer).as_ref())
+        {
+            return Err(ParseError::ForbiddenUwsgiRequest(conn.remote_addr.clone()));
+        }
+        let Some((packet, used)) = uwsgi::parse(conn.inbuf.data())? else {
+            return Ok(None);
+        };
+        // The untrusted rules: the scheme is the packet's to say, not that
+        // of an `X-Forwarded-Proto` the front end passed on from its client.
+        let mut head = match parse_head(&packet.head, &self.parser)? {
+            Parsed::Complete { head, .. } => head,
+            // The rebuilt head always ends with its empty line.
+            Parsed::Partial => return Err(ParseError::InvalidUwsgiHeader("incomplete".into())),
+        };
+        head.relayed_by_uwsgi(packet.https);
+        conn.inbuf.consume(used);
+        if let Some(client) = packet.client {
+            // Logs name the front end's client, as REMOTE_ADDR does.
+            conn.remote_addr.clone_from(&client.addr);
+            conn.uwsgi_client = Some(client);
+        }
+        Ok(Some(head))
     }
 
     fn begin_body(&mut self, conn: &mut Conn, head: RequestHead) {

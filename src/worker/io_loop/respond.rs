@@ -170,9 +170,14 @@ impl Responder {
         // Early hints go straight out only when nothing is queued ahead.
         let socket = (conn.fd.as_raw_fd(), conn.out_pending() == 0);
         let server = &self.servers[conn.listener];
-        let peer = conn
-            .peer_py
-            .get_or_insert_with(|| wsgi::environ::Peer::new(py, &conn.peer, conn.proxy.as_ref()));
+        let peer = conn.peer_py.get_or_insert_with(|| {
+            wsgi::environ::Peer::new(
+                py,
+                &conn.peer,
+                conn.proxy.as_ref(),
+                conn.uwsgi_client.as_ref(),
+            )
+        });
         peer.ensure_socket(py, conn.fd.as_fd(), conn.peer.socket_kind());
         let keep_environ = self.access_log.is_some() || self.hooks.wants_environ();
         let (result, counted) = match pre_request_failed {
@@ -193,6 +198,7 @@ impl Responder {
                     version: head.version(),
                     is_head: head.method() == "HEAD",
                     keep_alive: head.wants_keep_alive(),
+                    chunked: head.accepts_chunked(),
                 };
                 conn.out.extend_from_slice(&response.early_hints);
                 // A stop that came while the app ran already shapes this
