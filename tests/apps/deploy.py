@@ -30,7 +30,7 @@ def app(environ, start_response):
         # sh forks the sleep and exits; its stdio goes to /dev/null, so
         # reading sh's output ends when sh does, not when the sleep does.
         out = subprocess.run(
-            ["/bin/sh", "-c", "sleep 1 </dev/null >/dev/null 2>&1 & echo $!"],
+            ["/bin/sh", "-c", "sleep 2 </dev/null >/dev/null 2>&1 & echo $!"],
             check=True,
             capture_output=True,
             timeout=10,
