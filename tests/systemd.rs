@@ -358,8 +358,12 @@ fn an_upgrade_is_not_a_stop() {
         .unwrap_or_else(|| panic!("no new master; log:\n{}", server.log_text()));
     wait_until(WAIT, || (children_of(new).len() == 1).then_some(()));
 
-    // The old master leaves without STOPPING=1: the service goes on.
+    // The old master leaves without STOPPING=1: the service goes on, with
+    // the new master as its main process (systemd would otherwise stop the
+    // service once the process it started is gone).
     server.signal(Signal::SIGTERM);
+    let msg = recv(&sock);
+    assert!(msg.starts_with(&format!("MAINPID={new}\n")), "{msg:?}");
     assert!(server.wait_exit(WAIT).expect("old master exits").success());
     let promoted = format!("[{new}] [INFO] Master has been promoted.");
     assert!(server.wait_for(WAIT, |l| l.contains(&promoted)).is_some());
