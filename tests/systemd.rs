@@ -12,10 +12,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram, UnixListener};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::handover::{dot2, eventually, read_pidfile, unix_get, wait_exited};
+use common::sd::{self, assert_ready, drain, recv};
 use common::{
     BIN, Launch, Server, Signal, WAIT, apps_dir, children_of, connect_get, scratch, wait_until,
 };
@@ -229,24 +230,11 @@ fn usr2_hands_systemd_sockets_on_as_systemd_does() {
     assert!(path.exists(), "systemd's socket file was removed");
 }
 
-/// systemd's own launcher, from the `systemd` package (.ci/run installs it).
-fn systemd_socket_activate() -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("systemd-socket-activate"))
-            .find(|p| p.exists())
-    });
-    found.expect(
-        "systemd-socket-activate is not installed: install the `systemd` package \
-         (.ci/run does: apt-get install --no-install-recommends systemd)",
-    )
-}
-
 #[test]
 fn systemd_socket_activate_starts_the_server_on_its_socket() {
     let dir = scratch("sd-activate");
     let path = dir.join("app.sock");
-    let mut cmd = Command::new(systemd_socket_activate());
+    let mut cmd = Command::new(sd::tool("systemd-socket-activate"));
     cmd.arg("-l")
         .arg(&path)
         .args([BIN, "-w", "1", "handover:app"])
@@ -268,34 +256,6 @@ fn systemd_socket_activate_starts_the_server_on_its_socket() {
     server.signal(Signal::SIGTERM);
     assert!(server.wait_exit(WAIT).expect("exits").success());
     assert!(path.exists(), "the activator's socket file was removed");
-}
-
-/// Read one notification (bounded).
-fn recv(sock: &UnixDatagram) -> String {
-    sock.set_read_timeout(Some(WAIT)).unwrap();
-    let mut buf = [0u8; 1024];
-    let n = sock
-        .recv(&mut buf)
-        .expect("a notification within the bound");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
-/// Every notification already queued.
-fn drain(sock: &UnixDatagram) -> Vec<String> {
-    sock.set_nonblocking(true).unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1024];
-    while let Ok(n) = sock.recv(&mut buf) {
-        out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
-    out
-}
-
-fn assert_ready(msg: &str) {
-    assert!(
-        msg.starts_with("READY=1\nSTATUS=Gunicorn arbiter booted\nMONOTONIC_USEC="),
-        "{msg:?}"
-    );
 }
 
 #[test]
@@ -398,8 +358,12 @@ fn an_upgrade_is_not_a_stop() {
         .unwrap_or_else(|| panic!("no new master; log:\n{}", server.log_text()));
     wait_until(WAIT, || (children_of(new).len() == 1).then_some(()));
 
-    // The old master leaves without STOPPING=1: the service goes on.
+    // The old master leaves without STOPPING=1: the service goes on, with
+    // the new master as its main process (systemd would otherwise stop the
+    // service once the process it started is gone).
     server.signal(Signal::SIGTERM);
+    let msg = recv(&sock);
+    assert!(msg.starts_with(&format!("MAINPID={new}\n")), "{msg:?}");
     assert!(server.wait_exit(WAIT).expect("old master exits").success());
     let promoted = format!("[{new}] [INFO] Master has been promoted.");
     assert!(server.wait_for(WAIT, |l| l.contains(&promoted)).is_some());

@@ -893,6 +893,11 @@ impl Arbiter {
         }
         if self.upgrade.stops_service() {
             systemd::notify(systemd::STOPPING);
+        } else if let Some(new) = self.upgrade.successor() {
+            // systemd watches the process it started: told nothing, it
+            // would stop the service (and kill the new master) when this
+            // one exits. Sent before the workers stop, so long before exit.
+            systemd::notify(&systemd::main_pid(new.as_raw()));
         }
         self.stop(halt.graceful);
         if halt.crashed.is_some() {

@@ -225,6 +225,12 @@ impl Upgrade {
         self.child.is_none() && self.parent.is_none()
     }
 
+    /// The new master this one started with USR2, while it runs: stopping
+    /// now hands the service over to it.
+    pub fn successor(&self) -> Option<Pid> {
+        self.child
+    }
+
     /// `pid` was the new master this one started: it is gone, and a later
     /// USR2 may try again. Not a worker, so nothing else is said about it.
     pub fn reaped(&mut self, pid: Pid) -> bool {

@@ -4,10 +4,12 @@
 //! gunicorn sends one message, `READY=1` with `STATUS=Gunicorn arbiter
 //! booted`, once the listeners are up; gunicorn-rs sends it once the first
 //! worker serves, brackets a HUP reload with `RELOADING=1` ... `READY=1`,
-//! and sends `STOPPING=1` when it shuts down for good. Each message carries `MONOTONIC_USEC`, as
-//! gunicorn's do. A path or an abstract name (`@name`) is accepted; without
-//! `NOTIFY_SOCKET` nothing is sent. Failures are only logged (debug): the
-//! server runs the same with or without a supervisor.
+//! and sends `STOPPING=1` when it shuts down for good, or `MAINPID=` naming
+//! the new master when it stops at the end of a USR2 upgrade. Each message
+//! carries `MONOTONIC_USEC`, as gunicorn's do. A path or an abstract name
+//! (`@name`) is accepted; without `NOTIFY_SOCKET` nothing is sent. Failures
+//! are only logged (debug): the server runs the same with or without a
+//! supervisor.
 
 use std::ffi::OsStr;
 use std::io;
@@ -31,6 +33,12 @@ pub const RELOAD_FAILED: &str =
     "READY=1\nSTATUS=Reload failed: new workers cannot boot; the previous ones serve";
 /// Sent when the master begins its final shutdown.
 pub const STOPPING: &str = "STOPPING=1";
+
+/// Sent by the old master of a USR2 upgrade when it stops: the new master
+/// (its child, in the same service) is now the service's main process.
+pub fn main_pid(pid: i32) -> String {
+    format!("MAINPID={pid}")
+}
 
 /// Send `state` to `$NOTIFY_SOCKET`, if set.
 pub fn notify(state: &str) {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 pub mod handover;
 pub mod load;
+pub mod sd;
 
 pub use nix::sys::signal::Signal;
 use nix::sys::signal::{kill, killpg};
