@@ -735,7 +735,7 @@ impl Arbiter {
                 let hooks = self.hooks.for_worker(hook_object);
                 let code = worker::run(worker::Boot {
                     cfg: &self.cfg,
-                    listeners: &self.listeners,
+                    listeners: std::mem::take(&mut self.listeners),
                     heartbeat,
                     app: self.app.take(),
                     master: Pid::from_raw(self.pid as i32),

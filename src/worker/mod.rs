@@ -54,7 +54,8 @@ const MASTER_ONLY_SIGNALS: [Signal; 4] = [
 /// What a freshly forked worker starts from.
 pub struct Boot<'a> {
     pub cfg: &'a Config,
-    pub listeners: &'a [Listener],
+    /// The worker's own copies: closed when it stops accepting.
+    pub listeners: Vec<Listener>,
     pub heartbeat: Heartbeat,
     /// The application, when the master preloaded it.
     pub app: Option<Py<PyAny>>,

@@ -135,7 +135,8 @@ enum Executor {
 pub struct IoLoop<'a> {
     cfg: &'a Config,
     epoll: Epoll,
-    listeners: &'a [Listener],
+    /// Emptied when the worker stops accepting (see `stop_gracefully`).
+    listeners: Vec<Listener>,
     accepting: bool,
     /// Accepting is paused after a failure until then.
     accept_resume: Option<Instant>,
@@ -186,7 +187,7 @@ pub struct IoLoop<'a> {
 /// What a worker's loop is built from.
 pub struct Parts<'a> {
     pub cfg: &'a Config,
-    pub listeners: &'a [Listener],
+    pub listeners: Vec<Listener>,
     pub signals: SignalPipe,
     pub heartbeat: Heartbeat,
     /// The master's pid: when our parent changes, the master is gone.
@@ -552,6 +553,13 @@ impl<'a> IoLoop<'a> {
             deadline: deadline_in(Duration::from_secs(self.cfg.graceful_timeout)),
         };
         let _ = self.set_accepting(false);
+        // Our copies of the listening sockets go too. Open, they would let
+        // the kernel go on completing connections nobody accepts, reset
+        // only when the last worker exits; closed by the master and every
+        // stopping worker, a new connection is refused at once, and a load
+        // balancer tries elsewhere. Workers of a reload leave the sockets
+        // open in the master and the new workers.
+        self.listeners.clear();
         let linger = deadline_in(GRACEFUL_LINGER);
         for slot in self.conns.slots.iter_mut().flatten() {
             if matches!(slot.state, State::Head) {
@@ -594,14 +602,16 @@ impl<'a> IoLoop<'a> {
     }
 
     fn accept(&mut self, index: usize) {
-        let Some(listener) = self.listeners.get(index) else {
-            return;
-        };
         for _ in 0..ACCEPT_BATCH {
             if self.conns.live >= self.cfg.worker_connections || self.mode != Mode::Running {
                 let _ = self.set_accepting(false);
                 return;
             }
+            // Looked up each time: serving a connection may stop the
+            // worker, which closes its listeners.
+            let Some(listener) = self.listeners.get(index) else {
+                return;
+            };
             match listener.accept() {
                 Ok(Some((fd, peer))) => {
                     // A load balancer may open connections ahead of use:
