@@ -163,9 +163,11 @@ fn refusals_name_the_problem_and_close() {
             "{}",
             split(&out).0
         );
-        let log = server.log_text();
-        assert!(log.contains("Unsupported uWSGI modifier1: 71"), "{log}");
-        assert!(log.contains("boom from the app"), "{log}");
+        // The log is read from the server's stderr as it comes.
+        for needle in ["Unsupported uWSGI modifier1: 71", "boom from the app"] {
+            let seen = server.wait_for(WAIT, |l| l.contains(needle));
+            assert!(seen.is_some(), "{needle}: {}", server.log_text());
+        }
     }
 }
 
@@ -176,11 +178,10 @@ fn only_allowed_peers_may_send_packets() {
     let (head, body) = split(&out);
     assert!(head.starts_with("HTTP/1.1 403 Forbidden"), "{head}");
     assert!(String::from_utf8_lossy(body).contains("Request forbidden"));
-    let log = server.log_text();
-    assert!(
-        log.contains("uWSGI request from '127.0.0.1' not allowed"),
-        "{log}"
-    );
+    let seen = server.wait_for(WAIT, |l| {
+        l.contains("uWSGI request from '127.0.0.1' not allowed")
+    });
+    assert!(seen.is_some(), "{}", server.log_text());
     let open = uwsgi_server("sync", &["--uwsgi-allow-from", "*"], "echo:app");
     let out = exchange(&open, &packet(&[("PATH_INFO", "/")]));
     assert!(split(&out).0.starts_with("HTTP/1.1 200"));
