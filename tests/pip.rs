@@ -1,6 +1,11 @@
 //! The pip path: the wheel `pyproject.toml` builds (maturin, `bindings =
 //! "bin"`) installs `gunicorn-rs` into a venv's `bin/`, and that binary,
 //! started with an empty environment, serves a Flask app from that venv.
+//!
+//! The wheel is built the way `examples/deploy/Dockerfile`'s build stage
+//! builds it, from the files that stage copies and with its `maturin`
+//! command (no Docker engine runs here): a file the build needs and the
+//! Dockerfile forgets fails this test.
 
 mod common;
 
@@ -38,16 +43,70 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Copy a file or a folder's tree.
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    }
+}
+
+/// The Dockerfile's build stage, without Docker: its `COPY --from=gunicorn-rs
+/// SRC... DEST` lines are done into `context`, and its `RUN maturin build`
+/// arguments returned, `--out` and its folder left off.
+fn dockerfile_build_stage(context: &Path) -> Vec<String> {
+    let dockerfile = repo().join("examples/deploy/Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    let mut maturin = None;
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["COPY", "--from=gunicorn-rs", sources @ .., dest] => {
+                // Docker's rules: a folder's contents go into DEST; files
+                // go into DEST when it ends with `/` or there are several.
+                let into = dest.ends_with('/') || sources.len() > 1;
+                let dest = context.join(dest.trim_start_matches("./"));
+                for source in sources {
+                    let from = repo().join(source);
+                    let target = if into && !from.is_dir() {
+                        dest.join(source)
+                    } else {
+                        dest.clone()
+                    };
+                    copy_tree(&from, &target);
+                }
+            }
+            ["RUN", "maturin", "build", args @ ..] => {
+                let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                let out = args.iter().position(|a| a == "--out").expect("--out");
+                maturin = Some([&args[..out], &args[out + 2..]].concat());
+            }
+            _ => {}
+        }
+    }
+    maturin.expect("the Dockerfile builds the wheel with `RUN maturin build`")
+}
+
 #[test]
 fn a_wheel_installed_into_a_fresh_venv_serves_flask_with_nothing_activated() {
     let scratch = common::scratch("pip");
     let wheels = scratch.join("wheels");
+    let context = scratch.join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    let args = dockerfile_build_stage(&context);
     // Builds in release mode; its own target folder, kept between runs.
     run(
         Command::new(common::test_venv().join("bin/maturin"))
-            .args(["build", "--release", "--out"])
+            .arg("build")
+            .args(&args)
+            .arg("--out")
             .arg(&wheels)
-            .current_dir(repo())
+            .current_dir(&context)
             .env("CARGO_TARGET_DIR", repo().join("target/wheel")),
         "maturin build",
         &scratch.join("build.log"),
