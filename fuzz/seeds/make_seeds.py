@@ -58,6 +58,32 @@ V2_HEADERS = {
 }
 
 
+def uwsgi(pairs, body=b""):
+    """A uwsgi packet (modifier1 0) of `pairs`, then `body`."""
+    block = b"".join(
+        len(k).to_bytes(2, "little") + k + len(v).to_bytes(2, "little") + v for k, v in pairs
+    )
+    return b"\x00" + len(block).to_bytes(2, "little") + b"\x00" + block + body
+
+
+# What nginx's uwsgi_params send, and a few pairs the parser refuses.
+UWSGI_PACKETS = {
+    "nginx_post": uwsgi([
+        (b"QUERY_STRING", b"a=1"), (b"REQUEST_METHOD", b"POST"),
+        (b"CONTENT_TYPE", b"text/plain"), (b"CONTENT_LENGTH", b"5"),
+        (b"REQUEST_URI", b"/caf%C3%A9?a=1"), (b"PATH_INFO", "/café".encode()),
+        (b"SERVER_PROTOCOL", b"HTTP/1.1"), (b"HTTPS", b"on"),
+        (b"REMOTE_ADDR", b"203.0.113.9"), (b"REMOTE_PORT", b"51234"),
+        (b"HTTP_HOST", b"example.org"), (b"HTTP_CONTENT_TYPE", b"text/plain"),
+        (b"HTTP_EXPECT", b"100-continue"), (b"HTTP_X_TRACE", b"t"),
+    ], b"hello"),
+    "empty": uwsgi([]),
+    "injection": uwsgi([(b"HTTP_X", b"a\r\nY: b")]),
+    "bad_name": uwsgi([(b"HTTP_X:Y", b"1")]),
+    "http_on_uwsgi": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
 def raw(name):
     case = json.loads((CORPUS / f"{name}.json").read_text())
     return case, base64.b64decode(case["raw_b64"])
@@ -100,6 +126,9 @@ def main():
         write("proxy_header", name, bytes([3]) + data)
     write("proxy_header", "v1_unknown", b"\x01PROXY UNKNOWN\r\n")
     write("proxy_header", "plain_leading_crlf", b"\x03\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    # uwsgi_packet: no config bytes
+    for name, data in UWSGI_PACKETS.items():
+        write("uwsgi_packet", name, data)
 
 
 if __name__ == "__main__":
