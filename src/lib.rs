@@ -28,7 +28,8 @@
 //!   signals, the executors (`sync`: the loop itself; `gthread`: a pool of
 //!   threads), the SIGABRT (timeout) report and the `--reload` file watcher.
 //! - [`http`]: request-head parser, body decoders, PROXY protocol headers,
-//!   response heads and body framing, error pages.
+//!   uwsgi packets (rebuilt into heads for the parser), response heads and
+//!   body framing, error pages.
 //! - [`wsgi`]: PEP 3333: environ, `wsgi.input`, `start_response`, calling and
 //!   iterating the app, the file wrapper. The only code that runs Python per request.
 //! - [`log`]: the error log and access log in gunicorn's formats.
