@@ -156,6 +156,17 @@ fn upload_is_digested(nginx: &Nginx, s: &mut TcpStream, body: &[u8]) {
     assert_eq!(resp.text(), digest_of(body), "{}", nginx.log());
 }
 
+/// `routes:app`'s `/big`: 20 MB streamed in 64 KiB items with a
+/// Content-Length, on `s` (through nginx).
+fn big_response_arrives(s: &mut TcpStream) {
+    let size = 20_000_000;
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET /big?size={size} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let resp = read_response(s).unwrap();
+    assert_eq!(resp.body.len(), size);
+    assert!(resp.body.iter().all(|&b| b == b'x'));
+}
+
 fn environ_through(nginx: &Nginx) -> serde_json::Value {
     let resp = nginx.request(
         b"GET /x?y=1 HTTP/1.1\r\nHost: example.org\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n",
@@ -206,13 +217,7 @@ fn a_large_upload_and_a_large_streamed_response_pass_through() {
     let mut s = common::connect(nginx.port);
     upload_is_digested(&nginx, &mut s, &body);
 
-    // /big streams 64 KiB items with a Content-Length.
-    let size = 20_000_000;
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET /big?size={size} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let resp = read_response(&mut s).unwrap();
-    assert_eq!(resp.body.len(), size);
-    assert!(resp.body.iter().all(|&b| b == b'x'));
+    big_response_arrives(&mut s);
     let mut rest = [0u8; 1];
     s.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
@@ -368,13 +373,7 @@ fn over_uwsgi_pass_large_bodies_pass_both_ways() {
         let resp = read_response(&mut s).unwrap();
         assert_eq!(resp.text(), digest_of(&body), "{}", nginx.log());
 
-        // 20 MB with a Content-Length.
-        let size = 20_000_000;
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        write!(s, "GET /big?size={size} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let resp = read_response(&mut s).unwrap();
-        assert_eq!(resp.body.len(), size);
-        assert!(resp.body.iter().all(|&b| b == b'x'));
+        big_response_arrives(&mut s);
     }
 }
 
