@@ -153,6 +153,14 @@ fn tcp_sockets_from_systemd_replace_bind_and_keep_their_backlog() {
     }
     server.signal(Signal::SIGTERM);
     assert!(server.wait_exit(WAIT).expect("exits").success());
+    // systemd's sockets go on listening (it queues connections until the
+    // next start): only our copies were closed.
+    for port in [port_a, port_b] {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "port {port} stopped listening"
+        );
+    }
 }
 
 #[test]

@@ -166,6 +166,9 @@ enum UnixName {
 pub struct Listener {
     fd: OwnedFd,
     kind: Kind,
+    /// Handed to us (`fd://`, systemd, the old master of an upgrade) rather
+    /// than bound here: its owner may go on using it after we stop.
+    adopted: bool,
 }
 
 /// Why one bind attempt failed, and whether trying again can help.
@@ -303,10 +306,21 @@ impl Listener {
         Ok(None)
     }
 
-    /// Close; a unix socket's file is removed when `unlink` is set.
-    pub fn close(self, unlink: bool) {
-        let Listener { fd, kind } = self;
+    /// Close. `for_good`: the server stops and nobody takes this socket
+    /// over. A socket bound here then stops listening in every process that
+    /// holds a copy, a worker still finishing a request included, so new
+    /// connections are refused at once instead of waiting in a backlog that
+    /// nobody will accept from; and a unix socket's file is removed. An
+    /// adopted socket only loses our copy: its owner may still use it.
+    pub fn close(self, for_good: bool) {
+        let Listener { fd, kind, adopted } = self;
+        if for_good && !adopted {
+            // On a listening socket, SHUT_RD ends the listening itself
+            // (Linux): queued connections are reset, new ones refused.
+            let _ = socket::shutdown(fd.as_raw_fd(), socket::Shutdown::Read);
+        }
         drop(fd);
+        let unlink = for_good;
         if let (true, Kind::Unix(UnixName::Path(path))) = (unlink, kind) {
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -476,7 +490,11 @@ fn bind_tcp(host: &str, port: u16, opts: &Options) -> Result<Listener, Failure> 
     socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
     socket::listen(&fd, backlog(opts.backlog))?;
     let kind = kind_of(&fd)?;
-    Ok(Listener { fd, kind })
+    Ok(Listener {
+        fd,
+        kind,
+        adopted: false,
+    })
 }
 
 /// An IPv6 literal binds AF_INET6; a name binds its first IPv4 address, as
@@ -519,6 +537,7 @@ fn bind_unix(path: &Path, opts: &Options) -> Result<Listener, Failure> {
     Ok(Listener {
         fd,
         kind: Kind::Unix(name),
+        adopted: false,
     })
 }
 
@@ -567,7 +586,11 @@ fn adopt_fd(n: i32, backlog_len: i32) -> Result<Listener, Failure> {
     // only one owner here; on failure ownership is released without closing.
     let fd = unsafe { OwnedFd::from_raw_fd(n) };
     match configure_adopted(&fd, n, backlog_len) {
-        Ok(kind) => Ok(Listener { fd, kind }),
+        Ok(kind) => Ok(Listener {
+            fd,
+            kind,
+            adopted: true,
+        }),
         Err(e) => {
             // Not a usable listener: leave the descriptor as we found it.
             let _ = fd.into_raw_fd();

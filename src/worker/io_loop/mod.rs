@@ -643,6 +643,15 @@ impl<'a> IoLoop<'a> {
                     self.advance(id);
                 }
                 Ok(None) => return,
+                // The master stopped the socket for good (see
+                // `Listener::close`): the server is stopping, and this
+                // worker's TERM is on its way.
+                Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
+                    debug!("The listening sockets were closed: not accepting any more");
+                    let _ = self.set_accepting(false);
+                    self.listeners.clear();
+                    return;
+                }
                 Err(e) => {
                     warn!("accept() failed: {e}; not accepting new connections for a second");
                     let _ = self.set_accepting(false);
