@@ -272,8 +272,8 @@ impl Listener {
         let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
         let mut skipped = 0;
         while skipped < ACCEPT_SKIP_LIMIT {
-            let raw = match socket::accept4(self.fd.as_raw_fd(), flags) {
-                Ok(raw) => raw,
+            let (conn, addr) = match accept_with_peer(self.fd.as_fd(), flags) {
+                Ok(accepted) => accepted,
                 Err(Errno::EAGAIN) => return Ok(None),
                 Err(Errno::EINTR) => continue,
                 Err(e) if is_dead_connection(e) => {
@@ -282,24 +282,18 @@ impl Listener {
                 }
                 Err(e) => return Err(e.into()),
             };
-            // SAFETY: accept4 succeeded, so `raw` is a new descriptor that
-            // nothing else in the process knows about; we are its only owner.
-            let conn = unsafe { OwnedFd::from_raw_fd(raw) };
+            // TCP_NODELAY comes from the listener (set when it was bound or
+            // adopted): Linux copies it to every connection it accepts.
             let peer = match self.kind {
                 Kind::Unix(_) => Peer::Unix,
-                Kind::Tcp(_) => {
-                    // Also set on the listener (inherited on Linux); set here so
-                    // it never depends on that. Failure only costs latency.
-                    let _ = socket::setsockopt(&conn, sockopt::TcpNoDelay, &true);
-                    match peer_addr(&conn) {
-                        Some(addr) => Peer::Tcp(addr),
-                        // Reset before we looked (ENOTCONN): drop it.
-                        None => {
-                            skipped += 1;
-                            continue;
-                        }
+                Kind::Tcp(_) => match addr.as_ref().and_then(tcp_addr) {
+                    Some(addr) => Peer::Tcp(addr),
+                    // No address the kernel could give: drop it.
+                    None => {
+                        skipped += 1;
+                        continue;
                     }
-                }
+                },
             };
             return Ok(Some((conn, peer)));
         }
@@ -658,9 +652,37 @@ fn tcp_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
     addr.as_sockaddr_in6().map(|a| SocketAddr::from(*a))
 }
 
-fn peer_addr(conn: &OwnedFd) -> Option<SocketAddr> {
-    let addr: SockaddrStorage = socket::getpeername(conn.as_raw_fd()).ok()?;
-    tcp_addr(&addr)
+/// accept4(2) that keeps the peer's address the kernel writes: nix's
+/// `accept4` drops it, and asking again with getpeername(2) costs a system
+/// call per connection.
+fn accept_with_peer(
+    listener: BorrowedFd<'_>,
+    flags: SockFlag,
+) -> Result<(OwnedFd, Option<SockaddrStorage>), Errno> {
+    let mut storage = std::mem::MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: both pointers are to live locals: a sockaddr_storage and its
+    // size; the kernel writes at most `len` bytes there and sets `len` to
+    // the address's length.
+    let raw = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            storage.as_mut_ptr().cast(),
+            &mut len,
+            flags.bits(),
+        )
+    };
+    if raw < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: accept4 succeeded, so `raw` is a new descriptor that nothing
+    // else in the process knows about; we are its only owner.
+    let conn = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: the storage is initialized (zeroed, then written by the
+    // kernel), and `from_raw` copies at most `len` bytes of it after
+    // checking `len` against its size.
+    let addr = unsafe { SockaddrStorage::from_raw(storage.as_ptr().cast(), Some(len)) };
+    Ok((conn, addr))
 }
 
 /// Errors accept(2) reports for a queued connection that already failed
