@@ -314,8 +314,7 @@ impl Listener {
             let _ = socket::shutdown(fd.as_raw_fd(), socket::Shutdown::Read);
         }
         drop(fd);
-        let unlink = for_good;
-        if let (true, Kind::Unix(UnixName::Path(path))) = (unlink, kind) {
+        if let (true, Kind::Unix(UnixName::Path(path))) = (for_good, kind) {
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -552,20 +552,23 @@ impl<'a> IoLoop<'a> {
         self.mode = Mode::Graceful {
             deadline: deadline_in(Duration::from_secs(self.cfg.graceful_timeout)),
         };
-        let _ = self.set_accepting(false);
-        // Our copies of the listening sockets go too. Open, they would let
-        // the kernel go on completing connections nobody accepts, reset
-        // only when the last worker exits; closed by the master and every
-        // stopping worker, a new connection is refused at once, and a load
-        // balancer tries elsewhere. Workers of a reload leave the sockets
-        // open in the master and the new workers.
-        self.listeners.clear();
+        self.close_listeners();
         let linger = deadline_in(GRACEFUL_LINGER);
         for slot in self.conns.slots.iter_mut().flatten() {
             if matches!(slot.state, State::Head) {
                 slot.deadline = slot.deadline.min(linger);
             }
         }
+    }
+
+    /// Stop accepting for good, and close this worker's copies of the
+    /// listening sockets. Open, they would let the kernel go on completing
+    /// connections nobody accepts; closed everywhere, a new connection is
+    /// refused at once and a load balancer tries elsewhere. Workers of a
+    /// reload leave the sockets open in the master and the new workers.
+    fn close_listeners(&mut self) {
+        let _ = self.set_accepting(false);
+        self.listeners.clear();
     }
 
     fn set_accepting(&mut self, on: bool) -> std::io::Result<()> {
@@ -648,8 +651,7 @@ impl<'a> IoLoop<'a> {
                 // worker's TERM is on its way.
                 Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
                     debug!("The listening sockets were closed: not accepting any more");
-                    let _ = self.set_accepting(false);
-                    self.listeners.clear();
+                    self.close_listeners();
                     return;
                 }
                 Err(e) => {
