@@ -9,7 +9,7 @@ use super::settings::{DefaultValue, Kind, SETTINGS, Setting};
 use pyo3::types::PyAnyMethods;
 
 use super::logging::DEFAULT_SYSLOG_ADDR;
-use super::{Config, HeaderMap, ProxyMode, ReloadEngine, StatsdAddr, pytext};
+use super::{Config, HeaderMap, ReloadEngine, StatsdAddr, pytext};
 
 /// The `--print-config` text, without a final newline.
 pub fn print(cfg: &Config) -> String {
@@ -100,13 +100,7 @@ fn value(cfg: &Config, setting: &Setting) -> String {
                 cfg.pythonpath.join(",")
             }
         }
-        "proxy_protocol" => match cfg.proxy_protocol {
-            ProxyMode::Off => "off",
-            ProxyMode::V1 => "v1",
-            ProxyMode::V2 => "v2",
-            ProxyMode::Auto => "auto",
-        }
-        .to_string(),
+        "proxy_protocol" => cfg.proxy_protocol.name().to_string(),
         "proxy_allow_ips" => list(cfg.proxy_allow_ips.entries()),
         "protocol" => cfg.protocol.name().to_string(),
         "uwsgi_allow_ips" => list(cfg.uwsgi_allow_ips.entries()),

@@ -16,7 +16,7 @@ use tracing::{Level, debug, error, info, warn};
 
 use super::WorkerPid;
 use crate::config::settings::{self, DefaultValue};
-use crate::config::{Config, HeaderMap, ProxyMode, ReloadEngine};
+use crate::config::{Config, HeaderMap, ReloadEngine};
 use crate::http::parser::RequestHead;
 use crate::http::response::ResponseHead;
 use crate::python::latin1_str;
@@ -337,18 +337,7 @@ fn configured(py: Python<'_>, cfg: &Config) -> PyResult<Vec<(&'static str, Py<Py
             obj(py, cfg.forwarded_allow_ips.entries().to_vec())?,
         ),
         ("forwarder_headers", obj(py, cfg.forwarder_headers.clone())?),
-        (
-            "proxy_protocol",
-            obj(
-                py,
-                match cfg.proxy_protocol {
-                    ProxyMode::Off => "off",
-                    ProxyMode::V1 => "v1",
-                    ProxyMode::V2 => "v2",
-                    ProxyMode::Auto => "auto",
-                },
-            )?,
-        ),
+        ("proxy_protocol", obj(py, cfg.proxy_protocol.name())?),
         (
             "proxy_allow_ips",
             obj(py, cfg.proxy_allow_ips.entries().to_vec())?,

@@ -38,6 +38,16 @@ impl ProxyMode {
         }
     }
 
+    /// The setting's canonical spelling (`--print-config`, `cfg` in hooks).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyMode::Off => "off",
+            ProxyMode::V1 => "v1",
+            ProxyMode::V2 => "v2",
+            ProxyMode::Auto => "auto",
+        }
+    }
+
     fn v1(self) -> bool {
         matches!(self, ProxyMode::V1 | ProxyMode::Auto)
     }
