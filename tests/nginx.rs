@@ -36,32 +36,39 @@ struct Nginx {
 impl Nginx {
     /// Proxy `127.0.0.1:PORT/` to `upstream` (`HOST:PORT` or `unix:PATH`).
     fn start(name: &str, upstream: &str) -> Nginx {
-        Nginx::run(name, |d, port| {
-            format!(
-                "http {{\n  access_log off;\n  client_max_body_size 64m;\n\
-                   client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
-                   fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-                   upstream app {{ server {upstream}; keepalive 4; }}\n\
-                   server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
-                     proxy_pass http://app;\n      proxy_http_version 1.1;\n\
-                     proxy_set_header Connection \"\";\n      proxy_set_header Host $http_host;\n\
-                     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
-                     proxy_set_header X-Forwarded-Proto https;\n    }}\n  }}\n}}\n"
-            )
-        })
+        Nginx::start_http(
+            name,
+            &format!("upstream app {{ server {upstream}; keepalive 4; }}"),
+            "proxy_pass http://app;\n      proxy_http_version 1.1;\n\
+             proxy_set_header Connection \"\";\n      proxy_set_header Host $http_host;\n\
+             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+             proxy_set_header X-Forwarded-Proto https;",
+        )
     }
 
     /// Pass requests to `upstream` with `uwsgi_pass` and Debian's
     /// `uwsgi_params`, plus the `uwsgi_param` lines in `extra`.
     fn start_uwsgi(name: &str, upstream: &str, extra: &str) -> Nginx {
+        Nginx::start_http(
+            name,
+            "",
+            &format!(
+                "include /etc/nginx/uwsgi_params;\n      {extra}\n      uwsgi_pass {upstream};"
+            ),
+        )
+    }
+
+    /// An `http` block serving `127.0.0.1:PORT/` with `location` (after
+    /// `upstreams`), its temporary files under the test's folder.
+    fn start_http(name: &str, upstreams: &str, location: &str) -> Nginx {
         Nginx::run(name, |d, port| {
             format!(
                 "http {{\n  access_log off;\n  client_max_body_size 64m;\n\
                    client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
                    fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+                   {upstreams}\n\
                    server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
-                     include /etc/nginx/uwsgi_params;\n      {extra}\n\
-                     uwsgi_pass {upstream};\n    }}\n  }}\n}}\n"
+                     {location}\n    }}\n  }}\n}}\n"
             )
         })
     }
@@ -168,11 +175,23 @@ fn big_response_arrives(s: &mut TcpStream) {
 }
 
 fn environ_through(nginx: &Nginx) -> serde_json::Value {
-    let resp = nginx.request(
+    environ_from(
+        nginx,
         b"GET /x?y=1 HTTP/1.1\r\nHost: example.org\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n",
-    );
-    assert_eq!(resp.status, 200, "{}", nginx.log());
-    serde_json::from_slice(&resp.body).unwrap()
+    )
+    .0
+}
+
+/// Send `raw` through nginx to `echo:app`: the environ the app saw, and
+/// this client's own address (which the app should see where a PROXY
+/// header or uwsgi names the client).
+fn environ_from(nginx: &Nginx, raw: &[u8]) -> (serde_json::Value, std::net::SocketAddr) {
+    let mut s = common::connect(nginx.port);
+    let mine = s.local_addr().unwrap();
+    s.write_all(raw).unwrap();
+    let resp = read_response(&mut s).unwrap_or_else(|e| panic!("{e}\n{}", nginx.log()));
+    assert_eq!(resp.status, 200, "{}\n{}", resp.text(), nginx.log());
+    (serde_json::from_slice(&resp.body).unwrap(), mine)
 }
 
 #[test]
@@ -262,11 +281,7 @@ fn with_nginx_sending_the_proxy_protocol_the_app_sees_the_client() {
     let server = Launch::new(&["--proxy-protocol", "v1", "echo:app"]).start();
     let nginx =
         Nginx::start_proxy_protocol("proxy-protocol", &format!("127.0.0.1:{}", server.port));
-    let mut s = common::connect(nginx.port);
-    let mine = s.local_addr().unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let resp = read_response(&mut s).unwrap_or_else(|e| panic!("{e}\n{}", nginx.log()));
-    let env: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    let (env, mine) = environ_from(&nginx, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     // Without the header the port would be nginx's own outgoing one.
     assert_eq!(env["REMOTE_ADDR"], mine.ip().to_string());
     assert_eq!(
@@ -277,17 +292,6 @@ fn with_nginx_sending_the_proxy_protocol_the_app_sees_the_client() {
     );
 }
 
-/// A request through `uwsgi_pass`, from a client whose address the app
-/// should see.
-fn uwsgi_environ(nginx: &Nginx, raw: &[u8]) -> (serde_json::Value, std::net::SocketAddr) {
-    let mut s = common::connect(nginx.port);
-    let mine = s.local_addr().unwrap();
-    s.write_all(raw).unwrap();
-    let resp = read_response(&mut s).unwrap_or_else(|e| panic!("{e}\n{}", nginx.log()));
-    assert_eq!(resp.status, 200, "{}\n{}", resp.text(), nginx.log());
-    (serde_json::from_slice(&resp.body).unwrap(), mine)
-}
-
 const UWSGI_GET: &[u8] = b"GET /caf%C3%A9/a%20b?y=1&z=%41 HTTP/1.1\r\nHost: example.org\r\n\
     X-Custom: one\r\nX-Forwarded-Proto: https\r\n\r\n";
 
@@ -295,7 +299,7 @@ const UWSGI_GET: &[u8] = b"GET /caf%C3%A9/a%20b?y=1&z=%41 HTTP/1.1\r\nHost: exam
 fn over_uwsgi_pass_the_app_sees_the_client_the_path_and_the_headers() {
     let server = Launch::new(&["--protocol", "uwsgi", "echo:app"]).start();
     let nginx = Nginx::start_uwsgi("uwsgi", &format!("127.0.0.1:{}", server.port), "");
-    let (env, mine) = uwsgi_environ(&nginx, UWSGI_GET);
+    let (env, mine) = environ_from(&nginx, UWSGI_GET);
     // The client's own address and port, not nginx's.
     assert_eq!(env["REMOTE_ADDR"], mine.ip().to_string());
     assert_eq!(env["REMOTE_PORT"], mine.port().to_string());
@@ -315,7 +319,7 @@ fn over_uwsgi_pass_the_app_sees_the_client_the_path_and_the_headers() {
         "uwsgi_param HTTPS on;",
     );
     assert_eq!(
-        uwsgi_environ(&https, UWSGI_GET).0["wsgi.url_scheme"],
+        environ_from(&https, UWSGI_GET).0["wsgi.url_scheme"],
         "https"
     );
 }
@@ -337,7 +341,7 @@ fn over_uwsgi_pass_on_a_unix_socket() {
     ])
     .start();
     let nginx = Nginx::start_uwsgi("uwsgi-unix", &bind, "");
-    let (env, mine) = uwsgi_environ(
+    let (env, mine) = environ_from(
         &nginx,
         b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
     );
